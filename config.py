@@ -1,0 +1,49 @@
+"""Where cases live: every setting comes from the environment (see CONTRACT.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_TASK_QUEUE = "complaints"
+DEFAULT_NAMESPACE = "default"
+# The embedded dev server listens here when TEMPORAL_ADDRESS is not set.
+EMBEDDED_TEMPORAL_PORT = 7233
+EMBEDDED_TEMPORAL_UI_PORT = 8233
+
+
+@dataclass(frozen=True)
+class Settings:
+    temporal_address: str | None
+    namespace: str
+    task_queue: str
+    database_url: str | None
+    data_dir: Path
+    log_format: str
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def client_address(self) -> str:
+        """The address clients use: the real server's, or the embedded dev server's."""
+        return self.temporal_address or f"127.0.0.1:{EMBEDDED_TEMPORAL_PORT}"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    return Settings(
+        temporal_address=env.get("TEMPORAL_ADDRESS") or None,
+        namespace=env.get("TEMPORAL_NAMESPACE") or DEFAULT_NAMESPACE,
+        task_queue=env.get("COMPLAINTS_TASK_QUEUE") or DEFAULT_TASK_QUEUE,
+        database_url=env.get("DATABASE_URL") or None,
+        data_dir=Path(env.get("COMPLAINTS_DATA_DIR") or "data").resolve(),
+        # "console" for people, "json" for log shippers; auto picks by whether stderr is a terminal.
+        log_format=env.get("LOG_FORMAT") or "auto",
+    )

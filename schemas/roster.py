@@ -1,0 +1,63 @@
+"""The roster of agents, as loaded from JSON and as the workflow sees them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from schemas.common import AgentId, Category, InputMessage, OutputMessage, text
+
+Role = Literal["agent", "supervisor", "manager"]
+
+
+class Agent(InputMessage):
+    id: AgentId
+    name: text(200)
+    role: Role
+    team: text(64)
+    supervisor_id: AgentId | None = None
+    skills: list[Category] = Field(default_factory=list)
+    authority_limit: Decimal = Field(default=Decimal(0), ge=0)
+    max_open_cases: int = Field(default=20, ge=0)
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _not_own_supervisor(self) -> "Agent":
+        if self.supervisor_id == self.id:
+            raise ValueError(f"agent {self.id} cannot be their own supervisor")
+        return self
+
+
+class Roster(InputMessage):
+    agents: list[Agent] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Roster":
+        ids = [agent.id for agent in self.agents]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"agent ids appear more than once: {', '.join(duplicates)}")
+        return self
+
+
+class AgentRef(OutputMessage):
+    """What a case needs to know of an agent to apply the who-may rules."""
+
+    agent_id: str
+    name: str
+    role: Role
+    team: str
+    supervisor_id: str | None = None
+    active: bool = True
+
+
+class Assignment(OutputMessage):
+    """The accountable owner chosen at intake, with the escalation chain above them."""
+
+    owner: AgentRef
+    supervisor: AgentRef | None = None
+    manager: AgentRef | None = None
+    routed_by: Literal["received_by", "routing", "fallback"]
+    reason: str

@@ -1,0 +1,139 @@
+"""What the engine reports: CaseState (query `state`), timeline events, CaseOutcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from schemas.common import Channel, FactValue, Outcome, OutputMessage, Severity, Status
+from schemas.intake import Customer
+
+PromiseStatus = Literal["open", "kept", "overdue", "renegotiated"]
+
+# Event kinds this engine writes today; the contract lists more for later features.
+EventKind = Literal[
+    "complaint_received",
+    "owner_assigned",
+    "ownership_accepted",
+    "customer_contacted",
+    "note_added",
+    "info_requested",
+    "info_provided",
+    "promise_made",
+    "promise_kept",
+    "promise_renegotiated",
+    "promise_overdue",
+    "escalated",
+    "escalation_cleared",
+    "ownership_transfer_requested",
+    "ownership_transferred",
+    "resolution_proposed",
+    "resolution_confirmed",
+    "resolution_rejected",
+    "goodwill_offered",
+    "goodwill_decided",
+    "contact_received",
+    "case_closed",
+    "case_reopened",
+    "feedback_recorded",
+    "command_rejected",
+]
+
+
+class Fact(OutputMessage):
+    value: FactValue
+    channel: Channel | None = None
+    source: str
+    at: datetime
+
+
+class Promise(OutputMessage):
+    promise_id: str
+    description: str
+    owed_by: str
+    due_at: datetime
+    status: PromiseStatus = "open"
+    renegotiations: int = 0
+    made_at: datetime
+    kept_at: datetime | None = None
+    evidence: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("open", "overdue", "renegotiated")
+
+
+class Clock(OutputMessage):
+    name: str
+    due_at: datetime
+    paused: bool = False
+    breached: bool = False
+
+
+class Resolution(OutputMessage):
+    text: str
+    root_cause: str
+    proposed_by: str
+    proposed_at: datetime
+    confirmed: bool | None = None
+    comment: str | None = None
+
+
+class CaseState(OutputMessage):
+    complaint_id: str
+    status: Status
+    owner: str | None = None
+    owner_accepted: bool = False
+    pending_owner: str | None = None
+    supervisor: str | None = None
+    customer: Customer
+    channel: Channel
+    category: str
+    severity: Severity
+    policy: str
+    summary: str
+    details: str = ""
+    received_at: datetime
+    received_by: str | None = None
+    escalation_level: int = 0
+    promises: list[Promise] = Field(default_factory=list)
+    clocks: list[Clock] = Field(default_factory=list)
+    facts: dict[str, Fact] = Field(default_factory=dict)
+    awaiting_info: list[str] = Field(default_factory=list)
+    goodwill: list[dict[str, Any]] = Field(default_factory=list)
+    resolution: Resolution | None = None
+    root_cause: str | None = None
+    outcome: Outcome | None = None
+    closed_at: datetime | None = None
+    next_deadline: datetime | None = None
+    event_count: int = 0
+
+    def promise(self, promise_id: str) -> Promise | None:
+        return next((p for p in self.promises if p.promise_id == promise_id), None)
+
+    @property
+    def open_promises(self) -> list[Promise]:
+        return [p for p in self.promises if p.is_open]
+
+
+class TimelineEvent(OutputMessage):
+    seq: int
+    at: datetime
+    kind: EventKind
+    actor: str
+    channel: Channel | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseOutcome(OutputMessage):
+    complaint_id: str
+    outcome: Outcome
+    closed_at: datetime
+    owner: str | None
+    promises_kept: int
+    promises_total: int
+    escalations: int
+    root_cause: str | None
+    satisfaction: int | None = None
