@@ -1,0 +1,317 @@
+"""ComplaintWorkflow: one durable workflow per customer complaint.
+
+The workflow is the state machine and nothing else. The rules live in
+workflows/case.py and workflows/rules.py (pure); I/O happens in activities,
+called by name so this module never imports asyncpg.
+
+Every action is an Update (validated, returns CaseState after the action is
+persisted) and a Signal of the same name (the same rules; a rejection becomes
+one command_rejected event). Payloads arrive as RawValue and are validated
+here, because a payload the SDK cannot decode into a typed parameter would
+fail the workflow task (run, updates) or be dropped silently (signals).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Sequence
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from schemas.actions import ACTIONS, Action
+    from schemas.activity_io import AssignOwnerInput, RecordCaseEvents
+    from schemas.errors import describe_validation_error
+    from schemas.intake import ComplaintIntake
+    from schemas.roster import AgentRef, Assignment
+    from schemas.state import CaseOutcome, CaseState, TimelineEvent
+    from workflows import search_attributes as sa
+    from workflows.case import Case
+    from workflows.rules import Rejection
+
+WORKFLOW_ID_PREFIX = "complaint-"
+
+# Activities retry until they succeed: a case never loses an event because the
+# database was briefly away. The backoff is capped so recovery is quick.
+_DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+_DB_TIMEOUT = timedelta(seconds=30)
+
+
+def workflow_id_for(complaint_id: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{complaint_id}"
+
+
+def _decode(raw: RawValue) -> Any:
+    return workflow.payload_converter().from_payload(raw.payload)
+
+
+def _parse_action(name: str, raw: RawValue) -> Action:
+    """Decode and validate an action payload, or raise Rejection saying what is wrong."""
+    try:
+        data = _decode(raw)
+    except Exception:
+        raise Rejection("InvalidCommand", f"{name}: the payload is not JSON")
+    if not isinstance(data, dict):
+        raise Rejection("InvalidCommand", f"{name}: the payload must be a JSON object (got {type(data).__name__})")
+    try:
+        return ACTIONS[name].model_validate(data)
+    except ValidationError as error:
+        raise Rejection("InvalidCommand", describe_validation_error(error, name))
+
+
+def _raw_actor(raw: RawValue) -> str:
+    """The actor named in a payload, for the command_rejected event, whatever else is wrong with it."""
+    try:
+        actor = _decode(raw).get("actor")
+    except Exception:
+        return "unknown"
+    return actor[:80] if isinstance(actor, str) and actor else "unknown"
+
+
+def _update_handler(name: str):
+    async def handler(self, payload: RawValue) -> CaseState:
+        return await self._run_update(name, payload)
+
+    def validator(self, payload: RawValue) -> None:
+        self._validate_update(name, payload)
+
+    handler.__name__ = f"{name}_update"
+    validator.__name__ = f"validate_{name}"
+    update = workflow.update(name=name)(handler)
+    update.validator(validator)
+    return update
+
+
+def _signal_handler(name: str):
+    async def handler(self, payload: RawValue) -> None:
+        await self._run_signal(name, payload)
+
+    handler.__name__ = f"{name}_signal"
+    return workflow.signal(name=name)(handler)
+
+
+@workflow.defn(name="ComplaintWorkflow")
+class ComplaintWorkflow:
+    @workflow.init
+    def __init__(self, intake: RawValue) -> None:
+        self._case: Case | None = None
+        self._intake_error: str | None = None
+        self._persisted_seq = 0
+        self._search_attributes: dict[str, Any] = {}
+        try:
+            parsed = ComplaintIntake.model_validate(_decode(intake))
+        except ValidationError as error:
+            self._intake_error = describe_validation_error(error, "complaint intake")
+        except Exception:
+            self._intake_error = "invalid complaint intake: the input is not a JSON object"
+        else:
+            expected = workflow_id_for(parsed.complaint_id)
+            if workflow.info().workflow_id != expected:
+                self._intake_error = (
+                    f"the workflow id must be {expected!r} for complaint_id {parsed.complaint_id!r} "
+                    f"(got {workflow.info().workflow_id!r})"
+                )
+            else:
+                self._case = Case.receive(parsed, workflow.now())
+
+    @workflow.run
+    async def run(self, intake: RawValue) -> CaseOutcome:
+        case = self._opened_case()
+        self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
+        assignment = await workflow.execute_activity(
+            "assign_owner",
+            AssignOwnerInput(
+                complaint_id=case.state.complaint_id,
+                workflow_id=workflow.info().workflow_id,
+                customer_id=case.state.customer.customer_id,
+                category=case.state.category,
+                severity=case.state.severity,
+                policy=case.state.policy,
+                summary=case.state.summary,
+                received_at=case.state.received_at,
+                received_by=case.state.received_by,
+            ),
+            result_type=Assignment,
+            start_to_close_timeout=_DB_TIMEOUT,
+            retry_policy=_DB_RETRY,
+        )
+        case.assign(assignment, workflow.now())
+        self._log("owner assigned", actor="system:routing", owner=case.state.owner)
+        self._sync_search_attributes()
+        await self._persist_until_closed()
+        outcome = case.outcome()
+        self._log("case closed", actor="system:engine", outcome=outcome.outcome)
+        return outcome
+
+    # --- queries -----------------------------------------------------------
+
+    @workflow.query(name="state")
+    def state(self) -> CaseState:
+        return self._opened_case().state
+
+    @workflow.query(name="timeline")
+    def timeline(self) -> list[TimelineEvent]:
+        return self._opened_case().timeline
+
+    # --- actions: an Update and a Signal of each name ----------------------
+
+    accept_ownership = _update_handler("accept_ownership")
+    accept_ownership_signal = _signal_handler("accept_ownership")
+    contact_customer = _update_handler("contact_customer")
+    contact_customer_signal = _signal_handler("contact_customer")
+    add_note = _update_handler("add_note")
+    add_note_signal = _signal_handler("add_note")
+    request_info = _update_handler("request_info")
+    request_info_signal = _signal_handler("request_info")
+    provide_info = _update_handler("provide_info")
+    provide_info_signal = _signal_handler("provide_info")
+    make_promise = _update_handler("make_promise")
+    make_promise_signal = _signal_handler("make_promise")
+    keep_promise = _update_handler("keep_promise")
+    keep_promise_signal = _signal_handler("keep_promise")
+    renegotiate_promise = _update_handler("renegotiate_promise")
+    renegotiate_promise_signal = _signal_handler("renegotiate_promise")
+    propose_resolution = _update_handler("propose_resolution")
+    propose_resolution_signal = _signal_handler("propose_resolution")
+    confirm_resolution = _update_handler("confirm_resolution")
+    confirm_resolution_signal = _signal_handler("confirm_resolution")
+
+    @workflow.signal(dynamic=True)
+    async def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """A signal no action answers to is recorded, never silently dropped."""
+        if self._case is None:
+            return
+        actor = _raw_actor(args[0]) if args else "unknown"
+        reason = f"unknown action {name!r}; actions are: {', '.join(ACTIONS)}"
+        self._case.reject(name, actor, reason, workflow.now())
+        self._log("signal rejected", actor=actor, action=name, reason=reason)
+
+    def _validate_update(self, name: str, payload: RawValue) -> None:
+        try:
+            action = _parse_action(name, payload)
+            case = self._opened_case()
+            if case.assigned:
+                case.check(name, action, workflow.now(), roster_unknown_ok=True)
+        except Rejection as rejection:
+            raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
+
+    async def _run_update(self, name: str, payload: RawValue) -> CaseState:
+        try:
+            action = _parse_action(name, payload)
+            events = await self._apply(name, action)
+        except Rejection as rejection:
+            raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
+        if events:
+            # The caller hears "done" only once the events are in the database.
+            last_seq = events[-1].seq
+            await workflow.wait_condition(lambda: self._persisted_seq >= last_seq)
+        return self._opened_case().state
+
+    async def _run_signal(self, name: str, payload: RawValue) -> None:
+        if self._case is None:
+            return  # the workflow is failing for a bad intake; nothing to record
+        try:
+            action = _parse_action(name, payload)
+            await self._apply(name, action)
+        except Rejection as rejection:
+            self._reject_signal(name, payload, rejection.message)
+        except ActivityError as error:
+            self._reject_signal(name, payload, f"could not check the roster: {error.cause or error}")
+        except Exception as error:
+            # A signal handler must never raise: an unexpected error becomes a
+            # recorded rejection, so the case keeps running and the fault is visible.
+            self._reject_signal(name, payload, f"internal error: {type(error).__name__}: {error}")
+            workflow.logger.exception("signal handler failed", extra={"action": name})
+
+    def _reject_signal(self, name: str, payload: RawValue, reason: str) -> None:
+        actor = _raw_actor(payload)
+        self._opened_case().reject(name, actor, reason, workflow.now())
+        self._log("signal rejected", actor=actor, action=name, reason=reason)
+
+    async def _apply(self, name: str, action: Action) -> list[TimelineEvent]:
+        case = self._opened_case()
+        # Actions wait for the owner to be assigned (the first activity) before the rules apply.
+        await workflow.wait_condition(lambda: case.assigned)
+        agent_id = case.agent_to_look_up(name, action)
+        if agent_id is not None:
+            agent = await workflow.execute_activity(
+                "lookup_agent",
+                agent_id,
+                result_type=AgentRef | None,
+                start_to_close_timeout=_DB_TIMEOUT,
+                retry_policy=_DB_RETRY,
+            )
+            if agent is not None:
+                case.learn_agent(agent)
+        # Checking and applying happen with no await between them, so concurrent
+        # handlers always see each other's effects.
+        events = case.apply(name, action, workflow.now())
+        if events:
+            self._sync_search_attributes()
+            self._log("action applied", actor=action.actor, action=name, seq=events[-1].seq)
+        return events
+
+    # --- persistence -------------------------------------------------------
+
+    async def _persist_until_closed(self) -> None:
+        """Write every timeline event to PostgreSQL, in order, in batches, until the case closes."""
+        case = self._opened_case()
+        while True:
+            await workflow.wait_condition(
+                lambda: self._has_unpersisted() or (case.closed and workflow.all_handlers_finished())
+            )
+            if not self._has_unpersisted():
+                return
+            await self._flush()
+
+    def _has_unpersisted(self) -> bool:
+        return self._persisted_seq < len(self._opened_case().timeline)
+
+    async def _flush(self) -> None:
+        case = self._opened_case()
+        batch = case.timeline[self._persisted_seq :]
+        info = workflow.info()
+        await workflow.execute_activity(
+            "record_case_events",
+            RecordCaseEvents(workflow_id=info.workflow_id, run_id=info.run_id, events=batch, state=case.state),
+            start_to_close_timeout=_DB_TIMEOUT,
+            retry_policy=_DB_RETRY,
+        )
+        self._persisted_seq = batch[-1].seq
+
+    # --- helpers -----------------------------------------------------------
+
+    def _opened_case(self) -> Case:
+        if self._case is None:
+            raise ApplicationError(self._intake_error or "no case", type="InvalidIntake", non_retryable=True)
+        return self._case
+
+    def _sync_search_attributes(self) -> None:
+        state = self._opened_case().state
+        wanted: dict[str, Any] = {
+            sa.STATUS.name: state.status,
+            sa.OWNER.name: state.owner,
+            sa.SEVERITY.name: state.severity,
+            sa.CATEGORY.name: state.category,
+            sa.CUSTOMER.name: state.customer.customer_id,
+            sa.ESCALATION_LEVEL.name: state.escalation_level,
+            sa.NEXT_DEADLINE.name: state.next_deadline,
+        }
+        updates: list[SearchAttributeUpdate] = []
+        for key in sa.ALL:
+            value = wanted[key.name]
+            if self._search_attributes.get(key.name, ...) == value:
+                continue
+            self._search_attributes[key.name] = value
+            updates.append(key.value_unset() if value is None else key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    def _log(self, message: str, **fields: Any) -> None:
+        case = self._case
+        extra = {"complaint_id": case.state.complaint_id if case else None, **fields}
+        workflow.logger.info(message, extra=extra)

@@ -1,0 +1,189 @@
+"""The contract's rules as pure functions: no Temporal, no I/O, no clock.
+
+Each check raises Rejection with a message that says what is wrong and what
+would be valid. The workflow turns a Rejection into an ApplicationError (for
+an update) or a command_rejected event (for a signal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from schemas.common import Outcome, Status
+from schemas.roster import AgentRef
+from schemas.state import CaseState, Fact
+
+RejectionKind = Literal["InvalidCommand", "NotAllowed"]
+
+OPEN_STATUSES: frozenset[Status] = frozenset(
+    {"assigned", "in_progress", "waiting_on_customer", "resolution_proposed", "follow_through"}
+)
+# Statuses in which the owner works the case (they have accepted it and it is not closed).
+WORKING_STATUSES: frozenset[Status] = OPEN_STATUSES - {"assigned"}
+
+
+class Rejection(Exception):
+    def __init__(self, kind: RejectionKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def invalid(message: str) -> Rejection:
+    return Rejection("InvalidCommand", message)
+
+
+def not_allowed(message: str) -> Rejection:
+    return Rejection("NotAllowed", message)
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: Literal["agent", "customer", "system"]
+    id: str
+
+    @property
+    def name(self) -> str:
+        return self.id if self.kind == "agent" else f"{self.kind}:{self.id}"
+
+
+def parse_actor(raw: str) -> Actor:
+    """Parse an already schema-validated actor string."""
+    kind, sep, rest = raw.partition(":")
+    if not sep:
+        return Actor("agent", raw)
+    if kind in ("customer", "system"):
+        return Actor(kind, rest)  # type: ignore[arg-type]
+    raise invalid(f"unknown actor {raw!r}")
+
+
+# --- who may ---------------------------------------------------------------
+
+
+def require_open(state: CaseState) -> None:
+    if state.status == "closed":
+        raise invalid(f"case {state.complaint_id} is closed ({state.outcome}); no further actions are accepted")
+
+
+def require_owner(state: CaseState, actor: Actor, action: str) -> None:
+    if actor.kind != "agent" or actor.id != state.owner:
+        raise not_allowed(f"only the case owner ({state.owner}) may {describe(action)}; {actor.name} is not the owner")
+
+
+def require_accepted(state: CaseState, action: str) -> None:
+    if state.status == "assigned":
+        raise invalid(f"the owner must accept ownership (accept_ownership) before they {describe(action)}")
+
+
+def require_status(state: CaseState, allowed: frozenset[Status] | set[Status], action: str) -> None:
+    if state.status not in allowed:
+        wanted = " or ".join(sorted(allowed))
+        raise invalid(f"cannot {describe(action)} while the case is {state.status}; the case must be {wanted}")
+
+
+def require_customer_or_owner(state: CaseState, actor: Actor, action: str) -> None:
+    if actor.kind == "customer":
+        require_this_customer(state, actor)
+        return
+    if actor.kind == "agent" and actor.id == state.owner:
+        return
+    raise not_allowed(
+        f"only the customer (customer:{state.customer.customer_id}) or the owner ({state.owner}) "
+        f"may {describe(action)}; {actor.name} is neither"
+    )
+
+
+def require_this_customer(state: CaseState, actor: Actor) -> None:
+    if actor.id != state.customer.customer_id:
+        raise not_allowed(f"{actor.name} is not this case's customer (customer:{state.customer.customer_id})")
+
+
+def require_roster_member(actor: Actor, agent: AgentRef | None, action: str) -> None:
+    """Any active roster member: `agent` is the roster's record of the actor, None if unknown."""
+    if actor.kind != "agent":
+        raise not_allowed(f"only roster members may {describe(action)}; {actor.name} is not an agent")
+    if agent is None:
+        raise not_allowed(f"{actor.id} is not on the roster, so they may not {describe(action)}")
+    if not agent.active:
+        raise not_allowed(f"{actor.id} is not active on the roster, so they may not {describe(action)}")
+
+
+def may_accept_ownership(state: CaseState, actor: Actor) -> None:
+    require_open(state)
+    if actor.kind == "agent" and actor.id == state.pending_owner:
+        return
+    if actor.kind == "agent" and actor.id == state.owner:
+        if state.owner_accepted:
+            raise invalid(f"{actor.id} has already accepted ownership of this case")
+        return
+    expected = state.pending_owner or state.owner
+    raise not_allowed(f"only the assigned owner ({expected}) may accept ownership; {actor.name} is not")
+
+
+# --- never ask twice -------------------------------------------------------
+
+
+def describe_known_fact(name: str, fact: Fact) -> str:
+    via = f" through {fact.channel}" if fact.channel else ""
+    return f"{name} is already known: {fact.value!r}, obtained{via} from {fact.source} at {fact.at.isoformat()}"
+
+
+def never_ask_twice(state: CaseState, fields: list[str]) -> None:
+    """The customer is never asked for what we already know, nor asked again while we wait."""
+    known = [describe_known_fact(name, state.facts[name]) for name in fields if name in state.facts]
+    if known:
+        raise invalid("do not ask the customer again: " + "; ".join(known))
+    pending = [name for name in fields if name in state.awaiting_info]
+    if pending:
+        raise invalid(
+            f"already asked the customer for {', '.join(pending)} and still waiting for the answer; "
+            "record it with provide_info when it arrives"
+        )
+
+
+# --- promises --------------------------------------------------------------
+
+
+def require_future(moment: datetime, now: datetime, field: str) -> None:
+    if moment <= now:
+        raise invalid(f"{field} must be in the future (it is {moment.isoformat()}, now is {now.isoformat()})")
+
+
+def find_open_promise(state: CaseState, promise_id: str):
+    promise = state.promise(promise_id)
+    open_ids = ", ".join(p.promise_id for p in state.open_promises) or "none"
+    if promise is None:
+        raise invalid(f"no promise {promise_id!r} on this case; open promises: {open_ids}")
+    if not promise.is_open:
+        raise invalid(f"promise {promise_id} is already {promise.status}; open promises: {open_ids}")
+    return promise
+
+
+# --- closing gate ----------------------------------------------------------
+
+
+def closing_outcome(state: CaseState) -> Outcome | None:
+    """The outcome the case may close with now, or None while follow-through is owed.
+
+    A case closes as resolved only when a resolution was proposed with its root
+    cause, the customer confirmed it, and every promise is kept.
+    """
+    resolution = state.resolution
+    if resolution is None or resolution.confirmed is not True:
+        return None
+    if not (state.root_cause and state.root_cause.strip()):
+        return None
+    if state.open_promises:
+        return None
+    return "resolved"
+
+
+def next_deadline(state: CaseState) -> datetime | None:
+    due = [clock.due_at for clock in state.clocks if not clock.paused]
+    return min(due) if due else None
+
+
+def describe(action: str) -> str:
+    return action.replace("_", " ")
