@@ -1,0 +1,222 @@
+"""ComplaintClient: a thin typed layer over the Temporal client.
+
+Every message is a model from schemas/, so a support system gets validation
+errors before anything is sent, and typed state back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from config import DEFAULT_TASK_QUEUE
+from schemas import ACTIONS, Action, CaseOutcome, CaseState, ComplaintIntake, TimelineEvent, describe_validation_error
+from workflows import search_attributes as sa
+from workflows.complaint import workflow_id_for
+
+WORKFLOW_TYPE = "ComplaintWorkflow"
+
+
+class CommandRejected(Exception):
+    """The engine refused an action: kind is InvalidCommand or NotAllowed."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StartResult:
+    complaint_id: str
+    workflow_id: str
+    run_id: str | None
+    created: bool  # False: a case with this complaint_id already existed and was not started again
+    owner: str | None = None  # None when routing had not assigned one within the wait
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    complaint_id: str
+    workflow_id: str
+    status: str | None
+    owner: str | None
+    severity: str | None
+    category: str | None
+    customer_id: str | None
+    escalation_level: int | None
+    next_deadline: datetime | None
+    execution_status: str
+
+
+class ComplaintClient:
+    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    # --- starting ----------------------------------------------------------
+
+    async def start(
+        self, intake: ComplaintIntake | dict[str, Any], *, wait_for_owner: timedelta | None = timedelta(seconds=10)
+    ) -> StartResult:
+        """Start a case; starting the same complaint_id again never creates a second case.
+
+        By default waits (up to wait_for_owner) until routing has named the
+        accountable owner, so the caller can tell the customer who owns it.
+        """
+        intake = _validated(ComplaintIntake, intake, "complaint intake")
+        workflow_id = workflow_id_for(intake.complaint_id)
+        try:
+            handle = await self.client.start_workflow(
+                WORKFLOW_TYPE,
+                intake,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                # A closed case's id is never reused either: one complaint, one case.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return StartResult(intake.complaint_id, workflow_id, None, created=False)
+        owner = await self.wait_for_owner(intake.complaint_id, wait_for_owner) if wait_for_owner else None
+        return StartResult(intake.complaint_id, workflow_id, handle.result_run_id, created=True, owner=owner)
+
+    async def wait_for_owner(self, complaint_id: str, timeout: timedelta = timedelta(seconds=10)) -> str | None:
+        """The case's owner once assigned, or None if routing has not assigned one within timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout.total_seconds()
+        delay = 0.02
+        while True:
+            state = await self.state(complaint_id)
+            if state.owner is not None or loop.time() >= deadline:
+                return state.owner
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    # --- acting ------------------------------------------------------------
+
+    async def act(self, complaint_id: str, action_name: str, action: Action | dict[str, Any]) -> CaseState:
+        """Apply an action as an Update: returns the state after it, or raises CommandRejected."""
+        model = _action(action_name, action)
+        try:
+            return await self.handle(complaint_id).execute_update(
+                action_name,
+                model,
+                id=model.request_id,
+                result_type=CaseState,
+            )
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError):
+                raise CommandRejected(cause.type or "InvalidCommand", cause.message) from None
+            raise
+
+    async def send(self, complaint_id: str, action_name: str, action: Action | dict[str, Any]) -> None:
+        """Send an action as a Signal: fire and forget; a rejection shows in the timeline."""
+        await self.handle(complaint_id).signal(action_name, _action(action_name, action))
+
+    # --- reading -----------------------------------------------------------
+
+    async def state(self, complaint_id: str) -> CaseState:
+        return await self.handle(complaint_id).query("state", result_type=CaseState)
+
+    async def timeline(self, complaint_id: str) -> list[TimelineEvent]:
+        return await self.handle(complaint_id).query("timeline", result_type=list[TimelineEvent])
+
+    async def outcome(self, complaint_id: str) -> CaseOutcome:
+        """Wait for the case to close and return its outcome."""
+        return await self.handle(complaint_id).result(result_type=CaseOutcome)
+
+    async def list(
+        self,
+        *,
+        owner: str | None = None,
+        status: str | None = None,
+        severity: str | None = None,
+        category: str | None = None,
+        customer_id: str | None = None,
+        min_escalation_level: int | None = None,
+        limit: int = 100,
+    ) -> list[CaseSummary]:
+        """Cases matching every given filter, newest first (visibility is eventually consistent)."""
+        query = list_query(
+            owner=owner,
+            status=status,
+            severity=severity,
+            category=category,
+            customer_id=customer_id,
+            min_escalation_level=min_escalation_level,
+        )
+        found: list[CaseSummary] = []
+        async for execution in self.client.list_workflows(query, limit=limit):
+            attrs = execution.typed_search_attributes
+            found.append(
+                CaseSummary(
+                    complaint_id=execution.id.removeprefix("complaint-"),
+                    workflow_id=execution.id,
+                    status=attrs.get(sa.STATUS),
+                    owner=attrs.get(sa.OWNER),
+                    severity=attrs.get(sa.SEVERITY),
+                    category=attrs.get(sa.CATEGORY),
+                    customer_id=attrs.get(sa.CUSTOMER),
+                    escalation_level=attrs.get(sa.ESCALATION_LEVEL),
+                    next_deadline=attrs.get(sa.NEXT_DEADLINE),
+                    execution_status=(execution.status or WorkflowExecutionStatus.RUNNING).name.lower(),
+                )
+            )
+        return found
+
+    def handle(self, complaint_id: str) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id_for(complaint_id))
+
+
+def list_query(**filters: Any) -> str:
+    """A visibility query for the given filters (None means any)."""
+    clauses = [f"WorkflowType = '{WORKFLOW_TYPE}'"]
+    keyword_filters = {
+        "owner": sa.OWNER,
+        "status": sa.STATUS,
+        "severity": sa.SEVERITY,
+        "category": sa.CATEGORY,
+        "customer_id": sa.CUSTOMER,
+    }
+    for field, key in keyword_filters.items():
+        value = filters.get(field)
+        if value is not None:
+            clauses.append(f"{key.name} = {_quoted(value)}")
+    level = filters.get("min_escalation_level")
+    if level is not None:
+        clauses.append(f"{sa.ESCALATION_LEVEL.name} >= {int(level)}")
+    return " AND ".join(clauses)
+
+
+def _quoted(value: str) -> str:
+    if "'" in value or "\\" in value:
+        raise ValueError(f"filter values cannot contain quotes or backslashes (got {value!r})")
+    return f"'{value}'"
+
+
+def _action(name: str, action: Action | dict[str, Any]) -> Action:
+    if name not in ACTIONS:
+        raise CommandRejected("InvalidCommand", f"unknown action {name!r}; actions are: {', '.join(ACTIONS)}")
+    return _validated(ACTIONS[name], action, name)
+
+
+def _validated(model: type, value: Any, what: str):
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise CommandRejected("InvalidCommand", describe_validation_error(error, what)) from None

