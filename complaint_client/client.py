@@ -136,7 +136,8 @@ class ComplaintClient:
 
     async def outcome(self, complaint_id: str) -> CaseOutcome:
         """Wait for the case to close and return its outcome."""
-        return await self.handle(complaint_id).result(result_type=CaseOutcome)
+        handle = self.client.get_workflow_handle(workflow_id_for(complaint_id), result_type=CaseOutcome)
+        return await handle.result()
 
     async def list(
         self,

@@ -166,6 +166,7 @@ async def test_malformed_signals_leave_one_rejection_each_and_the_case_runs_on(e
 
     await handle.signal("keep_promise", "not an object")
     await handle.signal("add_note", {"actor": 42, "text": ""})
+    await handle.signal("add_note", RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b"{not json")))
     await handle.signal("add_note", RawValue(Payload(metadata={"encoding": b"binary/plain"}, data=b"\x00\xff")))
     await handle.signal("escalate_now", {"actor": OWNER})
     await handle.signal("keep_promise", {"actor": OWNER, "promise_id": "P404", "evidence": "done"})
@@ -173,15 +174,16 @@ async def test_malformed_signals_leave_one_rejection_each_and_the_case_runs_on(e
     state = await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": "still alive"})
     timeline = await engine.timeline(complaint_id)
     rejections = [e for e in timeline if e.kind == "command_rejected"]
-    assert [r.data["action"] for r in rejections] == ["keep_promise", "add_note", "add_note", "escalate_now", "keep_promise"]
+    assert [r.data["action"] for r in rejections] == ["keep_promise", "add_note", "add_note", "add_note", "escalate_now", "keep_promise"]
     reasons = [r.data["reason"] for r in rejections]
     assert "must be a JSON object" in reasons[0]
     assert "actor" in reasons[1] and "text" in reasons[1]
     assert "not JSON" in reasons[2]
-    assert "unknown action 'escalate_now'" in reasons[3]
-    assert "no promise 'P404'" in reasons[4]
+    assert "must be a JSON object (got bytes)" in reasons[3]
+    assert "unknown action 'escalate_now'" in reasons[4]
+    assert "no promise 'P404'" in reasons[5]
     assert state.status == before.status == "in_progress"
-    assert state.event_count == before.event_count + 6
+    assert state.event_count == before.event_count + 7
 
 
 async def test_starting_the_same_complaint_twice_gives_one_case(engine):
