@@ -1,0 +1,84 @@
+-- 0001: the roster, the current snapshot of each case, its append-only
+-- timeline and its promises. Applied once by activities.db.apply_migrations.
+
+CREATE TABLE agents (
+    id              text PRIMARY KEY,
+    name            text NOT NULL,
+    role            text NOT NULL CHECK (role IN ('agent', 'supervisor', 'manager')),
+    team            text NOT NULL,
+    -- Deferred so a roster can name a supervisor loaded later in the same transaction.
+    supervisor_id   text REFERENCES agents (id) DEFERRABLE INITIALLY DEFERRED,
+    skills          text[] NOT NULL DEFAULT '{}',
+    authority_limit numeric(14, 2) NOT NULL DEFAULT 0 CHECK (authority_limit >= 0),
+    max_open_cases  integer NOT NULL DEFAULT 20 CHECK (max_open_cases >= 0),
+    active          boolean NOT NULL DEFAULT true,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK (supervisor_id IS DISTINCT FROM id)
+);
+
+CREATE INDEX agents_team_role_idx ON agents (team, role) WHERE active;
+
+-- One row per complaint: the latest snapshot the workflow recorded.
+CREATE TABLE cases (
+    complaint_id     text PRIMARY KEY,
+    workflow_id      text NOT NULL,
+    run_id           text,
+    customer_id      text NOT NULL,
+    category         text NOT NULL,
+    severity         text NOT NULL,
+    status           text NOT NULL,
+    owner            text,
+    policy           text,
+    summary          text,
+    received_at      timestamptz NOT NULL,
+    closed_at        timestamptz,
+    outcome          text,
+    root_cause       text,
+    escalation_level integer NOT NULL DEFAULT 0,
+    next_deadline    timestamptz,
+    -- seq of the last timeline event reflected in snapshot: a stale write never wins.
+    last_seq         integer NOT NULL DEFAULT 0,
+    snapshot         jsonb,
+    -- The Assignment returned by assign_owner, returned again on a retry.
+    assignment       jsonb,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- Routing counts open cases per owner.
+CREATE INDEX cases_open_owner_idx ON cases (owner) WHERE status <> 'closed';
+CREATE INDEX cases_status_owner_idx ON cases (status, owner);
+CREATE INDEX cases_customer_idx ON cases (customer_id, category);
+CREATE INDEX cases_next_deadline_idx ON cases (next_deadline) WHERE status <> 'closed';
+
+-- Append-only timeline: (complaint_id, seq) is written once.
+CREATE TABLE case_events (
+    complaint_id text NOT NULL,
+    seq          integer NOT NULL CHECK (seq >= 0),
+    at           timestamptz NOT NULL,
+    kind         text NOT NULL,
+    actor        text NOT NULL,
+    channel      text,
+    data         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (complaint_id, seq)
+);
+
+CREATE INDEX case_events_kind_at_idx ON case_events (kind, at);
+
+CREATE TABLE promises (
+    complaint_id   text NOT NULL,
+    promise_id     text NOT NULL,
+    description    text NOT NULL,
+    owed_by        text NOT NULL,
+    due_at         timestamptz NOT NULL,
+    status         text NOT NULL CHECK (status IN ('open', 'kept', 'overdue', 'renegotiated')),
+    renegotiations integer NOT NULL DEFAULT 0,
+    made_at        timestamptz NOT NULL,
+    kept_at        timestamptz,
+    evidence       text,
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (complaint_id, promise_id)
+);
+
+CREATE INDEX promises_open_due_idx ON promises (due_at) WHERE status <> 'kept';
