@@ -1,0 +1,117 @@
+"""The roster in the application database: load (upsert) and list agents.
+
+Loading is additive: agents in the file are inserted or updated, agents not
+in it are left as they are (to retire someone, load them with "active": false).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import structlog
+
+from schemas.roster import Agent, AgentRef, Roster
+
+ROSTER_LOCK_KEY = 0x636F6D706C_02
+
+log = structlog.get_logger()
+
+
+class RosterError(ValueError):
+    """A roster that cannot be loaded as it is; the message says what to fix."""
+
+
+AGENT_COLUMNS = "id, name, role, team, supervisor_id, skills, authority_limit, max_open_cases, active"
+
+
+def agent_from_row(row: asyncpg.Record | dict[str, Any]) -> Agent:
+    return Agent(
+        id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        team=row["team"],
+        supervisor_id=row["supervisor_id"],
+        skills=list(row["skills"] or []),
+        authority_limit=row["authority_limit"],
+        max_open_cases=row["max_open_cases"],
+        active=row["active"],
+    )
+
+
+def agent_ref(agent: Agent) -> AgentRef:
+    return AgentRef(
+        agent_id=agent.id,
+        name=agent.name,
+        role=agent.role,
+        team=agent.team,
+        supervisor_id=agent.supervisor_id,
+        active=agent.active,
+    )
+
+
+async def load_roster(pool: asyncpg.Pool, roster: Roster) -> int:
+    """Insert or update every agent of `roster`; return how many were written.
+
+    Every supervisor_id must name an agent of the file or one already loaded,
+    otherwise RosterError and nothing is written.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ROSTER_LOCK_KEY)
+        known = {row["id"] for row in await conn.fetch("SELECT id FROM agents")}
+        in_file = {agent.id for agent in roster.agents}
+        problems = [
+            f"agent {agent.id!r} has supervisor_id {agent.supervisor_id!r}, "
+            "which is neither in this roster nor already loaded"
+            for agent in roster.agents
+            if agent.supervisor_id is not None and agent.supervisor_id not in in_file | known
+        ]
+        if problems:
+            raise RosterError(
+                "roster not loaded: " + "; ".join(problems)
+                + ". Add the supervisor to the roster or correct supervisor_id."
+            )
+        await conn.executemany(
+            f"""
+            INSERT INTO agents ({AGENT_COLUMNS}, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+            ON CONFLICT (id) DO UPDATE SET
+                name = EXCLUDED.name,
+                role = EXCLUDED.role,
+                team = EXCLUDED.team,
+                supervisor_id = EXCLUDED.supervisor_id,
+                skills = EXCLUDED.skills,
+                authority_limit = EXCLUDED.authority_limit,
+                max_open_cases = EXCLUDED.max_open_cases,
+                active = EXCLUDED.active,
+                updated_at = now()
+            """,
+            [
+                (
+                    a.id,
+                    a.name,
+                    a.role,
+                    a.team,
+                    a.supervisor_id,
+                    list(a.skills),
+                    a.authority_limit,
+                    a.max_open_cases,
+                    a.active,
+                )
+                for a in roster.agents
+            ],
+        )
+    log.info("roster loaded", agents=len(roster.agents))
+    return len(roster.agents)
+
+
+async def list_agents(pool: asyncpg.Pool, *, active_only: bool = False) -> list[Agent]:
+    """Every agent of the roster, ordered by id."""
+    where = "WHERE active" if active_only else ""
+    rows = await pool.fetch(f"SELECT {AGENT_COLUMNS} FROM agents {where} ORDER BY id")
+    return [agent_from_row(row) for row in rows]
+
+
+async def get_agent(conn: asyncpg.Pool | asyncpg.Connection, agent_id: str) -> Agent | None:
+    row = await conn.fetchrow(f"SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1", agent_id)
+    return agent_from_row(row) if row else None
