@@ -1,0 +1,290 @@
+"""The case activities: I/O only, each idempotent so Temporal may retry it freely."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import asyncpg
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.roster_store import AGENT_COLUMNS, agent_from_row, agent_ref, get_agent
+from activities.routing import Candidate, NoActiveAgentError, choose_owner
+from schemas.activity_io import AssignOwnerInput, RecordCaseEvents
+from schemas.roster import Agent, AgentRef, Assignment
+
+# Serializes assignments: the open-case counts read by one are final before the next reads them.
+ASSIGN_LOCK_KEY = 0x636F6D706C_03
+
+
+def _logger(**context: Any) -> structlog.typing.FilteringBoundLogger:
+    if activity.in_activity():
+        info = activity.info()
+        context.update(activity=info.activity_type, attempt=info.attempt)
+    return structlog.get_logger().bind(**context)
+
+
+class CaseActivities:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    def all(self) -> list[Callable[..., Any]]:
+        """The bound activities, for Worker(activities=...)."""
+        return [self.assign_owner, self.lookup_agent, self.record_case_events]
+
+    # -- assign_owner -------------------------------------------------------
+
+    @activity.defn(name="assign_owner")
+    async def assign_owner(self, inp: AssignOwnerInput) -> Assignment:
+        """Choose the case's owner once; a retry (or a second call) returns the same assignment."""
+        log = _logger(complaint_id=inp.complaint_id, workflow_id=inp.workflow_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", ASSIGN_LOCK_KEY)
+            existing = await conn.fetchrow(
+                "SELECT owner, assignment FROM cases WHERE complaint_id = $1", inp.complaint_id
+            )
+            roster = {
+                row["id"]: agent_from_row(row)
+                for row in await conn.fetch(f"SELECT {AGENT_COLUMNS} FROM agents ORDER BY id")
+            }
+            if existing is not None and existing["owner"]:
+                assignment = self._existing_assignment(existing, roster)
+                log.info("owner already assigned", owner=assignment.owner.agent_id)
+                return assignment
+
+            counts = {
+                row["owner"]: row["n"]
+                for row in await conn.fetch(
+                    "SELECT owner, count(*) AS n FROM cases "
+                    "WHERE status <> 'closed' AND owner IS NOT NULL GROUP BY owner"
+                )
+            }
+            candidates = [Candidate(agent, counts.get(agent.id, 0)) for agent in roster.values()]
+            try:
+                route = choose_owner(inp.received_by, inp.category, candidates)
+            except NoActiveAgentError as err:
+                log.warning("no active agent to own the case", error=str(err))
+                # Retryable: the case waits (the message shows in the UI) until a roster is loaded.
+                raise ApplicationError(str(err), type="NoActiveAgent") from err
+
+            supervisor, manager = _escalation_chain(route.agent, roster)
+            assignment = Assignment(
+                owner=agent_ref(route.agent),
+                supervisor=agent_ref(supervisor) if supervisor else None,
+                manager=agent_ref(manager) if manager else None,
+                routed_by=route.routed_by,
+                reason=route.reason,
+            )
+            await conn.execute(
+                """
+                INSERT INTO cases (complaint_id, workflow_id, customer_id, category, severity,
+                                   status, owner, policy, summary, received_at, assignment)
+                VALUES ($1, $2, $3, $4, $5, 'assigned', $6, $7, $8, $9, $10)
+                ON CONFLICT (complaint_id) DO UPDATE SET
+                    owner = EXCLUDED.owner,
+                    assignment = EXCLUDED.assignment,
+                    updated_at = now()
+                """,
+                inp.complaint_id,
+                inp.workflow_id,
+                inp.customer_id,
+                inp.category,
+                inp.severity,
+                route.agent.id,
+                inp.policy,
+                inp.summary,
+                inp.received_at,
+                assignment.model_dump(mode="json"),
+            )
+        log.info("owner assigned", owner=route.agent.id, routed_by=route.routed_by, reason=route.reason)
+        return assignment
+
+    @staticmethod
+    def _existing_assignment(existing: asyncpg.Record, roster: dict[str, Agent]) -> Assignment:
+        stored = existing["assignment"]
+        if stored and stored.get("owner", {}).get("agent_id") == existing["owner"]:
+            return Assignment.model_validate(stored)
+        # The owner was recorded by a snapshot (e.g. after a transfer): describe that owner.
+        owner_id = existing["owner"]
+        owner = roster.get(owner_id)
+        if owner is None:
+            ref = AgentRef(agent_id=owner_id, name=owner_id, role="agent", team="", active=False)
+            return Assignment(owner=ref, routed_by="routing", reason=f"case already owned by {owner_id} (not on the roster)")
+        supervisor, manager = _escalation_chain(owner, roster)
+        return Assignment(
+            owner=agent_ref(owner),
+            supervisor=agent_ref(supervisor) if supervisor else None,
+            manager=agent_ref(manager) if manager else None,
+            routed_by="routing",
+            reason=f"case already owned by {owner.name} ({owner.id})",
+        )
+
+    # -- lookup_agent -------------------------------------------------------
+
+    @activity.defn(name="lookup_agent")
+    async def lookup_agent(self, agent_id: str) -> AgentRef | None:
+        """The roster entry of agent_id (active or not), or None if unknown."""
+        agent = await get_agent(self.pool, agent_id)
+        return agent_ref(agent) if agent else None
+
+    # -- record_case_events -------------------------------------------------
+
+    @activity.defn(name="record_case_events")
+    async def record_case_events(self, inp: RecordCaseEvents) -> None:
+        """Append the events (each (complaint_id, seq) written once) and refresh the snapshot."""
+        state = inp.state
+        log = _logger(complaint_id=state.complaint_id, workflow_id=inp.workflow_id)
+        events = inp.events
+        last_seq = max([e.seq for e in events] + [state.event_count])
+        columns = (
+            [e.seq for e in events],
+            [e.at for e in events],
+            [e.kind for e in events],
+            [e.actor for e in events],
+            [e.channel for e in events],
+            [e.data for e in events],
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            inserted = []
+            if events:
+                inserted = await conn.fetch(
+                    """
+                    INSERT INTO case_events (complaint_id, seq, at, kind, actor, channel, data)
+                    SELECT $1, e.seq, e.at, e.kind, e.actor, e.channel, e.data
+                    FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
+                         AS e(seq, at, kind, actor, channel, data)
+                    ON CONFLICT (complaint_id, seq) DO NOTHING
+                    RETURNING seq
+                    """,
+                    state.complaint_id,
+                    *columns,
+                )
+                if len(inserted) < len(events):
+                    conflicts = await conn.fetch(
+                        """
+                        SELECT c.seq, c.kind AS stored_kind, e.kind AS new_kind
+                        FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
+                             AS e(seq, at, kind, actor, channel, data)
+                        JOIN case_events c ON c.complaint_id = $1 AND c.seq = e.seq
+                        WHERE (c.at, c.kind, c.actor, c.channel, c.data)
+                              IS DISTINCT FROM (e.at, e.kind, e.actor, e.channel, e.data)
+                        ORDER BY c.seq
+                        """,
+                        state.complaint_id,
+                        *columns,
+                    )
+                    if conflicts:
+                        detail = ", ".join(
+                            f"seq {r['seq']} (stored {r['stored_kind']}, new {r['new_kind']})" for r in conflicts
+                        )
+                        log.error("timeline conflict", seqs=[r["seq"] for r in conflicts])
+                        raise ApplicationError(
+                            f"case {state.complaint_id}: events already recorded with different content "
+                            f"at {detail}; the timeline is append-only, so this is a bug in the workflow "
+                            "(two histories for one case?)",
+                            type="TimelineConflict",
+                            non_retryable=True,
+                        )
+
+            snapshot_written = await conn.fetchval(
+                """
+                INSERT INTO cases (complaint_id, workflow_id, run_id, customer_id, category, severity,
+                                   status, owner, policy, summary, received_at, closed_at, outcome,
+                                   root_cause, escalation_level, next_deadline, last_seq, snapshot)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                ON CONFLICT (complaint_id) DO UPDATE SET
+                    workflow_id = EXCLUDED.workflow_id,
+                    run_id = EXCLUDED.run_id,
+                    customer_id = EXCLUDED.customer_id,
+                    category = EXCLUDED.category,
+                    severity = EXCLUDED.severity,
+                    status = EXCLUDED.status,
+                    owner = COALESCE(EXCLUDED.owner, cases.owner),
+                    policy = EXCLUDED.policy,
+                    summary = EXCLUDED.summary,
+                    received_at = EXCLUDED.received_at,
+                    closed_at = EXCLUDED.closed_at,
+                    outcome = EXCLUDED.outcome,
+                    root_cause = EXCLUDED.root_cause,
+                    escalation_level = EXCLUDED.escalation_level,
+                    next_deadline = EXCLUDED.next_deadline,
+                    last_seq = EXCLUDED.last_seq,
+                    snapshot = EXCLUDED.snapshot,
+                    updated_at = now()
+                WHERE cases.last_seq < EXCLUDED.last_seq
+                RETURNING true
+                """,
+                state.complaint_id,
+                inp.workflow_id,
+                inp.run_id,
+                state.customer.customer_id,
+                state.category,
+                state.severity,
+                state.status,
+                state.owner,
+                state.policy,
+                state.summary,
+                state.received_at,
+                state.closed_at,
+                state.outcome,
+                state.root_cause,
+                state.escalation_level,
+                state.next_deadline,
+                last_seq,
+                state.model_dump(mode="json"),
+            )
+            if snapshot_written and state.promises:
+                # Same staleness rule as the snapshot: promises only move forward with it.
+                await conn.executemany(
+                    """
+                    INSERT INTO promises (complaint_id, promise_id, description, owed_by, due_at, status,
+                                          renegotiations, made_at, kept_at, evidence)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    ON CONFLICT (complaint_id, promise_id) DO UPDATE SET
+                        description = EXCLUDED.description,
+                        owed_by = EXCLUDED.owed_by,
+                        due_at = EXCLUDED.due_at,
+                        status = EXCLUDED.status,
+                        renegotiations = EXCLUDED.renegotiations,
+                        made_at = EXCLUDED.made_at,
+                        kept_at = EXCLUDED.kept_at,
+                        evidence = EXCLUDED.evidence,
+                        updated_at = now()
+                    """,
+                    [
+                        (
+                            state.complaint_id,
+                            p.promise_id,
+                            p.description,
+                            p.owed_by,
+                            p.due_at,
+                            p.status,
+                            p.renegotiations,
+                            p.made_at,
+                            p.kept_at,
+                            p.evidence,
+                        )
+                        for p in state.promises
+                    ],
+                )
+        log.info(
+            "case events recorded",
+            events=len(events),
+            new_events=len(inserted),
+            last_seq=last_seq,
+            snapshot_written=bool(snapshot_written),
+        )
+
+
+def _escalation_chain(owner: Agent, roster: dict[str, Agent]) -> tuple[Agent | None, Agent | None]:
+    """The owner's supervisor, and the manager above them (or a manager of the team, or any)."""
+    supervisor = roster.get(owner.supervisor_id) if owner.supervisor_id else None
+    manager = roster.get(supervisor.supervisor_id) if supervisor and supervisor.supervisor_id else None
+    if manager is None:
+        managers = [
+            a for a in sorted(roster.values(), key=lambda a: a.id)
+            if a.role == "manager" and a.active and a.id != owner.id
+        ]
+        manager = next((m for m in managers if m.team == owner.team), None) or next(iter(managers), None)
+    return supervisor, manager
