@@ -1,0 +1,98 @@
+"""Plain-text views of a case for terminals: the CLI and the demo print these."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Iterable
+
+from schemas import CaseOutcome, CaseState, TimelineEvent
+
+# The data field that says the most about each kind of event, shown first.
+_HEADLINE = {
+    "complaint_received": "summary",
+    "owner_assigned": "reason",
+    "customer_contacted": "summary",
+    "note_added": "text",
+    "info_requested": "question",
+    "info_provided": "facts",
+    "promise_made": "description",
+    "promise_kept": "evidence",
+    "promise_renegotiated": "reason",
+    "resolution_proposed": "resolution",
+    "resolution_confirmed": "comment",
+    "resolution_rejected": "comment",
+    "command_rejected": "reason",
+    "case_closed": "outcome",
+}
+
+
+def render_timeline(events: Iterable[TimelineEvent]) -> str:
+    lines = []
+    for event in events:
+        channel = f" via {event.channel}" if event.channel else ""
+        lines.append(f"  {event.seq:>3}  {_time(event.at)}  {event.kind:<22} {event.actor}{channel}")
+        detail = _detail(event)
+        if detail:
+            lines.append(f"{'':>34}{detail}")
+    return "\n".join(lines)
+
+
+def render_state(state: CaseState) -> str:
+    owner = state.owner or "(being assigned)"
+    if state.owner and not state.owner_accepted:
+        owner += " (not yet accepted)"
+    lines = [
+        f"Case {state.complaint_id}: {state.summary}",
+        f"  status      {state.status}" + (f" ({state.outcome})" if state.outcome else ""),
+        f"  owner       {owner}" + (f", supervisor {state.supervisor}" if state.supervisor else ""),
+        f"  customer    {state.customer.name} ({state.customer.customer_id})",
+        f"  category    {state.category}, severity {state.severity}, policy {state.policy}, via {state.channel}",
+        f"  received    {_time(state.received_at)}",
+    ]
+    if state.facts:
+        facts = ", ".join(f"{name}={fact.value!r} ({fact.channel or 'n/a'})" for name, fact in state.facts.items())
+        lines.append(f"  facts       {facts}")
+    if state.awaiting_info:
+        lines.append(f"  awaiting    {', '.join(state.awaiting_info)} from the customer")
+    for promise in state.promises:
+        lines.append(
+            f"  promise     {promise.promise_id} [{promise.status}] {promise.description} "
+            f"(owed by {promise.owed_by}, due {_time(promise.due_at)})"
+        )
+    if state.resolution:
+        verdict = {None: "awaiting the customer", True: "confirmed", False: "rejected"}[state.resolution.confirmed]
+        lines.append(f"  resolution  {state.resolution.text} ({verdict})")
+        lines.append(f"  root cause  {state.resolution.root_cause}")
+    if state.next_deadline:
+        lines.append(f"  next due    {_time(state.next_deadline)}")
+    lines.append(f"  events      {state.event_count}")
+    return "\n".join(lines)
+
+
+def render_outcome(outcome: CaseOutcome) -> str:
+    return (
+        f"{outcome.complaint_id}: {outcome.outcome} at {_time(outcome.closed_at)} by {outcome.owner}; "
+        f"promises kept {outcome.promises_kept}/{outcome.promises_total}; root cause: {outcome.root_cause}"
+    )
+
+
+def _detail(event: TimelineEvent) -> str:
+    data: dict[str, Any] = dict(event.data)
+    headline_key = _HEADLINE.get(event.kind)
+    parts = []
+    if headline_key and headline_key in data:
+        parts.append(_value(data.pop(headline_key)))
+    parts += [f"{key}={_value(value)}" for key, value in data.items()]
+    text = "; ".join(parts)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()

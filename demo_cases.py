@@ -1,0 +1,227 @@
+"""The demo's three cases, as a support floor would work them.
+
+Each scenario drives one complaint through the typed client and returns its
+outcome; the demo prints them and the integration tests assert on them.
+The agents are those of roster/demo.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Awaitable, Callable
+
+from complaint_client import CommandRejected, ComplaintClient
+from schemas import CaseOutcome
+
+
+@dataclass(frozen=True)
+class Scenario:
+    title: str
+    story: str
+    run: Callable[[ComplaintClient, str], Awaitable[CaseOutcome]]
+
+
+async def resolved_at_first_contact(engine: ComplaintClient, complaint_id: str) -> CaseOutcome:
+    """A customer phones about a late fee; whoever takes the call owns it and fixes it on the call."""
+    started = await engine.start(
+        {
+            "complaint_id": complaint_id,
+            "customer": {"customer_id": "CU-1042", "name": "Tom Okoro", "phone": "+44 20 7946 0958", "segment": "retail"},
+            "channel": "phone",
+            "category": "billing",
+            "severity": "medium",
+            "summary": "Charged a late-payment fee although I paid on the due date",
+            "details": "Paid the October invoice by bank transfer on the 15th; the November bill adds a 12.00 late fee.",
+            "received_by": "c.nguyen",
+            "facts": {"invoice_id": "INV-2026-10-5531", "payment_date": "2026-10-15"},
+        }
+    )
+    owner = started.owner or "c.nguyen"
+    await engine.act(complaint_id, "accept_ownership", {"actor": owner})
+    await engine.act(
+        complaint_id,
+        "contact_customer",
+        {"actor": owner, "channel": "phone", "summary": "Listened, checked the ledger with the customer on the line"},
+    )
+    await engine.act(
+        complaint_id,
+        "propose_resolution",
+        {
+            "actor": owner,
+            "resolution": "Late fee of 12.00 reversed during the call; the November bill is reissued without it",
+            "root_cause": "The payment arrived on the due date but posted the next business day; the fee rule used the posting date",
+        },
+    )
+    await engine.act(
+        complaint_id,
+        "confirm_resolution",
+        {"actor": owner, "satisfied": True, "channel": "phone", "comment": "Customer thanked us before hanging up"},
+    )
+    return await engine.outcome(complaint_id)
+
+
+async def information_and_a_kept_promise(engine: ComplaintClient, complaint_id: str) -> CaseOutcome:
+    """The ping-pong case: shop and bank each said the pending charge was the other's job.
+
+    The owner takes it on, asks only for what is not already known, promises to
+    get the charge released, keeps that promise, and the customer confirms.
+    """
+    customer = "customer:CU-2210"
+    started = await engine.start(
+        {
+            "complaint_id": complaint_id,
+            "customer": {"customer_id": "CU-2210", "name": "Grace Liu", "email": "grace.liu@example.org"},
+            "channel": "web",
+            "category": "payments",
+            "severity": "high",
+            "summary": "Order never fulfilled but the pending charge is still on my card",
+            "details": (
+                "Order was cancelled for stock, yet 89.99 is still pending. Your team told me to ask my bank; "
+                "my bank told me to ask you. I feel like a ping-pong ball."
+            ),
+            "facts": {"order_id": "ORD-88412", "amount": "89.99"},
+        }
+    )
+    owner = started.owner
+    if owner is None:
+        raise RuntimeError(f"case {complaint_id} has no owner yet: is the roster loaded?")
+    await engine.act(complaint_id, "accept_ownership", {"actor": owner})
+    try:
+        # The customer already gave the order number: the engine refuses to ask again.
+        await engine.act(
+            complaint_id,
+            "request_info",
+            {"actor": owner, "fields": ["order_id"], "question": "Could you tell me your order number?"},
+        )
+    except CommandRejected as refused:
+        print(f"  (never ask twice) request_info refused: {refused.message}")
+    await engine.act(
+        complaint_id,
+        "request_info",
+        {
+            "actor": owner,
+            "fields": ["card_last4", "bank_name"],
+            "question": "Which card (last four digits) and bank show the pending charge?",
+        },
+    )
+    await engine.act(
+        complaint_id,
+        "provide_info",
+        {"actor": customer, "facts": {"card_last4": "4417", "bank_name": "Northbank"}, "channel": "email"},
+    )
+    due = datetime.now(timezone.utc) + timedelta(days=2)
+    state = await engine.act(
+        complaint_id,
+        "make_promise",
+        {
+            "actor": owner,
+            "description": "Have our payment processor void the 89.99 authorisation and email you the confirmation",
+            "due_at": due.isoformat(),
+        },
+    )
+    promise_id = state.promises[-1].promise_id
+    await engine.act(
+        complaint_id,
+        "add_note",
+        {"actor": "s.lindqvist", "text": "Supervisor: processor escalation desk confirms voids within the hour"},
+    )
+    await engine.act(
+        complaint_id,
+        "keep_promise",
+        {"actor": owner, "promise_id": promise_id, "evidence": "Processor void reference VX-5521; confirmation emailed"},
+    )
+    await engine.act(
+        complaint_id,
+        "propose_resolution",
+        {
+            "actor": owner,
+            "resolution": "The 89.99 authorisation is voided; Northbank will drop the pending charge within 24 hours",
+            "root_cause": "Stock cancellation did not trigger an authorisation void in the order system",
+        },
+    )
+    await engine.act(
+        complaint_id,
+        "confirm_resolution",
+        {"actor": customer, "satisfied": True, "comment": "Finally someone owned it. Thank you."},
+    )
+    return await engine.outcome(complaint_id)
+
+
+async def second_resolution_accepted(engine: ComplaintClient, complaint_id: str) -> CaseOutcome:
+    """A leaking coffee machine: the customer rejects the first fix and accepts the second."""
+    customer = "customer:CU-3307"
+    started = await engine.start(
+        {
+            "complaint_id": complaint_id,
+            "customer": {"customer_id": "CU-3307", "name": "Amara Haddad", "email": "amara.h@example.net"},
+            "channel": "chat",
+            "category": "product",
+            "severity": "medium",
+            "summary": "New coffee machine leaks water under the drip tray",
+            "details": "Bought three weeks ago; leaks a puddle every morning.",
+            "facts": {"order_id": "ORD-77120", "model": "BrewMaster 300"},
+        }
+    )
+    owner = started.owner
+    if owner is None:
+        raise RuntimeError(f"case {complaint_id} has no owner yet: is the roster loaded?")
+    await engine.act(complaint_id, "accept_ownership", {"actor": owner})
+    await engine.act(
+        complaint_id,
+        "contact_customer",
+        {"actor": owner, "channel": "chat", "summary": "Walked through the seal check; the seal looks worn"},
+    )
+    await engine.act(
+        complaint_id,
+        "propose_resolution",
+        {
+            "actor": owner,
+            "resolution": "Replacement seal kit sent by next-day post with fitting instructions",
+            "root_cause": "Worn boiler seal",
+        },
+    )
+    await engine.act(
+        complaint_id,
+        "confirm_resolution",
+        {"actor": customer, "satisfied": False, "comment": "Fitted the new seal; it still leaks every morning"},
+    )
+    await engine.act(
+        complaint_id,
+        "add_note",
+        {"actor": owner, "text": "Quality team: serial range B-2291 has a faulty boiler gasket; seal kits do not help"},
+    )
+    await engine.act(
+        complaint_id,
+        "propose_resolution",
+        {
+            "actor": owner,
+            "resolution": "A new machine from an unaffected batch delivered and the faulty one collected, at no cost",
+            "root_cause": "Faulty boiler gasket in manufacturing batch B-2291 (reported to quality)",
+        },
+    )
+    await engine.act(
+        complaint_id,
+        "confirm_resolution",
+        {"actor": customer, "satisfied": True, "comment": "New machine is dry. Thanks for not giving up."},
+    )
+    return await engine.outcome(complaint_id)
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario(
+        "Resolved at first contact",
+        "A customer phones about a late fee; the agent who took the call owns it and fixes it there and then.",
+        resolved_at_first_contact,
+    ),
+    Scenario(
+        "Information requested, a promise made and kept, then confirmed",
+        "Shop and bank each said the pending charge was the other's job; one owner takes it end to end.",
+        information_and_a_kept_promise,
+    ),
+    Scenario(
+        "First resolution rejected, second accepted",
+        "A leaking coffee machine: a seal kit does not fix it, a replacement machine does.",
+        second_resolution_accepted,
+    ),
+]

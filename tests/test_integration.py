@@ -1,0 +1,137 @@
+"""End to end on the Temporal dev server and real PostgreSQL: the demo's cases,
+the database mirror of every timeline, and fleet queries by search attribute."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from complaint_client import ComplaintClient
+from demo_cases import SCENARIOS, Scenario
+from schemas import Roster
+from tests.conftest import running_worker
+
+pytestmark = pytest.mark.integration
+
+DEMO_ROSTER = Roster.model_validate(json.loads((Path(__file__).parents[1] / "roster" / "demo.json").read_text()))
+
+
+@pytest.fixture
+async def engine(dev_env, pool) -> AsyncIterator[ComplaintClient]:
+    from activities.roster_store import load_roster
+
+    await load_roster(pool, DEMO_ROSTER)
+    async with running_worker(dev_env.client, pool) as client:
+        yield client
+
+
+async def case_events(pool, complaint_id: str) -> list[dict]:
+    rows = await pool.fetch(
+        "SELECT seq, at, kind, actor, channel, data FROM case_events WHERE complaint_id = $1 ORDER BY seq",
+        complaint_id,
+    )
+    return [dict(row) for row in rows]
+
+
+async def eventually(check, timeout: float = 15.0):
+    """Poll `check` until it returns something truthy: visibility is eventually consistent."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await check()
+        if found or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.run.__name__)
+async def test_demo_case_closes_and_the_database_mirrors_its_timeline(engine, pool, scenario: Scenario):
+    complaint_id = f"IT-{uuid.uuid4().hex[:10]}"
+    outcome = await scenario.run(engine, complaint_id)
+    assert outcome.outcome == "resolved"
+    assert outcome.promises_kept == outcome.promises_total
+
+    timeline = await engine.timeline(complaint_id)
+    assert timeline[0].kind == "complaint_received" and timeline[-1].kind == "case_closed"
+    expected = [
+        {"seq": e.seq, "at": e.at, "kind": e.kind, "actor": e.actor, "channel": e.channel, "data": e.model_dump(mode="json")["data"]}
+        for e in timeline
+    ]
+    assert await case_events(pool, complaint_id) == expected
+
+    case = await pool.fetchrow("SELECT status, owner, outcome, root_cause, last_seq FROM cases WHERE complaint_id = $1", complaint_id)
+    assert dict(case) == {
+        "status": "closed",
+        "owner": outcome.owner,
+        "outcome": "resolved",
+        "root_cause": outcome.root_cause,
+        "last_seq": timeline[-1].seq,
+    }
+    promises = await pool.fetch("SELECT status FROM promises WHERE complaint_id = $1", complaint_id)
+    assert [row["status"] for row in promises] == ["kept"] * outcome.promises_total
+
+
+async def test_scenario_specifics(engine):
+    """What makes each demo case the story it tells."""
+    first, second, third = (f"IT-{uuid.uuid4().hex[:10]}" for _ in range(3))
+    await SCENARIOS[0].run(engine, first)
+    kinds = [e.kind for e in await engine.timeline(first)]
+    assert kinds == [
+        "complaint_received", "owner_assigned", "ownership_accepted", "customer_contacted",
+        "resolution_proposed", "resolution_confirmed", "case_closed",
+    ]
+    assert (await engine.state(first)).owner == "c.nguyen"  # whoever receives it owns it
+
+    await SCENARIOS[1].run(engine, second)
+    state = await engine.state(second)
+    assert state.owner in {"a.patel", "d.mensah"}  # routed by the payments skill
+    assert state.facts["card_last4"].channel == "email"
+    kinds = [e.kind for e in await engine.timeline(second)]
+    assert "command_rejected" not in kinds  # the refused question was an update: nothing recorded
+    assert kinds.count("info_requested") == 1 and "promise_kept" in kinds
+
+    await SCENARIOS[2].run(engine, third)
+    kinds = [e.kind for e in await engine.timeline(third)]
+    assert kinds.count("resolution_proposed") == 2 and kinds.count("resolution_rejected") == 1
+    assert (await engine.state(third)).root_cause.startswith("Faulty boiler gasket")
+
+
+async def test_fleet_list_finds_cases_by_owner_and_status(engine):
+    complaint_id = f"IT-{uuid.uuid4().hex[:10]}"
+    started = await engine.start(
+        {
+            "complaint_id": complaint_id,
+            "customer": {"customer_id": "CU-9", "name": "Ola Berg"},
+            "channel": "email",
+            "category": "delivery",
+            "severity": "critical",
+            "summary": "Parcel marked delivered, never arrived",
+            "received_by": "h.tanaka",
+        }
+    )
+    assert started.owner == "h.tanaka"
+
+    async def listed():
+        found = await engine.list(owner="h.tanaka", status="assigned", severity="critical")
+        return [c for c in found if c.complaint_id == complaint_id]
+
+    found = await eventually(listed)
+    assert found and found[0].category == "delivery" and found[0].escalation_level == 0
+
+    await engine.act(complaint_id, "accept_ownership", {"actor": "h.tanaka"})
+
+    async def moved():
+        now_in_progress = await engine.list(owner="h.tanaka", status="in_progress")
+        still_assigned = await engine.list(owner="h.tanaka", status="assigned")
+        ids_now = {c.complaint_id for c in now_in_progress}
+        ids_before = {c.complaint_id for c in still_assigned}
+        return complaint_id in ids_now and complaint_id not in ids_before
+
+    assert await eventually(moved)
+    query = "ComplaintOwner='h.tanaka' AND EscalationLevel>=0 AND ComplaintStatus='in_progress'"
+    listed_ids = [w.id async for w in engine.client.list_workflows(query)]
+    assert f"complaint-{complaint_id}" in listed_ids
