@@ -25,8 +25,8 @@ ROSTER = Roster.model_validate(
         "agents": [
             {"id": "wf-mia", "name": "Mia Manager", "role": "manager", "team": "ops", "authority_limit": 5000},
             {"id": "wf-sam", "name": "Sam Supervisor", "role": "supervisor", "team": "billing", "supervisor_id": "wf-mia", "skills": ["billing"]},
-            {"id": "wf-ana", "name": "Ana Agent", "role": "agent", "team": "billing", "supervisor_id": "wf-sam", "skills": ["billing"]},
-            {"id": "wf-bob", "name": "Bob Agent", "role": "agent", "team": "billing", "supervisor_id": "wf-sam", "skills": ["billing"]},
+            {"id": "wf-ana", "name": "Ana Agent", "role": "agent", "team": "billing", "supervisor_id": "wf-sam", "skills": ["billing", "invoicing"]},
+            {"id": "wf-bob", "name": "Bob Agent", "role": "agent", "team": "billing", "supervisor_id": "wf-sam", "skills": ["billing", "invoicing"]},
             {"id": "wf-old", "name": "Olga Former", "role": "agent", "team": "billing", "supervisor_id": "wf-sam", "active": False},
         ]
     }
@@ -103,7 +103,8 @@ async def test_owner_is_who_received_it_and_who_may_is_enforced(engine):
 
 
 async def test_routing_picks_an_owner_when_the_receiver_is_not_eligible(engine):
-    complaint_id = await open_case(engine, accept=False, received_by="wf-old")
+    # Only this test's roster has the invoicing skill, whatever else the session database holds.
+    complaint_id = await open_case(engine, accept=False, received_by="wf-old", category="invoicing")
     state = await engine.state(complaint_id)
     assert state.owner in ("wf-ana", "wf-bob")
     assigned = next(e for e in await engine.timeline(complaint_id) if e.kind == "owner_assigned")
