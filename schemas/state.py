@@ -9,6 +9,7 @@ from pydantic import Field
 
 from schemas.common import Channel, FactValue, Outcome, OutputMessage, Severity, Status
 from schemas.intake import Customer
+from schemas.roster import AgentRef
 
 PromiseStatus = Literal["open", "kept", "overdue", "renegotiated"]
 
@@ -137,3 +138,21 @@ class CaseOutcome(OutputMessage):
     escalations: int
     root_cause: str | None
     satisfaction: int | None = None
+
+
+class CarriedCase(OutputMessage):
+    """Everything a case carries into its next run when it continues as new."""
+
+    state: CaseState
+    timeline: list[TimelineEvent]
+    applied_requests: list[str] = Field(default_factory=list)
+    agents: list[AgentRef] = Field(default_factory=list)
+    escalations: int = 0
+    persisted_seq: int = 0
+    runs: int = 1
+
+
+class ContinuedCase(OutputMessage):
+    """The argument of a continued run (a fresh start takes a ComplaintIntake instead)."""
+
+    continued_case: CarriedCase

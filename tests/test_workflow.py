@@ -223,3 +223,36 @@ async def test_state_is_returned_by_every_update(engine):
     state = await engine.act(complaint_id, "contact_customer", {"actor": OWNER, "channel": "phone", "summary": "Called to apologise"})
     assert isinstance(state, CaseState)
     assert state == await engine.state(complaint_id)
+
+
+async def test_a_long_case_continues_as_new_and_keeps_everything(engine, pool):
+    from temporalio.api.enums.v1 import EventType
+
+    from workflows.complaint import MAX_ACTIONS_PER_RUN
+
+    started = await engine.start(new_intake())
+    complaint_id, first_run = started.complaint_id, started.run_id
+    await engine.act(complaint_id, "accept_ownership", {"actor": OWNER})
+    await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": "before the new run", "request_id": "early-note"})
+    notes = MAX_ACTIONS_PER_RUN + 50
+    for number in range(notes):
+        await engine.send(complaint_id, "add_note", {"actor": OWNER, "text": f"note {number}"})
+
+    state = await engine.act(complaint_id, "contact_customer", {"actor": OWNER, "channel": "email", "summary": "Update sent"})
+    first_history = await engine.client.get_workflow_handle(f"complaint-{complaint_id}", run_id=first_run).fetch_history()
+    assert first_history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    timeline = await engine.timeline(complaint_id)
+    texts = [e.data["text"] for e in timeline if e.kind == "note_added"]
+    assert texts == ["before the new run"] + [f"note {n}" for n in range(notes)]
+    assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
+    assert state.event_count == len(timeline) and state.owner == OWNER and state.facts["order_id"].value == "A-1001"
+
+    # The request_id memory crossed the run boundary too.
+    again = await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": "before the new run", "request_id": "early-note"})
+    assert again.event_count == state.event_count
+    stored = await pool.fetchval("SELECT count(*) FROM case_events WHERE complaint_id = $1", complaint_id)
+    assert stored == len(timeline)
+
+    await engine.act(complaint_id, "propose_resolution", {"actor": OWNER, "resolution": "Done", "root_cause": "Long story"})
+    await engine.act(complaint_id, "confirm_resolution", {"actor": "customer:cust-77", "satisfied": True})
+    assert (await engine.outcome(complaint_id)).outcome == "resolved"

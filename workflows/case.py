@@ -26,7 +26,7 @@ from schemas.actions import (
 from schemas.common import Channel
 from schemas.intake import ComplaintIntake
 from schemas.roster import AgentRef, Assignment
-from schemas.state import CaseOutcome, CaseState, Clock, Fact, Promise, Resolution, TimelineEvent
+from schemas.state import CarriedCase, CaseOutcome, CaseState, Clock, Fact, Promise, Resolution, TimelineEvent
 from workflows import rules
 from workflows.rules import Actor, Rejection, invalid, parse_actor
 
@@ -100,6 +100,27 @@ class Case:
             routed_by=assignment.routed_by,
             reason=assignment.reason,
         )
+
+    # --- continuing as new -------------------------------------------------
+
+    def carry(self, persisted_seq: int, runs: int) -> CarriedCase:
+        return CarriedCase(
+            state=self.state,
+            timeline=self.timeline,
+            applied_requests=sorted(self.applied_requests),
+            agents=list(self.agents.values()),
+            escalations=self.escalations,
+            persisted_seq=persisted_seq,
+            runs=runs,
+        )
+
+    @classmethod
+    def resume(cls, carried: CarriedCase) -> "Case":
+        case = cls(carried.state, carried.timeline)
+        case.applied_requests = set(carried.applied_requests)
+        case.agents = {agent.agent_id: agent for agent in carried.agents}
+        case.escalations = carried.escalations
+        return case
 
     @property
     def assigned(self) -> bool:

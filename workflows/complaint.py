@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
     from schemas.roster import AgentRef, Assignment
-    from schemas.state import CaseOutcome, CaseState, TimelineEvent
+    from schemas.state import CaseOutcome, CaseState, ContinuedCase, TimelineEvent
     from workflows import search_attributes as sa
     from workflows.case import Case
     from workflows.rules import Rejection
@@ -39,6 +39,9 @@ WORKFLOW_ID_PREFIX = "complaint-"
 # database was briefly away. The backoff is capped so recovery is quick.
 _DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 _DB_TIMEOUT = timedelta(seconds=30)
+# A run continues as new after this many actions (Temporal allows 2,000 updates
+# per run), or sooner when the server suggests it because the history is large.
+MAX_ACTIONS_PER_RUN = 1_000
 
 
 def workflow_id_for(complaint_id: str) -> str:
@@ -101,9 +104,15 @@ class ComplaintWorkflow:
         self._case: Case | None = None
         self._intake_error: str | None = None
         self._persisted_seq = 0
+        self._runs = 1
+        self._actions_this_run = 0
         self._search_attributes: dict[str, Any] = {}
         try:
-            parsed = ComplaintIntake.model_validate(_decode(intake))
+            data = _decode(intake)
+            if isinstance(data, dict) and "continued_case" in data:
+                self._resume(ContinuedCase.model_validate(data))
+                return
+            parsed = ComplaintIntake.model_validate(data)
         except ValidationError as error:
             self._intake_error = describe_validation_error(error, "complaint intake")
         except Exception:
@@ -118,9 +127,27 @@ class ComplaintWorkflow:
             else:
                 self._case = Case.receive(parsed, workflow.now())
 
+    def _resume(self, continued: ContinuedCase) -> None:
+        carried = continued.continued_case
+        self._case = Case.resume(carried)
+        self._persisted_seq = carried.persisted_seq
+        self._runs = carried.runs + 1
+
     @workflow.run
     async def run(self, intake: RawValue) -> CaseOutcome:
         case = self._opened_case()
+        if not case.assigned:
+            await self._assign_owner(case)
+        self._sync_search_attributes()
+        await self._persist_until_run_ends()
+        if not case.closed:
+            self._log("continuing as new", actor="system:engine", runs=self._runs, events=len(case.timeline))
+            workflow.continue_as_new(ContinuedCase(continued_case=case.carry(self._persisted_seq, self._runs)))
+        outcome = case.outcome()
+        self._log("case closed", actor="system:engine", outcome=outcome.outcome)
+        return outcome
+
+    async def _assign_owner(self, case: Case) -> None:
         self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
         assignment = await workflow.execute_activity(
             "assign_owner",
@@ -141,11 +168,6 @@ class ComplaintWorkflow:
         )
         case.assign(assignment, workflow.now())
         self._log("owner assigned", actor="system:routing", owner=case.state.owner)
-        self._sync_search_attributes()
-        await self._persist_until_closed()
-        outcome = case.outcome()
-        self._log("case closed", actor="system:engine", outcome=outcome.outcome)
-        return outcome
 
     # --- queries -----------------------------------------------------------
 
@@ -185,6 +207,7 @@ class ComplaintWorkflow:
         """A signal no action answers to is recorded, never silently dropped."""
         if self._case is None:
             return
+        self._actions_this_run += 1
         actor = _raw_actor(args[0]) if args else "unknown"
         reason = f"unknown action {name!r}; actions are: {', '.join(ACTIONS)}"
         self._case.reject(name, actor, reason, workflow.now())
@@ -200,6 +223,7 @@ class ComplaintWorkflow:
             raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
 
     async def _run_update(self, name: str, payload: RawValue) -> CaseState:
+        self._actions_this_run += 1
         try:
             action = _parse_action(name, payload)
             events = await self._apply(name, action)
@@ -214,6 +238,7 @@ class ComplaintWorkflow:
     async def _run_signal(self, name: str, payload: RawValue) -> None:
         if self._case is None:
             return  # the workflow is failing for a bad intake; nothing to record
+        self._actions_this_run += 1
         try:
             action = _parse_action(name, payload)
             await self._apply(name, action)
@@ -257,16 +282,24 @@ class ComplaintWorkflow:
 
     # --- persistence -------------------------------------------------------
 
-    async def _persist_until_closed(self) -> None:
-        """Write every timeline event to PostgreSQL, in order, in batches, until the case closes."""
-        case = self._opened_case()
+    async def _persist_until_run_ends(self) -> None:
+        """Write every timeline event to PostgreSQL, in order, in batches, until the run ends.
+
+        A run ends when the case closes or should continue as new, once every
+        handler has finished and every event is written.
+        """
         while True:
             await workflow.wait_condition(
-                lambda: self._has_unpersisted() or (case.closed and workflow.all_handlers_finished())
+                lambda: self._has_unpersisted() or (self._run_should_end() and workflow.all_handlers_finished())
             )
             if not self._has_unpersisted():
                 return
             await self._flush()
+
+    def _run_should_end(self) -> bool:
+        if self._opened_case().closed:
+            return True
+        return self._actions_this_run >= MAX_ACTIONS_PER_RUN or workflow.info().is_continue_as_new_suggested()
 
     def _has_unpersisted(self) -> bool:
         return self._persisted_seq < len(self._opened_case().timeline)
