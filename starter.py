@@ -432,12 +432,12 @@ class Session:
 
     async def call(self, awaitable: Any, complaint_id: str | None = None, *, needs_worker: bool = True, hint: str = "") -> Any:
         """Await one client call, turning Temporal's errors into one-line CliErrors."""
-        from temporalio.client import WorkflowUpdateFailedError
+        from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
         from temporalio.service import RPCError, RPCStatusCode
 
         try:
             return await asyncio.wait_for(awaitable, self.timeout)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             if needs_worker:
                 raise CliError(
                     f"no answer within {self.timeout:g}s — is a worker polling task queue "
@@ -461,7 +461,9 @@ class Session:
                 if complaint_id is not None:
                     workflow_id = workflow_id_for(complaint_id)
                     if "completed" in message or "finished" in message:
-                        raise CliError(f"case {complaint_id} has finished (workflow {workflow_id}: {message})") from None
+                        raise CliError(
+                            f"case {complaint_id} is finished: workflow {workflow_id} has completed and takes no more actions"
+                        ) from None
                     raise CliError(f"no case {complaint_id} (workflow {workflow_id} not found)") from None
             if error.status == RPCStatusCode.INVALID_ARGUMENT:
                 raise CliError(f"Temporal refused the request: {message}") from None

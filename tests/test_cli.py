@@ -290,3 +290,17 @@ async def test_starter_as_a_process_prints_one_line_and_exits(intake, status, ex
     assert process.returncode == status, (out, err)
     lines = err.decode().splitlines()
     assert out == b"" and len(lines) == 1 and lines[0].startswith(expected), err
+
+
+async def test_no_worker_is_named_after_the_timeout(dev_env, capsys, monkeypatch):
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_env.client.service_client.config.target_host)
+    monkeypatch.setenv("COMPLAINTS_TASK_QUEUE", f"nobody-polls-{uuid.uuid4().hex[:8]}")
+    cid = f"CLI-{uuid.uuid4().hex[:10]}"
+    intake = json.dumps(new_intake(complaint_id=cid))
+    status, out, err = await run_cli(capsys, "--timeout", "1", "start", "--json", intake)
+    assert (status, out.strip()) == (0, f"Case {cid} started; owner: not known yet")
+    assert err.startswith("warning: no answer within 1s — is a worker polling task queue 'nobody-polls-")
+    status, out, err = await run_cli(capsys, "--timeout", "1", "add_note", cid, "--actor", OWNER, "--text", "x", "--request-id", "n-1")
+    assert (status, out) == (1, "")
+    assert_one_error(err, "no answer within 1s", "Start one with `make worker`", "resending with --request-id n-1 is safe")
+    await dev_env.client.get_workflow_handle(f"complaint-{cid}").terminate("test done")
