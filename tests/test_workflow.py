@@ -256,3 +256,15 @@ async def test_a_long_case_continues_as_new_and_keeps_everything(engine, pool):
     await engine.act(complaint_id, "propose_resolution", {"actor": OWNER, "resolution": "Done", "root_cause": "Long story"})
     await engine.act(complaint_id, "confirm_resolution", {"actor": "customer:cust-77", "satisfied": True})
     assert (await engine.outcome(complaint_id)).outcome == "resolved"
+
+
+async def test_signals_apply_in_the_order_they_arrive(engine):
+    complaint_id = await open_case(engine)
+    # The first needs a roster lookup (an activity); the second must still apply after it.
+    await engine.send(complaint_id, "add_note", {"actor": "wf-bob", "text": "first"})
+    await engine.send(complaint_id, "request_info", {"actor": OWNER, "fields": ["card_last4"], "question": "Which card?"})
+    await engine.send(complaint_id, "provide_info", {"actor": "customer:cust-77", "facts": {"card_last4": "4242"}, "channel": "chat"})
+    state = await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": "last"})
+    kinds = [e.kind for e in await engine.timeline(complaint_id)][-4:]
+    assert kinds == ["note_added", "info_requested", "info_provided", "note_added"]
+    assert state.status == "in_progress"

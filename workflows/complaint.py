@@ -13,6 +13,7 @@ fail the workflow task (run, updates) or be dropped silently (signals).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any, Sequence
 
@@ -107,6 +108,8 @@ class ComplaintWorkflow:
         self._runs = 1
         self._actions_this_run = 0
         self._search_attributes: dict[str, Any] = {}
+        # Actions apply one at a time in arrival order, even when one waits on a roster lookup.
+        self._action_lock = asyncio.Lock()
         try:
             data = _decode(intake)
             if isinstance(data, dict) and "continued_case" in data:
@@ -258,6 +261,10 @@ class ComplaintWorkflow:
         self._log("signal rejected", actor=actor, action=name, reason=reason)
 
     async def _apply(self, name: str, action: Action) -> list[TimelineEvent]:
+        async with self._action_lock:
+            return await self._apply_in_turn(name, action)
+
+    async def _apply_in_turn(self, name: str, action: Action) -> list[TimelineEvent]:
         case = self._opened_case()
         # Actions wait for the owner to be assigned (the first activity) before the rules apply.
         await workflow.wait_condition(lambda: case.assigned)
