@@ -1,0 +1,147 @@
+"""The complaints worker: `python worker.py` (or `make worker`).
+
+Reads its settings from the environment (config.py, CONTRACT.md): with
+TEMPORAL_ADDRESS and DATABASE_URL unset it starts (or joins) the embedded
+Temporal dev server and PostgreSQL in ./data. Runs until SIGINT/SIGTERM, then
+stops the worker (letting running activities finish), closes the database
+pool and stops whatever it started, and exits 0; any failure exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from datetime import timedelta
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import CaseActivities, apply_migrations, create_pool
+from config import Settings, load_settings
+from logs import configure_logging
+from stack import redact_url, running_stack
+from stack.client import connect_client
+from workflows.complaint import ComplaintWorkflow
+
+log = structlog.get_logger("worker")
+
+# Cases live for days or weeks and are idle almost all of that time, so a
+# cached workflow is mostly memory kept for a rare wake-up; a cache miss costs
+# one replay of a few hundred events. 500 bounds memory and still keeps every
+# case of a busy demo or test hot.
+MAX_CACHED_WORKFLOWS = 500
+# Running activities get this long to finish when the worker is asked to stop.
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+
+
+def build_worker(client: Client, pool, task_queue: str) -> Worker:  # type: ignore[no-untyped-def]
+    # Each activity holds at most one pooled connection, so more concurrent
+    # activities than connections would only wait in pool.acquire() while their
+    # start-to-close timeouts run: allow exactly as many as the pool can serve.
+    max_activities = pool.get_max_size() if hasattr(pool, "get_max_size") else 10
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ComplaintWorkflow],
+        activities=CaseActivities(pool).all(),
+        max_concurrent_activities=max_activities,
+        max_cached_workflows=MAX_CACHED_WORKFLOWS,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def serve(settings: Settings, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
+    """Run the stack, the pool and the worker until `stop` is set; `started` is set once polling."""
+    async with running_stack(settings) as stack:
+        pool = await create_pool(stack.database_url)
+        try:
+            await apply_migrations(pool)
+            client = await connect_client(stack.temporal_address, settings.namespace)
+            worker = build_worker(client, pool, settings.task_queue)
+            running = asyncio.create_task(worker.run(), name="worker")
+            if started is not None:
+                started.set()
+            log.info(
+                "worker started",
+                task_queue=settings.task_queue,
+                namespace=settings.namespace,
+                temporal_address=stack.temporal_address,
+                temporal_ui=stack.temporal_ui_url,
+                database=redact_url(stack.database_url),
+                max_concurrent_activities=worker.config().get("max_concurrent_activities"),
+                max_cached_workflows=MAX_CACHED_WORKFLOWS,
+            )
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not running.done():
+                log.info("worker stopping", task_queue=settings.task_queue)
+                await worker.shutdown()
+            await running  # re-raises a worker failure
+            log.info("worker stopped", task_queue=settings.task_queue)
+        finally:
+            await pool.close()
+            log.info("database pool closed")
+
+
+async def _main(settings: Settings) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    started = asyncio.Event()
+    serving = asyncio.create_task(serve(settings, stop, started), name="serve")
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        name = signal.Signals(signum).name
+        if signals_seen > 1:  # a second Ctrl-C: don't wait for a slow shutdown
+            log.warning("second signal; exiting now", signal=name)
+            _exit(130)
+        log.info("shutdown requested", signal=name)
+        stop.set()
+        if not started.is_set():
+            # Still starting: cancel the start-up, which stops whatever it had started.
+            serving.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await serving
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise
+    return 0
+
+
+def _exit(status: int) -> None:
+    """Exit with `status` for real: temporalio's Rust threads can crash a normal interpreter exit."""
+    try:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(status)
+
+
+def main() -> None:
+    settings = load_settings()
+    status = 1
+    try:
+        configure_logging(settings.log_format)
+        status = asyncio.run(_main(settings))
+    except KeyboardInterrupt:
+        status = 130
+    except Exception:
+        log.exception("worker failed")
+        status = 1
+    finally:
+        _exit(status)
+
+
+if __name__ == "__main__":
+    main()
