@@ -248,13 +248,14 @@ async def _wait_for_frontend(
             )
         host, port = address.rsplit(":", 1)
         if _port_answers(host, int(port)):
+            attempt = max(0.5, min(5.0, deadline - time.monotonic()))
             try:
-                client = await Client.connect(address, namespace=namespace)
+                client = await asyncio.wait_for(Client.connect(address, namespace=namespace), attempt)
                 await client.workflow_service.describe_namespace(
                     DescribeNamespaceRequest(namespace=namespace), timeout=timedelta(seconds=5)
                 )
                 return client
-            except Exception as err:  # not ready yet
+            except Exception as err:  # not ready yet (asyncio.TimeoutError is one too)
                 last_error = err
         if time.monotonic() >= deadline:
             where = f"; see {log_path}:\n{_tail(log_path)}" if log_path else ""

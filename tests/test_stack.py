@@ -1,0 +1,205 @@
+"""The runtime stack: the embedded dev server (stack/temporal.py) and structured logging (logs.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import socket
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import structlog
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.worker import Worker
+
+import logs
+from stack import redact_url
+from stack.client import connect_client
+from stack.temporal import DevServer, registered_search_attributes, start_dev_server
+from workflows.search_attributes import ALL
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Ping(BaseModel):
+    note: str
+
+
+@workflow.defn(sandboxed=False)
+class WaitForSignal:
+    """Trivial: waits for one signal, then returns what it was started with and what it got."""
+
+    def __init__(self) -> None:
+        self.got: str | None = None
+
+    @workflow.run
+    async def run(self, ping: Ping) -> Ping:
+        await workflow.wait_condition(lambda: self.got is not None)
+        return Ping(note=f"{ping.note}+{self.got}")
+
+    @workflow.signal
+    def poke(self, value: str) -> None:
+        self.got = value
+
+
+def expected_attributes() -> dict[str, int]:
+    return {key.name: int(key.indexed_value_type) for key in ALL}
+
+
+@pytest.mark.integration
+async def test_dev_server_search_attributes_persistence_and_reuse(tmp_path: Path) -> None:
+    port, ui_port = free_port(), free_port()
+    server = await start_dev_server(tmp_path, port=port, ui_port=ui_port)
+    try:
+        assert not server.reused and server.address == f"127.0.0.1:{port}"
+        assert (tmp_path / "temporal.db").exists() and (tmp_path / "temporal-server.log").exists()
+        client = await connect_client(server.address)
+        registered = await registered_search_attributes(client, "default")
+        assert {k: registered.get(k) for k in expected_attributes()} == expected_attributes()
+
+        # Something already answers on the port: a second start shares it and its stop does nothing.
+        second = await start_dev_server(tmp_path / "elsewhere", port=port, ui_port=free_port())
+        assert second.reused and second.address == server.address
+        second.stop()
+        await client.workflow_service.get_system_info(GetSystemInfoRequest())  # still serving
+
+        # A workflow started (and its first task run) before a restart...
+        task_queue = f"stack-test-{uuid.uuid4().hex[:8]}"
+        workflow_id = f"wait-{uuid.uuid4().hex[:8]}"
+        async with Worker(client, task_queue=task_queue, workflows=[WaitForSignal]):
+            handle = await client.start_workflow(
+                WaitForSignal.run, Ping(note="before"), id=workflow_id, task_queue=task_queue
+            )
+            await _wait_for_first_task(handle)
+    finally:
+        server.stop()
+    assert server.process is not None and server.process.poll() is not None
+
+    # ...is still there after it, on the same db file and the same flags.
+    async with start_dev_server(tmp_path, port=port, ui_port=ui_port) as again:
+        assert not again.reused
+        client = await connect_client(again.address)
+        registered = await registered_search_attributes(client, "default")
+        assert {k: registered.get(k) for k in expected_attributes()} == expected_attributes()
+        handle = client.get_workflow_handle_for(WaitForSignal.run, workflow_id)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        async with Worker(client, task_queue=task_queue, workflows=[WaitForSignal]):
+            await handle.signal(WaitForSignal.poke, "after")
+            result = await handle.result(rpc_timeout=timedelta(seconds=20))
+        assert result == Ping(note="before+after")
+
+
+async def _wait_for_first_task(handle) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(100):
+        history = await handle.fetch_history()
+        if any(e.HasField("workflow_task_completed_event_attributes") for e in history.events):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the workflow's first task never completed")
+
+
+async def test_start_dev_server_rejects_a_port_held_by_something_else(tmp_path: Path) -> None:
+    from stack.temporal import DevServerError
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(DevServerError, match="not a Temporal frontend"):
+            await start_dev_server(tmp_path, port=port, ui_port=free_port(), timeout=1)
+
+
+def test_dev_server_handle_for_a_reused_server_stops_nothing() -> None:
+    handle = DevServer("127.0.0.1:1", None, "default", None, None, None)
+    assert handle.reused
+    handle.stop()  # no process: nothing to do, no error
+
+
+def test_redact_url_hides_the_password_only() -> None:
+    assert redact_url("postgresql://app:s3cret@db:5432/complaints") == "postgresql://app:***@db:5432/complaints"
+    assert redact_url("postgresql://postgres@/complaints?host=/tmp/x") == "postgresql://postgres@/complaints?host=/tmp/x"
+
+
+@pytest.fixture
+def json_log_lines():
+    """configure_logging("json") into a buffer; yields a function returning the parsed lines; restores logging."""
+    from temporalio import activity
+    from temporalio import workflow as wf
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, wf.logger.workflow_info_on_message, activity.logger.activity_info_on_message)
+    buffer = io.StringIO()
+    real_stderr, sys.stderr = sys.stderr, buffer
+    try:
+        assert logs.configure_logging("json", forward_core_logs=False) == "json"
+    finally:
+        sys.stderr = real_stderr
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+    structlog.reset_defaults()
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    wf.logger.workflow_info_on_message, activity.logger.activity_info_on_message = saved[2], saved[3]
+
+
+def test_json_logs_flatten_temporal_context_and_keep_extras(json_log_lines) -> None:
+    logging.getLogger("temporalio.workflow").info(
+        "owner assigned",
+        extra={
+            "temporal_workflow": {"workflow_id": "complaint-C1", "run_id": "r-1", "workflow_type": "ComplaintWorkflow"},
+            "complaint_id": "C1",
+            "actor": "agent-7",
+        },
+    )
+    logging.getLogger("temporalio.activity").warning(
+        "retrying",
+        extra={
+            "temporal_activity": {
+                "activity_id": "3",
+                "activity_type": "record_case_events",
+                "attempt": 2,
+                "workflow_id": "complaint-C1",
+                "workflow_run_id": "r-1",
+            },
+            "complaint_id": "C1",
+        },
+    )
+    structlog.get_logger("demo").info("case opened", complaint_id="C1", actor="system:demo")
+
+    wf_line, act_line, own_line = json_log_lines()
+    assert wf_line["event"] == "owner assigned" and wf_line["level"] == "info"
+    assert (wf_line["workflow_id"], wf_line["run_id"], wf_line["complaint_id"], wf_line["actor"]) == (
+        "complaint-C1", "r-1", "C1", "agent-7",
+    )  # fmt: skip
+    assert "temporal_workflow" not in wf_line
+    assert (act_line["activity_type"], act_line["attempt"], act_line["run_id"]) == ("record_case_events", 2, "r-1")
+    assert act_line["workflow_id"] == "complaint-C1" and act_line["complaint_id"] == "C1"
+    assert own_line["complaint_id"] == "C1" and own_line["logger"] == "demo" and "timestamp" in own_line
+
+
+def test_json_logs_mask_email_and_phone(json_log_lines) -> None:
+    structlog.get_logger("intake").info(
+        "complaint received",
+        email="jane.doe@example.com",
+        customer={"customer_id": "c-1", "email": "jane.doe@example.com", "phone": "+44 7700 900123"},
+    )
+    logging.getLogger("somewhere").info("contact", extra={"customer_phone": "07700 900123"})
+
+    lines = json_log_lines()
+    text = json.dumps(lines)
+    assert "jane.doe" not in text and "900123" not in text
+    first, second = lines
+    assert first["email"] == "j***@example.com"
+    assert first["customer"]["phone"] == "***23" and first["customer"]["customer_id"] == "c-1"
+    assert second["customer_phone"] == "***23"
