@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from logs import configure_logging
 from schemas import Roster
 from stack import running_stack
 from stack.client import connect_client
+from stack.process import exit_for_real
 from worker import build_worker
 
 DEMO_ROSTER = Path(__file__).parent / "roster" / "demo.json"
@@ -88,10 +88,7 @@ def main() -> None:
     except Exception as error:  # one clear line, never a traceback
         print(f"demo failed: {type(error).__name__}: {error}", file=sys.stderr)
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # temporalio's Rust threads can crash a normal interpreter exit (sdk-python issue 300).
-        os._exit(status)
+        exit_for_real(status)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import re
 import sys
 import types
@@ -43,6 +42,7 @@ from pydantic import AwareDatetime, BaseModel, FutureDatetime, NaiveDatetime, Pa
 
 from complaint_client import CommandRejected, ComplaintClient
 from complaint_client.render import render_outcome, render_state, render_timeline
+from stack.process import exit_for_real
 from config import Settings, load_settings
 from schemas import ACTIONS, ComplaintIntake, Roster, describe_validation_error
 from schemas.common import Channel, Severity, Status
@@ -749,16 +749,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _exit(status: int) -> NoReturn:
-    """Exit for real: temporalio's Rust threads can crash a normal interpreter exit (sdk-python issue 300)."""
-    try:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    finally:
-        os._exit(status)
-
-
 def run() -> NoReturn:
     settings = load_settings()
     try:
@@ -768,7 +758,7 @@ def run() -> NoReturn:
         configure_logging(settings.log_format, level=logging.WARNING)
     except ValueError:
         pass  # a bad LOG_FORMAT must not stop the CLI
-    _exit(main())
+    exit_for_real(main())
 
 
 if __name__ == "__main__":

@@ -10,10 +10,7 @@ pool and stops whatever it started, and exits 0; any failure exits 1.
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import signal
-import sys
 from datetime import timedelta
 
 import structlog
@@ -21,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import CaseActivities, apply_migrations, create_pool
+from stack.process import exit_for_real
 from config import Settings, load_settings
 from logs import configure_logging
 from stack import redact_url, running_stack
@@ -101,7 +99,7 @@ async def _main(settings: Settings) -> int:
         name = signal.Signals(signum).name
         if signals_seen > 1:  # a second Ctrl-C: don't wait for a slow shutdown
             log.warning("second signal; exiting now", signal=name)
-            _exit(130)
+            exit_for_real(130)
         log.info("shutdown requested", signal=name)
         stop.set()
         if not started.is_set():
@@ -118,16 +116,6 @@ async def _main(settings: Settings) -> int:
     return 0
 
 
-def _exit(status: int) -> None:
-    """Exit with `status` for real: temporalio's Rust threads can crash a normal interpreter exit."""
-    try:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    finally:
-        os._exit(status)
-
-
 def main() -> None:
     settings = load_settings()
     status = 1
@@ -140,7 +128,7 @@ def main() -> None:
         log.exception("worker failed")
         status = 1
     finally:
-        _exit(status)
+        exit_for_real(status)
 
 
 if __name__ == "__main__":

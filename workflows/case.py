@@ -28,7 +28,7 @@ from schemas.intake import ComplaintIntake
 from schemas.roster import AgentRef, Assignment
 from schemas.state import CarriedCase, CaseOutcome, CaseState, Clock, Fact, Promise, Resolution, TimelineEvent
 from workflows import rules
-from workflows.rules import Actor, Rejection, invalid, parse_actor
+from workflows.rules import Actor, invalid, parse_actor
 
 DEFAULT_POLICY = "standard"
 ROUTING_ACTOR = "system:routing"
