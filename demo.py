@@ -72,7 +72,8 @@ async def _work_the_cases(engine: ComplaintClient) -> int:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
-    print(f"\n{len(rows)} cases closed with follow-through. Look them up with: python starter.py show {rows[0][0]}")
+    print(f"\n{len(rows)} cases closed with follow-through. They are kept in ./data: to look at one, run")
+    print(f"`make worker` in another terminal, then `.venv/bin/python starter.py show {rows[0][0]}`.")
     return 0
 
 
