@@ -735,6 +735,9 @@ async def amain(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error_line("error: interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`starter.py show C1 | head`): nothing is wrong, say nothing.
+        return EXIT_OK
     except Exception as error:  # never a traceback: one line says what broke
         _error_line(f"error: unexpected {type(error).__name__}: {_first_line(error)}")
         return EXIT_INFRA
