@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from config import DEFAULT_TASK_QUEUE
 from schemas import ACTIONS, Action, CaseOutcome, CaseState, ComplaintIntake, TimelineEvent, describe_validation_error
 from workflows import search_attributes as sa
-from workflows.complaint import workflow_id_for
+from workflows.complaint import WORKFLOW_ID_PREFIX, workflow_id_for
 
 WORKFLOW_TYPE = "ComplaintWorkflow"
 
@@ -164,7 +164,7 @@ class ComplaintClient:
             attrs = execution.typed_search_attributes
             found.append(
                 CaseSummary(
-                    complaint_id=execution.id.removeprefix("complaint-"),
+                    complaint_id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
                     workflow_id=execution.id,
                     status=attrs.get(sa.STATUS),
                     owner=attrs.get(sa.OWNER),
