@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
@@ -22,8 +22,10 @@ from schemas.common import (
     text,
 )
 
-# The policies the engine ships; a case without one gets the default for its severity.
-PolicyName = Literal["standard", "fca", "cfpb", "demo"]
+# A deadline policy of policies/policies.toml (shipped: standard, fca, cfpb, demo);
+# a case without one gets the default for its severity. An unknown name fails the
+# case at intake with InvalidIntake, listing the known ones.
+PolicyName = Identifier
 
 
 class Customer(InputMessage):

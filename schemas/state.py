@@ -9,9 +9,12 @@ from pydantic import Field
 
 from schemas.common import Channel, FactValue, Outcome, OutputMessage, Severity, Status
 from schemas.intake import Customer
+from schemas.policy import ResolvedPolicy
 from schemas.roster import AgentRef
 
 PromiseStatus = Literal["open", "kept", "overdue", "renegotiated"]
+ClockKind = Literal["acknowledge", "first_response", "customer_update", "resolution", "confirmation", "promise"]
+RecipientRole = Literal["owner", "supervisor", "manager"]
 
 # Event kinds this engine writes today; the contract lists more for later features.
 EventKind = Literal[
@@ -40,6 +43,9 @@ EventKind = Literal[
     "case_reopened",
     "feedback_recorded",
     "command_rejected",
+    "policy_applied",
+    "clocks_paused",
+    "clocks_resumed",
 ]
 
 
@@ -59,6 +65,7 @@ class Promise(OutputMessage):
     renegotiations: int = 0
     made_at: datetime
     kept_at: datetime | None = None
+    kept_on_time: bool | None = None
     evidence: str | None = None
 
     @property
@@ -67,10 +74,29 @@ class Promise(OutputMessage):
 
 
 class Clock(OutputMessage):
+    """A running deadline. Clock time is elapsed time, or working time for business clocks.
+
+    due_at moves later by the time the clock spent paused (waiting on the
+    customer); level is the escalation level reached in this occurrence, and
+    occurrence counts restarts (customer_update at each contact, a promise
+    at each renegotiation), so each (clock, level, occurrence) notifies once.
+    """
+
     name: str
+    kind: ClockKind
+    started_at: datetime
     due_at: datetime
     paused: bool = False
     breached: bool = False
+    level: int = 0
+    occurrence: int = 1
+    next_escalation_at: datetime | None = None
+    paused_since: datetime | None = None
+    paused_seconds: float = 0.0
+    business: bool = False
+    pauses: bool = True
+    target_seconds: float
+    level_seconds: list[float]
 
 
 class Resolution(OutputMessage):
@@ -89,6 +115,7 @@ class CaseState(OutputMessage):
     owner_accepted: bool = False
     pending_owner: str | None = None
     supervisor: str | None = None
+    manager: str | None = None
     customer: Customer
     channel: Channel
     category: str
@@ -103,6 +130,11 @@ class CaseState(OutputMessage):
     clocks: list[Clock] = Field(default_factory=list)
     facts: dict[str, Fact] = Field(default_factory=dict)
     awaiting_info: list[str] = Field(default_factory=list)
+    # FCA DISP 1.5: resolved to the customer's satisfaction by then, a summary resolution communication suffices.
+    summary_resolution_by: datetime | None = None
+    reminders_since_proposal: int = 0
+    # The confirmation window passed after a reminder: the case may close resolved_unconfirmed.
+    confirmation_lapsed: bool = False
     goodwill: list[dict[str, Any]] = Field(default_factory=list)
     resolution: Resolution | None = None
     root_cause: str | None = None
@@ -134,6 +166,7 @@ class CaseOutcome(OutputMessage):
     closed_at: datetime
     owner: str | None
     promises_kept: int
+    promises_kept_on_time: int = 0
     promises_total: int
     escalations: int
     root_cause: str | None
@@ -148,6 +181,8 @@ class CarriedCase(OutputMessage):
     applied_requests: list[str] = Field(default_factory=list)
     agents: list[AgentRef] = Field(default_factory=list)
     escalations: int = 0
+    policy: ResolvedPolicy | None = None
+    stopped_clocks: list[Clock] = Field(default_factory=list)
     persisted_seq: int = 0
     runs: int = 1
 

@@ -7,12 +7,15 @@ from typing import Any
 
 from schemas.actions import ACTIONS, Action
 from schemas.intake import ComplaintIntake
+from schemas.policy import ResolvedPolicy
+from schemas.state import TimelineEvent
 from schemas.roster import AgentRef, Assignment
 from workflows.case import Case
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
 OWNER = "ana"
 SUPERVISOR = "sam"
+MANAGER = "max"
 CUSTOMER = "customer:cust-1"
 
 
@@ -35,12 +38,45 @@ def agent(agent_id: str, role: str = "agent", supervisor_id: str | None = None, 
     return AgentRef(agent_id=agent_id, name=agent_id.title(), role=role, team="billing", supervisor_id=supervisor_id, active=active)
 
 
-def assigned_case(**overrides: Any) -> Case:
+ALWAYS_OPEN = {
+    "name": "always",
+    "time_zone": "UTC",
+    "working_hours": {day: "00:00-24:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+}
+
+
+def policy(**overrides: Any) -> ResolvedPolicy:
+    """The standard policy for a high-severity case, on a calendar that never closes."""
+    data: dict[str, Any] = {
+        "name": "standard",
+        "description": "test policy",
+        "severity": "high",
+        "calendar": ALWAYS_OPEN,
+        "clocks": {"acknowledge": "4 hours", "first_response": "8 hours", "customer_update": "1 day", "resolution": "5 days"},
+        "confirmation_window": "7 days",
+        "promise": {"warn_before": "1 hour", "level3_after": "24 hours"},
+        "transfer_to_supervisor_at_level3": True,
+    }
+    data.update(overrides)
+    return ResolvedPolicy.model_validate(data)
+
+
+def advance_to(case: Case, until: datetime) -> list[TimelineEvent]:
+    """Fire the case's clocks the way durable timers do: at each wake instant up to `until`."""
+    fired: list[TimelineEvent] = []
+    while (wake := case.next_wake()) is not None and wake <= until:
+        fired += case.advance_clocks(wake)
+    return fired
+
+
+def assigned_case(*, terms: ResolvedPolicy | None = None, **overrides: Any) -> Case:
     case = Case.receive(intake(**overrides), NOW)
+    case.adopt_policy(terms or policy(), NOW)
     case.assign(
         Assignment(
             owner=agent(OWNER, supervisor_id=SUPERVISOR),
-            supervisor=agent(SUPERVISOR, role="supervisor"),
+            supervisor=agent(SUPERVISOR, role="supervisor", supervisor_id=MANAGER),
+            manager=agent(MANAGER, role="manager"),
             routed_by="routing",
             reason="fewest open cases among billing agents",
         ),
@@ -54,8 +90,8 @@ def action(name: str, **fields: Any) -> Action:
     return ACTIONS[name].model_validate(fields)
 
 
-def accepted_case(**overrides: Any) -> Case:
-    case = assigned_case(**overrides)
+def accepted_case(*, terms: ResolvedPolicy | None = None, **overrides: Any) -> Case:
+    case = assigned_case(terms=terms, **overrides)
     case.apply("accept_ownership", action("accept_ownership"), NOW)
     return case
 

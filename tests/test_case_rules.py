@@ -28,14 +28,14 @@ def rejected(case: Case, name: str, when=NOW, **fields) -> Rejection:
 
 def test_receiving_records_the_complaint_and_known_facts():
     case = assigned_case()
-    assert [e.kind for e in case.timeline] == ["complaint_received", "owner_assigned"]
+    assert [e.kind for e in case.timeline] == ["complaint_received", "policy_applied", "owner_assigned"]
     assert case.timeline[0].actor == CUSTOMER
     assert case.state.status == "assigned"
     assert case.state.owner == OWNER and case.state.supervisor == SUPERVISOR
     assert case.state.facts["order_id"].value == "A-1001"
     assert case.state.facts["order_id"].channel == "email"
     assert case.state.policy == "standard"
-    assert [e.seq for e in case.timeline] == [1, 2]
+    assert [e.seq for e in case.timeline] == [1, 2, 3]
 
 
 def test_received_at_defaults_to_now_and_is_kept_when_given():
@@ -142,7 +142,9 @@ def test_providing_every_requested_fact_resumes_the_case():
     assert case.state.status == "in_progress" and case.state.awaiting_info == []
     fact = case.state.facts["card_last4"]
     assert (fact.value, fact.channel, fact.source, fact.at) == ("4242", "chat", CUSTOMER, later())
-    assert case.timeline[-1].data["resumed"] is True
+    provided = [e for e in case.timeline if e.kind == "info_provided"][-1]
+    assert provided.data["resumed"] is True
+    assert case.timeline[-1].kind == "clocks_resumed"
 
 
 def test_a_corrected_fact_keeps_the_previous_value_in_the_timeline():
@@ -162,7 +164,7 @@ def test_promises_are_tracked_kept_and_renegotiated():
     promise = case.state.promises[0]
     assert (promise.promise_id, promise.owed_by, promise.status) == ("P1", OWNER, "open")
     assert case.state.next_deadline == due
-    assert [c.name for c in case.state.clocks] == ["promise:P1"]
+    assert [c.name for c in case.state.clocks] == ["first_response", "resolution", "promise:P1"]
 
     new_due = later(120)
     case.apply(
@@ -174,7 +176,8 @@ def test_promises_are_tracked_kept_and_renegotiated():
 
     case.apply("keep_promise", action("keep_promise", promise_id="P1", evidence="Refund ref R-9"), later(90))
     assert promise.status == "kept" and promise.evidence == "Refund ref R-9"
-    assert case.state.clocks == [] and case.state.next_deadline is None
+    assert "promise:P1" not in [c.name for c in case.state.clocks]
+    assert case.state.next_deadline == NOW + timedelta(hours=8), "the first response is the next deadline"
     assert "already kept" in rejected(case, "keep_promise", promise_id="P1", evidence="again").message
 
 

@@ -23,16 +23,35 @@ from schemas.actions import (
     RenegotiatePromise,
     RequestInfo,
 )
-from schemas.common import Channel
+from schemas.common import Channel, Status
 from schemas.intake import ComplaintIntake
+from schemas.policy import ResolvedPolicy
 from schemas.roster import AgentRef, Assignment
-from schemas.state import CarriedCase, CaseOutcome, CaseState, Clock, Fact, Promise, Resolution, TimelineEvent
-from workflows import rules
+from schemas.state import (
+    CarriedCase,
+    CaseOutcome,
+    CaseState,
+    Clock,
+    ClockKind,
+    Fact,
+    Promise,
+    RecipientRole,
+    Resolution,
+    TimelineEvent,
+)
+from workflows import business_time, clocks, rules
 from workflows.rules import Actor, invalid, parse_actor
 
-DEFAULT_POLICY = "standard"
 ROUTING_ACTOR = "system:routing"
 ENGINE_ACTOR = "system:engine"
+ESCALATION_ACTOR = "system:escalation"
+CLOCK_LABELS: dict[str, str] = {
+    "acknowledge": "acknowledging the complaint",
+    "first_response": "the first response to the customer",
+    "customer_update": "updating the customer",
+    "resolution": "resolving the complaint",
+    "confirmation": "the customer's confirmation window",
+}
 
 
 class Case:
@@ -43,6 +62,10 @@ class Case:
         # What the roster said of agents who acted on this case (owner, supervisor, note writers).
         self.agents: dict[str, AgentRef] = {}
         self.escalations = 0
+        # The policy copied into the case when it opened; None until then.
+        self.policy: ResolvedPolicy | None = None
+        # The last state of each clock that stopped: a restart continues its occurrence count.
+        self.stopped_clocks: dict[str, Clock] = {}
 
     # --- opening -----------------------------------------------------------
 
@@ -57,7 +80,7 @@ class Case:
             channel=intake.channel,
             category=intake.category,
             severity=intake.severity,
-            policy=intake.policy or DEFAULT_POLICY,
+            policy=intake.policy or "default",
             summary=intake.summary,
             details=intake.details,
             received_at=received_at,
@@ -89,6 +112,7 @@ class Case:
                 self.agents[agent.agent_id] = agent
         self.state.owner = owner.agent_id
         self.state.supervisor = assignment.supervisor.agent_id if assignment.supervisor else None
+        self.state.manager = assignment.manager.agent_id if assignment.manager else None
         self._record(
             "owner_assigned",
             ROUTING_ACTOR,
@@ -101,6 +125,30 @@ class Case:
             reason=assignment.reason,
         )
 
+    def adopt_policy(self, policy: ResolvedPolicy, now: datetime) -> None:
+        """Copy the policy into the case and start its clocks from receipt."""
+        self.policy = policy
+        self.state.policy = policy.name
+        received = self.state.received_at
+        if policy.summary_resolution_by is not None:
+            self.state.summary_resolution_by = business_time.deadline(
+                received, policy.summary_resolution_by, policy.calendar
+            )
+        for kind in ("acknowledge", "first_response", "resolution"):
+            self._start_clock(kind, received, now)  # type: ignore[arg-type]
+        self._record(
+            "policy_applied",
+            ENGINE_ACTOR,
+            now,
+            policy=policy.name,
+            severity=policy.severity,
+            calendar=policy.calendar.name,
+            time_zone=policy.calendar.time_zone,
+            deadlines={clock.name: clock.due_at.isoformat() for clock in self.state.clocks},
+            summary_resolution_by=_iso(self.state.summary_resolution_by),
+        )
+        self._refresh_derived()
+
     # --- continuing as new -------------------------------------------------
 
     def carry(self, persisted_seq: int, runs: int) -> CarriedCase:
@@ -110,6 +158,8 @@ class Case:
             applied_requests=sorted(self.applied_requests),
             agents=list(self.agents.values()),
             escalations=self.escalations,
+            policy=self.policy,
+            stopped_clocks=list(self.stopped_clocks.values()),
             persisted_seq=persisted_seq,
             runs=runs,
         )
@@ -120,6 +170,8 @@ class Case:
         case.applied_requests = set(carried.applied_requests)
         case.agents = {agent.agent_id: agent for agent in carried.agents}
         case.escalations = carried.escalations
+        case.policy = carried.policy
+        case.stopped_clocks = {clock.name: clock for clock in carried.stopped_clocks}
         return case
 
     @property
@@ -184,10 +236,29 @@ class Case:
         rules.may_accept_ownership(self.state, actor)
 
     def _apply_accept(self, a: AcceptOwnership, actor: Actor, now: datetime) -> None:
+        if actor.id == self.state.pending_owner:
+            self._take_over(actor, now)
+            return
         self.state.owner_accepted = True
         if self.state.status == "assigned":
-            self.state.status = "in_progress"
+            self._enter_status("in_progress", now)
         self._record("ownership_accepted", actor.name, now, owner=self.state.owner)
+        self._stop_clock("acknowledge", now, "ownership accepted")
+
+    def _take_over(self, actor: Actor, now: datetime) -> None:
+        """The pending owner accepts: they become the owner, with every promise, fact and clock."""
+        previous = self.state.owner
+        self.state.owner = actor.id
+        self.state.pending_owner = None
+        self.state.owner_accepted = True
+        known = self.agents.get(actor.id)
+        if known is not None:
+            self.state.supervisor = known.supervisor_id if known.supervisor_id != actor.id else None
+        if self.state.status == "assigned":
+            self._enter_status("in_progress", now)
+        self._record("ownership_transferred", actor.name, now, from_owner=previous, to_owner=actor.id)
+        self._record("ownership_accepted", actor.name, now, owner=actor.id)
+        self._stop_clock("acknowledge", now, "ownership accepted")
 
     # contact_customer
 
@@ -195,7 +266,15 @@ class Case:
         self._owner_working(actor, "contact_customer")
 
     def _apply_contact(self, a: ContactCustomer, actor: Actor, now: datetime) -> None:
-        self._record("customer_contacted", actor.name, now, channel=a.channel, summary=a.summary)
+        reminder = self.state.status == "resolution_proposed"
+        if reminder:
+            self.state.reminders_since_proposal += 1
+        self._record("customer_contacted", actor.name, now, channel=a.channel, summary=a.summary, reminder=reminder or None)
+        self._stop_clock("first_response", now, "customer contacted")
+        if reminder:
+            self._lapse_confirmation_if_due(now)
+        else:
+            self._restart_clock("customer_update", now, "customer contacted")
 
     # add_note
 
@@ -215,8 +294,8 @@ class Case:
 
     def _apply_request_info(self, a: RequestInfo, actor: Actor, now: datetime) -> None:
         self.state.awaiting_info.extend(a.fields)
-        self.state.status = "waiting_on_customer"
         self._record("info_requested", actor.name, now, fields=a.fields, question=a.question)
+        self._enter_status("waiting_on_customer", now)
 
     def _check_provide_info(self, a: ProvideInfo, actor: Actor, now: datetime) -> None:
         rules.require_open(self.state)
@@ -237,8 +316,6 @@ class Case:
             recorded[name] = value
         self.state.awaiting_info = [f for f in self.state.awaiting_info if f not in self.state.facts]
         resumed = self.state.status == "waiting_on_customer" and not self.state.awaiting_info
-        if resumed:
-            self.state.status = "in_progress"
         self._record(
             "info_provided",
             actor.name,
@@ -250,6 +327,8 @@ class Case:
             still_awaiting=list(self.state.awaiting_info) or None,
             resumed=resumed,
         )
+        if resumed:
+            self._enter_status("in_progress", now)
 
     # promises
 
@@ -275,6 +354,7 @@ class Case:
             owed_by=promise.owed_by,
             due_at=promise.due_at.isoformat(),
         )
+        self._start_promise_clock(promise, now)
 
     def _check_keep_promise(self, a: KeepPromise, actor: Actor, now: datetime) -> None:
         self._owner_working(actor, "keep_promise")
@@ -282,8 +362,11 @@ class Case:
 
     def _apply_keep_promise(self, a: KeepPromise, actor: Actor, now: datetime) -> None:
         promise = rules.find_open_promise(self.state, a.promise_id)
+        clock = self._clock(clocks.promise_clock_name(promise.promise_id))
+        deadline = clock.due_at if clock is not None else promise.due_at
         promise.status = "kept"
         promise.kept_at = now
+        promise.kept_on_time = now <= deadline
         promise.evidence = a.evidence
         self._record(
             "promise_kept",
@@ -291,8 +374,10 @@ class Case:
             now,
             promise_id=promise.promise_id,
             evidence=a.evidence,
-            on_time=now <= promise.due_at,
+            on_time=promise.kept_on_time,
+            deadline=deadline.isoformat(),
         )
+        self._stop_clock(clocks.promise_clock_name(promise.promise_id), now, "promise kept")
         self._close_if_followed_through(now)
 
     def _check_renegotiate(self, a: RenegotiatePromise, actor: Actor, now: datetime) -> None:
@@ -319,6 +404,8 @@ class Case:
             customer_agreed=True,
             renegotiations=promise.renegotiations,
         )
+        self._stop_clock(clocks.promise_clock_name(promise.promise_id), now, "promise renegotiated")
+        self._start_promise_clock(promise, now)
 
     # resolution
 
@@ -336,8 +423,13 @@ class Case:
             text=a.resolution, root_cause=a.root_cause, proposed_by=actor.name, proposed_at=now
         )
         self.state.root_cause = a.root_cause
-        self.state.status = "resolution_proposed"
+        self.state.reminders_since_proposal = 0
+        self.state.confirmation_lapsed = False
         self._record("resolution_proposed", actor.name, now, resolution=a.resolution, root_cause=a.root_cause)
+        self._enter_status("resolution_proposed", now)
+        self._stop_clock("resolution", now, "resolution proposed")
+        self._stop_clock("customer_update", now, "resolution proposed")
+        self._restart_clock("confirmation", now, "resolution proposed")
 
     def _check_confirm(self, a: ConfirmResolution, actor: Actor, now: datetime) -> None:
         rules.require_open(self.state)
@@ -355,11 +447,13 @@ class Case:
         resolution.confirmed = a.satisfied
         resolution.comment = a.comment
         channel = a.channel
+        self._stop_clock("confirmation", now, "customer answered")
         if not a.satisfied:
-            self.state.status = "in_progress"
             self._record("resolution_rejected", actor.name, now, channel=channel, comment=a.comment)
+            self._enter_status("in_progress", now)
+            self._resume_stopped_clock("resolution", now)
+            self._restart_clock("customer_update", now, "resolution rejected")
             return
-        self.state.status = "follow_through"
         self._record(
             "resolution_confirmed",
             actor.name,
@@ -368,6 +462,9 @@ class Case:
             comment=a.comment,
             open_promises=[p.promise_id for p in self.state.open_promises] or None,
         )
+        self._enter_status("follow_through", now)
+        if self.state.open_promises:
+            self._restart_clock("customer_update", now, "follow-through on open promises")
         self._close_if_followed_through(now)
 
     # --- closing -----------------------------------------------------------
@@ -381,6 +478,7 @@ class Case:
         self.state.status = "closed"
         self.state.outcome = outcome
         self.state.closed_at = now
+        summary_by = self.state.summary_resolution_by
         self._record(
             "case_closed",
             ENGINE_ACTOR,
@@ -388,8 +486,12 @@ class Case:
             outcome=outcome,
             root_cause=self.state.root_cause,
             promises_kept=self._promises_kept(),
+            promises_kept_on_time=self._promises_kept_on_time(),
             promises_total=len(self.state.promises),
+            summary_resolution=(outcome == "resolved" and now <= summary_by) if summary_by else None,
         )
+        for clock in list(self.state.clocks):
+            self._stop_clock(clock.name, now, "case closed")
 
     def outcome(self) -> CaseOutcome:
         if self.state.outcome is None or self.state.closed_at is None:
@@ -400,6 +502,7 @@ class Case:
             closed_at=self.state.closed_at,
             owner=self.state.owner,
             promises_kept=self._promises_kept(),
+            promises_kept_on_time=self._promises_kept_on_time(),
             promises_total=len(self.state.promises),
             escalations=self.escalations,
             root_cause=self.state.root_cause,
@@ -407,6 +510,247 @@ class Case:
 
     def _promises_kept(self) -> int:
         return sum(1 for p in self.state.promises if p.status == "kept")
+
+    def _promises_kept_on_time(self) -> int:
+        return sum(1 for p in self.state.promises if p.status == "kept" and p.kept_on_time)
+
+    # --- clocks and escalation ---------------------------------------------
+
+    def next_wake(self) -> datetime | None:
+        """When the next escalation level fires or a clock reaches its deadline (None: nothing pending)."""
+        moments = [m for m in (clocks.next_wake(clock) for clock in self.state.clocks) if m is not None]
+        return min(moments) if moments else None
+
+    def advance_clocks(self, now: datetime) -> list[TimelineEvent]:
+        """Fire, in time order, every deadline and escalation level due by `now`."""
+        first = len(self.timeline)
+        while not self.closed:
+            due = [
+                (moment, clock.name, clock)
+                for clock in self.state.clocks
+                if (moment := clocks.next_wake(clock)) is not None and moment <= now
+            ]
+            if not due:
+                break
+            _, _, clock = min(due, key=lambda item: (item[0], item[1]))
+            if not clock.breached and clock.due_at <= now and (
+                clock.next_escalation_at is None or clock.due_at <= clock.next_escalation_at
+            ):
+                self._breach(clock, now)
+            else:
+                self._escalate(clock, now)
+        self._refresh_derived()
+        return self.timeline[first:]
+
+    def _escalate(self, clock: Clock, now: datetime) -> None:
+        assert self.policy is not None and clock.next_escalation_at is not None
+        due_at = clock.next_escalation_at
+        clock.level += 1
+        clocks.refresh(clock, self.policy.calendar)
+        recipient, role = self._recipient(clock.level)
+        transfer_to = self._supervisor_takeover_candidate() if clock.level == clocks.TOP_LEVEL else None
+        self.escalations += 1
+        self._record(
+            "escalated",
+            ESCALATION_ACTOR,
+            now,
+            clock=clock.name,
+            level=clock.level,
+            occurrence=clock.occurrence,
+            recipient=recipient,
+            recipient_role=role,
+            reason=self._escalation_reason(clock, due_at, transfer_to),
+            due_at=due_at.isoformat(),
+            deadline=clock.due_at.isoformat(),
+            overdue=now >= clock.due_at,
+        )
+        if transfer_to is not None:
+            self.state.pending_owner = transfer_to
+            self._record(
+                "ownership_transfer_requested",
+                ESCALATION_ACTOR,
+                now,
+                from_owner=self.state.owner,
+                to_agent=transfer_to,
+                handoff_note=self._escalation_handoff_note(clock),
+                reason=f"level 3 escalation of {clock.name}; the policy transfers the case to the supervisor",
+            )
+
+    def _breach(self, clock: Clock, now: datetime) -> None:
+        clock.breached = True
+        if clock.kind == "promise":
+            promise = self.state.promise(clock.name.removeprefix("promise:"))
+            if promise is not None and promise.is_open:
+                promise.status = "overdue"
+                self._record(
+                    "promise_overdue",
+                    ESCALATION_ACTOR,
+                    now,
+                    promise_id=promise.promise_id,
+                    owed_by=promise.owed_by,
+                    due_at=promise.due_at.isoformat(),
+                    deadline=clock.due_at.isoformat(),
+                )
+        if clock.kind == "confirmation":
+            self._lapse_confirmation_if_due(now)
+
+    def _recipient(self, level: int) -> tuple[str, RecipientRole]:
+        """Level 1 warns the owner, level 2 their supervisor, level 3 a manager (nearest one that exists)."""
+        owner = self.state.owner or "unassigned"
+        chain: list[tuple[str | None, RecipientRole]] = [
+            (self.state.owner, "owner"),
+            (self.state.supervisor, "supervisor"),
+            (self.state.manager, "manager"),
+        ]
+        for agent_id, role in reversed(chain[:level]):
+            if agent_id is not None:
+                return agent_id, role
+        return owner, "owner"
+
+    def _supervisor_takeover_candidate(self) -> str | None:
+        supervisor = self.state.supervisor
+        if self.policy is None or not self.policy.transfer_to_supervisor_at_level3:
+            return None
+        if supervisor is None or supervisor == self.state.owner or self.state.pending_owner is not None:
+            return None
+        return supervisor
+
+    def _escalation_reason(self, clock: Clock, due_at: datetime, transfer_to: str | None) -> str:
+        if clock.kind == "promise":
+            promise = self.state.promise(clock.name.removeprefix("promise:"))
+            what = f"promise {clock.name.removeprefix('promise:')}"
+            if promise is not None:
+                what += f" ({promise.description[:80]}, owed by {promise.owed_by})"
+        else:
+            what = CLOCK_LABELS.get(clock.kind, clock.name)
+        deadline = clock.due_at.isoformat()
+        if due_at < clock.due_at:
+            reason = f"level {clock.level}: {what} is due at {deadline}"
+        elif due_at == clock.due_at:
+            reason = f"level {clock.level}: {what} reached its deadline ({deadline})"
+        else:
+            reason = f"level {clock.level}: {what} is overdue since {deadline}"
+        if transfer_to is not None:
+            reason += f"; ownership offered to the supervisor {transfer_to}"
+        return reason
+
+    def _escalation_handoff_note(self, clock: Clock) -> str:
+        open_promises = ", ".join(f"{p.promise_id} due {p.due_at.isoformat()}" for p in self.state.open_promises)
+        return (
+            f"Escalated: {clock.name} is overdue. {self.state.summary}. Status {self.state.status}; "
+            f"open promises: {open_promises or 'none'}; facts known: {', '.join(sorted(self.state.facts)) or 'none'}."
+        )
+
+    def _clock(self, name: str) -> Clock | None:
+        return next((clock for clock in self.state.clocks if clock.name == name), None)
+
+    def _start_clock(self, kind: ClockKind, start: datetime, now: datetime) -> Clock | None:
+        """Start a policy clock (a new occurrence if it ran before); None if the policy has no such clock."""
+        if self.policy is None:
+            return None
+        spec = self.policy.confirmation_window if kind == "confirmation" else self.policy.clocks.get(kind)  # type: ignore[arg-type]
+        if spec is None:
+            return None
+        previous = self.stopped_clocks.pop(kind, None)
+        occurrence = previous.occurrence + 1 if previous is not None else 1
+        if kind == "confirmation":
+            spec = spec.model_copy(update={"pauses": False})
+        clock = clocks.start_policy_clock(kind, kind, spec, start, self.policy.calendar, occurrence)
+        return self._add_clock(clock, now)
+
+    def _start_promise_clock(self, promise: Promise, now: datetime) -> None:
+        if self.policy is None:
+            return
+        name = clocks.promise_clock_name(promise.promise_id)
+        previous = self.stopped_clocks.pop(name, None)
+        occurrence = previous.occurrence + 1 if previous is not None else 1
+        clock = clocks.start_promise_clock(promise, self.policy.promise, now, self.policy.calendar, occurrence)
+        self._add_clock(clock, now)
+
+    def _add_clock(self, clock: Clock, now: datetime) -> Clock:
+        self.state.clocks.append(clock)
+        if self.state.status == "waiting_on_customer":
+            clocks.pause(clock, now)
+        return clock
+
+    def _restart_clock(self, kind: ClockKind, now: datetime, cause: str) -> None:
+        self._stop_clock(kind, now, cause)
+        self._start_clock(kind, now, now)
+
+    def _stop_clock(self, name: str, now: datetime, cause: str) -> None:
+        """Stop a clock; if it had escalated, its cause is cured and the level clears."""
+        clock = self._clock(name)
+        if clock is None:
+            return
+        self.state.clocks.remove(clock)
+        if clock.level > 0:
+            self._record(
+                "escalation_cleared",
+                ENGINE_ACTOR,
+                now,
+                clock=clock.name,
+                level=clock.level,
+                occurrence=clock.occurrence,
+                cause=cause,
+            )
+        if not clock.paused:
+            clock.paused_since = now  # remembered, so a resumed clock can count the gap
+        self.stopped_clocks[name] = clock
+
+    def _resume_stopped_clock(self, name: str, now: datetime) -> None:
+        """Restart a stopped clock where it left off (the resolution clock after a rejected resolution).
+
+        The time it was stopped counts as paused for a clock that pauses while the
+        case waits on the customer; a regulatory clock (pauses = false) kept running.
+        """
+        clock = self.stopped_clocks.pop(name, None)
+        if clock is None or self.policy is None:
+            return
+        if clock.pauses and clock.paused_since is not None:
+            clock.paused_seconds += clocks.elapsed(clock.paused_since, now, clock.business, self.policy.calendar)
+        clock.paused = False
+        clock.paused_since = None
+        clock.occurrence += 1
+        clock.level = 0
+        clock.breached = False
+        clocks.refresh(clock, self.policy.calendar)
+        self._add_clock(clock, now)
+
+    def _enter_status(self, status: Status, now: datetime) -> None:
+        """Change status; clocks pause while the case waits on the customer and resume after."""
+        previous = self.state.status
+        self.state.status = status
+        if status == previous or self.policy is None:
+            return
+        if status == "waiting_on_customer":
+            paused = [clock.name for clock in self.state.clocks if clocks.pause(clock, now)]
+            if paused:
+                self._record("clocks_paused", ENGINE_ACTOR, now, clocks=paused, reason="waiting on the customer")
+        elif previous == "waiting_on_customer":
+            resumed: dict[str, float] = {}
+            for clock in self.state.clocks:
+                if clock.paused:
+                    resumed[clock.name] = round(clocks.resume(clock, now, self.policy.calendar), 3)
+            if resumed:
+                self._record(
+                    "clocks_resumed",
+                    ENGINE_ACTOR,
+                    now,
+                    paused_seconds=resumed,
+                    due_at={clock.name: clock.due_at.isoformat() for clock in self.state.clocks},
+                )
+
+    def _lapse_confirmation_if_due(self, now: datetime) -> None:
+        """The confirmation window passed and the customer was reminded: follow-through, unconfirmed."""
+        if self.state.status != "resolution_proposed" or self.state.reminders_since_proposal < 1:
+            return
+        clock = self._clock("confirmation")
+        if clock is not None and not clock.breached:
+            return
+        self.state.confirmation_lapsed = True
+        self._stop_clock("confirmation", now, "confirmation window passed after a reminder")
+        self._enter_status("follow_through", now)
+        self._close_if_followed_through(now)
 
     # --- helpers -----------------------------------------------------------
 
@@ -428,13 +772,10 @@ class Case:
         self.state.event_count = len(self.timeline)
         return event
 
+
     def _refresh_derived(self) -> None:
-        """Recompute what follows from the rest of the state (clocks, next deadline)."""
-        self.state.clocks = [
-            Clock(name=f"promise:{p.promise_id}", due_at=p.due_at)
-            for p in self.state.promises
-            if p.is_open
-        ]
+        """Recompute what follows from the clocks: the case's escalation level and next deadline."""
+        self.state.escalation_level = max((clock.level for clock in self.state.clocks), default=0)
         self.state.next_deadline = rules.next_deadline(self.state)
 
     _handlers: dict[str, tuple[Callable[..., None], Callable[..., None]]] = {
@@ -449,3 +790,7 @@ class Case:
         "propose_resolution": (_check_propose, _apply_propose),
         "confirm_resolution": (_check_confirm, _apply_confirm),
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

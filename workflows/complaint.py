@@ -28,11 +28,12 @@ with workflow.unsafe.imports_passed_through():
     from schemas.activity_io import AssignOwnerInput, RecordCaseEvents
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
+    from schemas.policy import ResolvedPolicy, ResolvePolicyInput
     from schemas.roster import AgentRef, Assignment
     from schemas.state import CaseOutcome, CaseState, ContinuedCase, TimelineEvent
     from workflows import search_attributes as sa
     from workflows.case import Case
-    from workflows.rules import Rejection
+    from workflows.rules import Rejection, check_received_at
 
 WORKFLOW_ID_PREFIX = "complaint-"
 
@@ -40,6 +41,7 @@ WORKFLOW_ID_PREFIX = "complaint-"
 # database was briefly away. The backoff is capped so recovery is quick.
 _DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 _DB_TIMEOUT = timedelta(seconds=30)
+_POLICY_TIMEOUT = timedelta(seconds=10)
 # A run continues as new after this many actions (Temporal allows 2,000 updates
 # per run), or sooner when the server suggests it because the history is large.
 MAX_ACTIONS_PER_RUN = 1_000
@@ -127,8 +129,13 @@ class ComplaintWorkflow:
                     f"the workflow id must be {expected!r} for complaint_id {parsed.complaint_id!r} "
                     f"(got {workflow.info().workflow_id!r})"
                 )
-            else:
-                self._case = Case.receive(parsed, workflow.now())
+                return
+            try:
+                check_received_at(parsed.received_at, workflow.now())
+            except Rejection as rejection:
+                self._intake_error = f"invalid complaint intake: {rejection.message}"
+                return
+            self._case = Case.receive(parsed, workflow.now())
 
     def _resume(self, continued: ContinuedCase) -> None:
         carried = continued.continued_case
@@ -139,16 +146,40 @@ class ComplaintWorkflow:
     @workflow.run
     async def run(self, intake: RawValue) -> CaseOutcome:
         case = self._opened_case()
+        if case.policy is None:
+            await self._adopt_policy(case)
         if not case.assigned:
             await self._assign_owner(case)
         self._sync_search_attributes()
-        await self._persist_until_run_ends()
+        await self._run_until_run_ends()
         if not case.closed:
             self._log("continuing as new", actor="system:engine", runs=self._runs, events=len(case.timeline))
             workflow.continue_as_new(ContinuedCase(continued_case=case.carry(self._persisted_seq, self._runs)))
         outcome = case.outcome()
         self._log("case closed", actor="system:engine", outcome=outcome.outcome)
         return outcome
+
+    async def _adopt_policy(self, case: Case) -> None:
+        """Copy the deadline policy into the case: editing the policy file never changes a running case."""
+        try:
+            policy = await workflow.execute_local_activity(
+                "resolve_policy",
+                ResolvePolicyInput(
+                    complaint_id=case.state.complaint_id,
+                    policy=None if case.state.policy == "default" else case.state.policy,
+                    severity=case.state.severity,
+                    received_at=case.state.received_at,
+                ),
+                result_type=ResolvedPolicy,
+                start_to_close_timeout=_POLICY_TIMEOUT,
+                retry_policy=_DB_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type == "UnknownPolicy":
+                raise ApplicationError(f"invalid complaint intake: {cause.message}", type="InvalidIntake", non_retryable=True)
+            raise
+        case.adopt_policy(policy, workflow.now())
 
     async def _assign_owner(self, case: Case) -> None:
         self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
@@ -287,21 +318,59 @@ class ComplaintWorkflow:
             self._log("action applied", actor=action.actor, action=name, seq=events[-1].seq)
         return events
 
-    # --- persistence -------------------------------------------------------
+    # --- clocks and persistence --------------------------------------------
 
-    async def _persist_until_run_ends(self) -> None:
-        """Write every timeline event to PostgreSQL, in order, in batches, until the run ends.
+    async def _run_until_run_ends(self) -> None:
+        """Fire clocks on durable timers and write every event to PostgreSQL, until the run ends.
 
-        A run ends when the case closes or should continue as new, once every
-        handler has finished and every event is written.
+        One loop does both, so escalations and actions are written in timeline
+        order by a single writer. It sleeps on a durable timer until the next
+        escalation instant (no polling), and wakes early when an action adds
+        events or moves that instant. A run ends when the case closes or should
+        continue as new, once every handler has finished and every event is written.
         """
+        case = self._opened_case()
         while True:
-            await workflow.wait_condition(
-                lambda: self._has_unpersisted() or (self._run_should_end() and workflow.all_handlers_finished())
-            )
-            if not self._has_unpersisted():
+            wake_at = case.next_wake()
+            await self._sleep_until(wake_at, lambda: case.next_wake() != wake_at)
+            fired = case.advance_clocks(workflow.now())
+            if fired:
+                self._sync_search_attributes()
+                for event in fired:
+                    if event.kind == "escalated":
+                        self._log(
+                            "escalated",
+                            actor=event.actor,
+                            clock=event.data.get("clock"),
+                            level=event.data.get("level"),
+                            recipient=event.data.get("recipient"),
+                        )
+            if self._has_unpersisted():
+                await self._flush()
+            elif self._run_should_end() and workflow.all_handlers_finished():
                 return
-            await self._flush()
+
+    async def _sleep_until(self, wake_at: Any, schedule_changed: Any) -> None:
+        """Wait for work: events to write, a changed schedule, the run's end, or wake_at (a durable timer)."""
+
+        def work_waiting() -> bool:
+            return (
+                self._has_unpersisted()
+                or schedule_changed()
+                or (self._run_should_end() and workflow.all_handlers_finished())
+            )
+
+        if wake_at is None:
+            await workflow.wait_condition(work_waiting)
+            return
+        remaining = (wake_at - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return
+        try:
+            # Temporal timers have millisecond resolution: never ask for less, never fire early.
+            await workflow.wait_condition(work_waiting, timeout=max(remaining, 0.001))
+        except asyncio.TimeoutError:
+            pass
 
     def _run_should_end(self) -> bool:
         if self._opened_case().closed:

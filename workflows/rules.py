@@ -8,7 +8,7 @@ an update) or a command_rejected event (for a signal).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from schemas.common import Outcome, Status
@@ -122,6 +122,20 @@ def may_accept_ownership(state: CaseState, actor: Actor) -> None:
     raise not_allowed(f"only the assigned owner ({expected}) may accept ownership; {actor.name} is not")
 
 
+# --- intake ----------------------------------------------------------------
+
+# Clocks of servers and support systems disagree a little; more than this ahead is a mistake.
+RECEIVED_AT_TOLERANCE = timedelta(minutes=5)
+
+
+def check_received_at(received_at: datetime | None, now: datetime) -> None:
+    if received_at is not None and received_at > now + RECEIVED_AT_TOLERANCE:
+        raise invalid(
+            f"received_at {received_at.isoformat()} is in the future (now is {now.isoformat()}); "
+            "give the moment the complaint reached us, or leave it out for now"
+        )
+
+
 # --- never ask twice -------------------------------------------------------
 
 
@@ -167,20 +181,25 @@ def find_open_promise(state: CaseState, promise_id: str):
 def closing_outcome(state: CaseState) -> Outcome | None:
     """The outcome the case may close with now, or None while follow-through is owed.
 
-    A case closes as resolved only when a resolution was proposed with its root
-    cause, the customer confirmed it, and every promise is kept.
+    A case closes only when a resolution was proposed with its root cause and
+    every promise is kept: resolved when the customer confirmed it,
+    resolved_unconfirmed when the confirmation window passed with no answer
+    after at least one reminder contact.
     """
     resolution = state.resolution
-    if resolution is None or resolution.confirmed is not True:
-        return None
-    if not (state.root_cause and state.root_cause.strip()):
+    if resolution is None or not (state.root_cause and state.root_cause.strip()):
         return None
     if state.open_promises:
         return None
-    return "resolved"
+    if resolution.confirmed is True:
+        return "resolved"
+    if resolution.confirmed is None and state.confirmation_lapsed and state.reminders_since_proposal >= 1:
+        return "resolved_unconfirmed"
+    return None
 
 
 def next_deadline(state: CaseState) -> datetime | None:
+    """The earliest deadline of a running clock; one already breached stays first until cured."""
     due = [clock.due_at for clock in state.clocks if not clock.paused]
     return min(due) if due else None
 
