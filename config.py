@@ -11,6 +11,8 @@ DEFAULT_NAMESPACE = "default"
 # The embedded dev server listens here when TEMPORAL_ADDRESS is not set.
 EMBEDDED_TEMPORAL_PORT = 7233
 EMBEDDED_TEMPORAL_UI_PORT = 8233
+# The deadline policies shipped beside this module (installed with it as package data).
+DEFAULT_POLICIES_PATH = Path(__file__).resolve().parent / "policies" / "policies.toml"
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class Settings:
     database_url: str | None
     data_dir: Path
     log_format: str
+    # The deadline policies file (activities/policies.py); COMPLAINTS_POLICIES overrides it.
+    policies_path: Path = DEFAULT_POLICIES_PATH
 
     @property
     def embedded_temporal(self) -> bool:
@@ -46,4 +50,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         data_dir=Path(env.get("COMPLAINTS_DATA_DIR") or "data").resolve(),
         # "console" for people, "json" for log shippers; auto picks by whether stderr is a terminal.
         log_format=env.get("LOG_FORMAT") or "auto",
+        policies_path=Path(env["COMPLAINTS_POLICIES"]).resolve() if env.get("COMPLAINTS_POLICIES") else DEFAULT_POLICIES_PATH,
     )

@@ -4,7 +4,10 @@ Reads its settings from the environment (config.py, CONTRACT.md): with
 TEMPORAL_ADDRESS and DATABASE_URL unset it starts (or joins) the embedded
 Temporal dev server and PostgreSQL in ./data. Runs until SIGINT/SIGTERM, then
 stops the worker (letting running activities finish), closes the database
-pool and stops whatever it started, and exits 0; any failure exits 1.
+pool and stops whatever it started, and exits 0; any failure exits 1. The
+deadline policies (policies/policies.toml, or COMPLAINTS_POLICIES) are loaded
+and checked before anything starts: a bad file exits 2 with one line naming
+the bad entry.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import CaseActivities, apply_migrations, create_pool
+from activities import (
+    CaseActivities,
+    PolicyActivities,
+    PolicyBook,
+    PolicyFileError,
+    apply_migrations,
+    create_pool,
+    load_policies,
+)
 from stack.process import exit_for_real
 from config import Settings, load_settings
 from logs import configure_logging
@@ -34,9 +45,17 @@ log = structlog.get_logger("worker")
 MAX_CACHED_WORKFLOWS = 500
 # Running activities get this long to finish when the worker is asked to stop.
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+# Exit status when the policies file cannot be used (nothing was started).
+EXIT_BAD_POLICIES = 2
 
 
-def build_worker(client: Client, pool, task_queue: str) -> Worker:  # type: ignore[no-untyped-def]
+def build_worker(client: Client, pool, task_queue: str, policies: PolicyBook | None = None) -> Worker:  # type: ignore[no-untyped-def]
+    """The worker: ComplaintWorkflow, the case activities on `pool` and resolve_policy on `policies`.
+
+    policies None: load the file the settings name (COMPLAINTS_POLICIES, else the shipped one).
+    """
+    if policies is None:
+        policies = load_policies(load_settings().policies_path)
     # Each activity holds at most one pooled connection, so more concurrent
     # activities than connections would only wait in pool.acquire() while their
     # start-to-close timeouts run: allow exactly as many as the pool can serve.
@@ -45,21 +64,31 @@ def build_worker(client: Client, pool, task_queue: str) -> Worker:  # type: igno
         client,
         task_queue=task_queue,
         workflows=[ComplaintWorkflow],
-        activities=CaseActivities(pool).all(),
+        activities=[*CaseActivities(pool).all(), *PolicyActivities(policies).all()],
         max_concurrent_activities=max_activities,
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
-async def serve(settings: Settings, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
-    """Run the stack, the pool and the worker until `stop` is set; `started` is set once polling."""
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    started: asyncio.Event | None = None,
+    policies: PolicyBook | None = None,
+) -> None:
+    """Run the stack, the pool and the worker until `stop` is set; `started` is set once polling.
+
+    The policies are loaded first (PolicyFileError before anything starts) unless given.
+    """
+    if policies is None:
+        policies = load_policies(settings.policies_path)
     async with running_stack(settings) as stack:
         pool = await create_pool(stack.database_url)
         try:
             await apply_migrations(pool)
             client = await connect_client(stack.temporal_address, settings.namespace)
-            worker = build_worker(client, pool, settings.task_queue)
+            worker = build_worker(client, pool, settings.task_queue, policies)
             running = asyncio.create_task(worker.run(), name="worker")
             if started is not None:
                 started.set()
@@ -72,6 +101,8 @@ async def serve(settings: Settings, stop: asyncio.Event, started: asyncio.Event 
                 database=redact_url(stack.database_url),
                 max_concurrent_activities=worker.config().get("max_concurrent_activities"),
                 max_cached_workflows=MAX_CACHED_WORKFLOWS,
+                policies=policies.names,
+                policies_file=policies.source,
             )
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -124,6 +155,10 @@ def main() -> None:
         status = asyncio.run(_main(settings))
     except KeyboardInterrupt:
         status = 130
+    except PolicyFileError as error:
+        # Nothing was started: say which entry of the file to fix, without a traceback.
+        log.error("worker not started: the policies file is invalid", error=str(error))
+        status = EXIT_BAD_POLICIES
     except Exception:
         log.exception("worker failed")
         status = 1

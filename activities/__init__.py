@@ -1,6 +1,17 @@
-"""Activities: the engine's I/O (PostgreSQL), each idempotent so Temporal may retry it."""
+"""Activities: the engine's I/O (PostgreSQL, the policies file), each idempotent so Temporal may retry it."""
 
 from activities.case_activities import CaseActivities
 from activities.db import apply_migrations, create_pool
+from activities.policies import PolicyBook, PolicyFileError, UnknownPolicy, load_policies
+from activities.policy_activities import PolicyActivities
 
-__all__ = ["CaseActivities", "apply_migrations", "create_pool"]
+__all__ = [
+    "CaseActivities",
+    "PolicyActivities",
+    "PolicyBook",
+    "PolicyFileError",
+    "UnknownPolicy",
+    "apply_migrations",
+    "create_pool",
+    "load_policies",
+]
