@@ -24,6 +24,11 @@ _HEADLINE = {
     "resolution_rejected": "comment",
     "command_rejected": "reason",
     "case_closed": "outcome",
+    "escalated": "reason",
+    "escalation_cleared": "cause",
+    "ownership_transfer_requested": "reason",
+    "policy_applied": "policy",
+    "clocks_paused": "reason",
 }
 
 
@@ -64,6 +69,14 @@ def render_state(state: CaseState) -> str:
         verdict = {None: "awaiting the customer", True: "confirmed", False: "rejected"}[state.resolution.confirmed]
         lines.append(f"  resolution  {state.resolution.text} ({verdict})")
         lines.append(f"  root cause  {state.resolution.root_cause}")
+    if state.escalation_level:
+        lines.append(f"  escalation  level {state.escalation_level}")
+    for clock in state.clocks:
+        flags = [flag for flag, on in (("paused", clock.paused), ("breached", clock.breached)) if on]
+        if clock.level:
+            flags.append(f"level {clock.level}")
+        suffix = f" [{', '.join(flags)}]" if flags else ""
+        lines.append(f"  clock       {clock.name:<16} due {_time(clock.due_at)}{suffix}")
     if state.next_deadline:
         lines.append(f"  next due    {_time(state.next_deadline)}")
     lines.append(f"  events      {state.event_count}")
@@ -73,7 +86,8 @@ def render_state(state: CaseState) -> str:
 def render_outcome(outcome: CaseOutcome) -> str:
     return (
         f"{outcome.complaint_id}: {outcome.outcome} at {_time(outcome.closed_at)} by {outcome.owner}; "
-        f"promises kept {outcome.promises_kept}/{outcome.promises_total}; root cause: {outcome.root_cause}"
+        f"promises kept {outcome.promises_kept}/{outcome.promises_total} "
+        f"({outcome.promises_kept_on_time} on time); escalations {outcome.escalations}; root cause: {outcome.root_cause}"
     )
 
 

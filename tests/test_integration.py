@@ -81,7 +81,7 @@ async def test_scenario_specifics(engine):
     await SCENARIOS[0].run(engine, first)
     kinds = [e.kind for e in await engine.timeline(first)]
     assert kinds == [
-        "complaint_received", "owner_assigned", "ownership_accepted", "customer_contacted",
+        "complaint_received", "policy_applied", "owner_assigned", "ownership_accepted", "customer_contacted",
         "resolution_proposed", "resolution_confirmed", "case_closed",
     ]
     assert (await engine.state(first)).owner == "c.nguyen"  # whoever receives it owns it

@@ -51,7 +51,6 @@ def new_intake(**overrides) -> dict:
         "category": "billing",
         "severity": "medium",
         "summary": "Charged twice for order A-1001",
-        "received_at": "2026-11-23T09:00:00+00:00",
         "received_by": OWNER,
         "facts": {"order_id": "A-1001"},
     }
@@ -118,7 +117,8 @@ async def test_never_ask_twice_names_the_known_value_channel_and_time(engine):
     )
     assert rejected.kind == "InvalidCommand"
     assert "'A-1001'" in rejected.message and "through email" in rejected.message
-    assert "2026-11-23T09:00:00+00:00" in rejected.message
+    known_since = (await engine.state(complaint_id)).facts["order_id"].at
+    assert known_since.isoformat() in rejected.message
 
     state = await engine.act(complaint_id, "request_info", {"actor": OWNER, "fields": ["card_last4"], "question": "Which card?"})
     assert state.status == "waiting_on_customer"
@@ -265,6 +265,6 @@ async def test_signals_apply_in_the_order_they_arrive(engine):
     await engine.send(complaint_id, "request_info", {"actor": OWNER, "fields": ["card_last4"], "question": "Which card?"})
     await engine.send(complaint_id, "provide_info", {"actor": "customer:cust-77", "facts": {"card_last4": "4242"}, "channel": "chat"})
     state = await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": "last"})
-    kinds = [e.kind for e in await engine.timeline(complaint_id)][-4:]
+    kinds = [e.kind for e in await engine.timeline(complaint_id) if not e.kind.startswith("clocks_")][-4:]
     assert kinds == ["note_added", "info_requested", "info_provided", "note_added"]
     assert state.status == "in_progress"

@@ -161,6 +161,9 @@ class ComplaintWorkflow:
 
     async def _adopt_policy(self, case: Case) -> None:
         """Copy the deadline policy into the case: editing the policy file never changes a running case."""
+        # Read the time before the local activity: after it, within the same workflow
+        # task, workflow.now() is the worker's clock live but the task's start on replay.
+        opened_at = workflow.now()
         try:
             policy = await workflow.execute_local_activity(
                 "resolve_policy",
@@ -179,7 +182,7 @@ class ComplaintWorkflow:
             if isinstance(cause, ApplicationError) and cause.type == "UnknownPolicy":
                 raise ApplicationError(f"invalid complaint intake: {cause.message}", type="InvalidIntake", non_retryable=True)
             raise
-        case.adopt_policy(policy, workflow.now())
+        case.adopt_policy(policy, opened_at)
 
     async def _assign_owner(self, case: Case) -> None:
         self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
