@@ -14,11 +14,13 @@ call on the client and prints the answer with complaint_client.render.
     python starter.py list --owner a.patel --min-escalation 2
     python starter.py roster load roster/demo.json
     python starter.py roster list
+    python starter.py notifications list --recipient s.lindqvist
+    python starter.py notifications ack 12 13
 
 Settings come from the environment (config.py): TEMPORAL_ADDRESS (default the
 embedded dev server on 127.0.0.1:7233; the CLI never starts one),
-TEMPORAL_NAMESPACE, COMPLAINTS_TASK_QUEUE, DATABASE_URL (roster commands;
-default the embedded PostgreSQL in COMPLAINTS_DATA_DIR).
+TEMPORAL_NAMESPACE, COMPLAINTS_TASK_QUEUE, DATABASE_URL (roster and
+notifications commands; default the embedded PostgreSQL in COMPLAINTS_DATA_DIR).
 
 Exit status: 0 done; 2 bad input or an action the engine rejected; 1 the
 infrastructure (Temporal, a worker, PostgreSQL) is missing or failed. Every
@@ -107,6 +109,12 @@ def _name_value(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected name=value (got {text!r})")
     return name.strip(), value
+
+
+def _notification_id(text: str) -> int:
+    if not re.fullmatch(r"\d{1,18}", text.strip()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a notification id is a positive whole number (got {text!r})")
+    return int(text)
 
 
 _RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([smhdw])$")
@@ -311,6 +319,37 @@ def build_parser() -> argparse.ArgumentParser:
     roster_list = roster_commands.add_parser("list", help="every agent of the roster")
     roster_list.set_defaults(command="roster_list")
     roster_list.add_argument("--json", action="store_true", help="machine-readable JSON list")
+
+    notifications = commands.add_parser(
+        "notifications",
+        help="the escalation notifications outbox: list pending ones, acknowledge them (PostgreSQL)",
+        description=(
+            "Each escalation of a case queues one notification for its recipient (the owner, their "
+            "supervisor or a manager). The outbox lives in the application database: DATABASE_URL, "
+            "else the embedded PostgreSQL."
+        ),
+    )
+    notification_commands = notifications.add_subparsers(
+        dest="notifications_command", metavar="<list|ack>", required=True, parser_class=_Parser
+    )
+    pending = notification_commands.add_parser(
+        "list",
+        help="pending notifications, oldest first (--all: delivered ones too, newest first)",
+        description="Pending notifications, oldest first; with --all, delivered ones too, newest first.",
+    )
+    pending.set_defaults(command="notifications_list")
+    pending.add_argument("--recipient", metavar="AGENT", help="only those for this agent id")
+    pending.add_argument("--case", metavar="COMPLAINT_ID", help="only those of this case")
+    pending.add_argument("--all", action="store_true", help="delivered ones too")
+    pending.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    pending.add_argument("--json", action="store_true", help="machine-readable JSON list")
+    ack = notification_commands.add_parser(
+        "ack",
+        help="mark notifications delivered",
+        description="Mark notifications delivered (they leave the pending list). Acknowledging one twice changes nothing.",
+    )
+    ack.set_defaults(command="notifications_ack")
+    ack.add_argument("ids", nargs="+", type=_notification_id, metavar="ID", help="notification ids (see `notifications list`)")
     return parser
 
 
@@ -701,6 +740,89 @@ async def cmd_roster_list(args: argparse.Namespace, settings: Settings, timeout:
     return EXIT_OK
 
 
+# --- the notifications outbox (PostgreSQL) -------------------------------------------
+
+
+def _when_exact(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+async def cmd_notifications_list(args: argparse.Namespace, settings: Settings, timeout: float) -> int:
+    from activities.notifications_store import list_notifications
+
+    if args.limit < 1:
+        raise CliError(f"--limit must be at least 1 (got {args.limit})")
+    if args.case is not None:
+        _check_complaint_id(args.case)
+
+    async def fetch(pool):  # type: ignore[no-untyped-def]
+        return await list_notifications(
+            pool, recipient=args.recipient, complaint_id=args.case, pending_only=not args.all, limit=args.limit
+        )
+
+    found = await _with_database(settings, timeout, fetch)
+    if args.json:
+        print(json.dumps([n.model_dump(mode="json") for n in found], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not found:
+        whom = f" for {args.recipient}" if args.recipient else ""
+        which = f" of case {args.case}" if args.case else ""
+        print(f"No {'' if args.all else 'pending '}notifications{whom}{which}.")
+        return EXIT_OK
+    headers = ["ID", "CREATED", "RECIPIENT", "CASE", "CLOCK", "LEVEL", "REASON", "DUE"]
+    if args.all:
+        headers.append("DELIVERED")
+    rows = []
+    for n in found:
+        row = [
+            str(n.id),
+            _when_exact(n.created_at),
+            f"{n.recipient} ({n.recipient_role})",
+            n.complaint_id,
+            n.clock if n.occurrence == 1 else f"{n.clock} #{n.occurrence}",
+            str(n.level),
+            _clip(n.reason),
+            _when_exact(n.due_at),
+        ]
+        if args.all:
+            row.append(_when_exact(n.delivered_at))
+        rows.append(row)
+    print(_table(headers, rows))
+    return EXIT_OK
+
+
+async def cmd_notifications_ack(args: argparse.Namespace, settings: Settings, timeout: float) -> int:
+    from activities.notifications_store import get_notifications, mark_delivered
+
+    wanted = sorted(set(args.ids))
+
+    async def ack(pool):  # type: ignore[no-untyped-def]
+        async with pool.acquire() as conn, conn.transaction():
+            known = await get_notifications(conn, wanted)
+            missing = sorted(set(wanted) - {n.id for n in known})
+            if missing:
+                shown = ", ".join(str(i) for i in missing)
+                raise CliError(
+                    f"no notification {shown} (nothing was marked; see `{PROG} notifications list --all`)"
+                )
+            return known, await mark_delivered(conn, wanted)
+
+    known, marked = await _with_database(settings, timeout, ack)
+    already = [n.id for n in known if n.delivered_at is not None]
+    message = f"Marked {marked} notification{'s' if marked != 1 else ''} delivered"
+    if already:
+        message += f"; already delivered: {', '.join(str(i) for i in already)}"
+    print(message)
+    return EXIT_OK
+
+
 # --- entry points ---------------------------------------------------------------
 
 
@@ -724,6 +846,10 @@ async def amain(argv: Sequence[str] | None = None) -> int:
             return await cmd_roster_load(args, settings, args.timeout)
         if args.command == "roster_list":
             return await cmd_roster_list(args, settings, args.timeout)
+        if args.command == "notifications_list":
+            return await cmd_notifications_list(args, settings, args.timeout)
+        if args.command == "notifications_ack":
+            return await cmd_notifications_ack(args, settings, args.timeout)
         session = Session(settings, args.timeout)
         handler = {"start": cmd_start, "action": cmd_action, "show": cmd_show, "list": cmd_list}[args.command]
         return await handler(args, session)

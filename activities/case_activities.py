@@ -6,13 +6,17 @@ from typing import Any, Callable
 
 import asyncpg
 import structlog
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.roster_store import AGENT_COLUMNS, agent_from_row, agent_ref, get_agent
 from activities.routing import Candidate, NoActiveAgentError, choose_owner
 from schemas.activity_io import AssignOwnerInput, RecordCaseEvents
+from schemas.errors import describe_validation_error
+from schemas.notifications import EscalationNotice
 from schemas.roster import Agent, AgentRef, Assignment
+from schemas.state import TimelineEvent
 
 # Serializes assignments: the open-case counts read by one are final before the next reads them.
 ASSIGN_LOCK_KEY = 0x636F6D706C_03
@@ -101,6 +105,40 @@ class CaseActivities:
         return assignment
 
     @staticmethod
+    async def _queue_notifications(
+        conn: asyncpg.Connection, complaint_id: str, events: list[TimelineEvent], log: Any
+    ) -> list[asyncpg.Record]:
+        """Insert the outbox rows of the batch's escalations; return the rows actually inserted."""
+        notices = _escalation_notices(events, log)
+        if not notices:
+            return []
+        rows = await conn.fetch(
+            """
+            INSERT INTO notifications (complaint_id, clock, level, occurrence, recipient, recipient_role,
+                                       reason, due_at, deadline, event_seq)
+            SELECT $1, n.clock, n.level, n.occurrence, n.recipient, n.recipient_role,
+                   n.reason, n.due_at, n.deadline, n.event_seq
+            FROM unnest($2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[],
+                        $8::timestamptz[], $9::timestamptz[], $10::int[])
+                 AS n(clock, level, occurrence, recipient, recipient_role, reason, due_at, deadline, event_seq)
+            ORDER BY n.event_seq
+            ON CONFLICT (complaint_id, clock, level, occurrence) DO NOTHING
+            RETURNING id, clock, level, occurrence, recipient, recipient_role, due_at
+            """,
+            complaint_id,
+            [n.clock for _, n in notices],
+            [n.level for _, n in notices],
+            [n.occurrence for _, n in notices],
+            [n.recipient for _, n in notices],
+            [n.recipient_role for _, n in notices],
+            [n.reason for _, n in notices],
+            [n.due_at for _, n in notices],
+            [n.deadline for _, n in notices],
+            [seq for seq, _ in notices],
+        )
+        return sorted(rows, key=lambda r: r["id"])
+
+    @staticmethod
     def _existing_assignment(existing: asyncpg.Record, roster: dict[str, Agent]) -> Assignment:
         stored = existing["assignment"]
         if stored and stored.get("owner", {}).get("agent_id") == existing["owner"]:
@@ -132,7 +170,11 @@ class CaseActivities:
 
     @activity.defn(name="record_case_events")
     async def record_case_events(self, inp: RecordCaseEvents) -> None:
-        """Append the events (each (complaint_id, seq) written once) and refresh the snapshot."""
+        """Append the events (each (complaint_id, seq) written once) and refresh the snapshot.
+
+        Each `escalated` event also queues one row in the notifications outbox, in
+        the same transaction, once per (complaint_id, clock, level, occurrence).
+        """
         state = inp.state
         log = _logger(complaint_id=state.complaint_id, workflow_id=inp.workflow_id)
         events = inp.events
@@ -147,6 +189,7 @@ class CaseActivities:
         )
         async with self.pool.acquire() as conn, conn.transaction():
             inserted = []
+            queued: list[asyncpg.Record] = []
             if events:
                 inserted = await conn.fetch(
                     """
@@ -186,6 +229,7 @@ class CaseActivities:
                             type="TimelineConflict",
                             non_retryable=True,
                         )
+                queued = await self._queue_notifications(conn, state.complaint_id, events, log)
 
             snapshot_written = await conn.fetchval(
                 """
@@ -268,13 +312,47 @@ class CaseActivities:
                         for p in state.promises
                     ],
                 )
+        # Logged once committed: each row inserted now, none that a retry found already queued.
+        for row in queued:
+            log.info(
+                "notification queued",
+                notification_id=row["id"],
+                recipient=row["recipient"],
+                recipient_role=row["recipient_role"],
+                clock=row["clock"],
+                level=row["level"],
+                occurrence=row["occurrence"],
+                due_at=row["due_at"].isoformat(),
+            )
         log.info(
             "case events recorded",
             events=len(events),
             new_events=len(inserted),
+            notifications_queued=len(queued),
             last_seq=last_seq,
             snapshot_written=bool(snapshot_written),
         )
+
+
+def _escalation_notices(events: list[TimelineEvent], log: Any) -> list[tuple[int, EscalationNotice]]:
+    """(seq, notice) of each `escalated` event; one whose data cannot be read is logged and skipped.
+
+    The timeline keeps the event either way: the outbox is derived from it, and a
+    case must never stop recording because of one malformed notice.
+    """
+    notices = []
+    for event in events:
+        if event.kind != "escalated":
+            continue
+        try:
+            notices.append((event.seq, EscalationNotice.model_validate(event.data)))
+        except ValidationError as error:
+            log.error(
+                "escalated event not queued as a notification",
+                seq=event.seq,
+                error=describe_validation_error(error, "escalation notice"),
+            )
+    return notices
 
 
 def _escalation_chain(owner: Agent, roster: dict[str, Agent]) -> tuple[Agent | None, Agent | None]:

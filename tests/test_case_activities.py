@@ -116,14 +116,14 @@ async def test_migrations_are_idempotent_and_safe_when_two_workers_start_at_once
     pools = [await create_pool(url, max_size=2) for _ in range(2)]
     try:
         first = await asyncio.gather(*(apply_migrations(p) for p in pools))
-        assert sorted(first) == [[], ["0001"]]
+        assert sorted(first) == [[], ["0001", "0002"]]
         assert await apply_migrations(pools[0]) == []
         rows = await pools[0].fetch("SELECT version, name FROM schema_migrations")
-        assert [(r["version"], r["name"]) for r in rows] == [("0001", "initial")]
+        assert sorted((r["version"], r["name"]) for r in rows) == [("0001", "initial"), ("0002", "notifications")]
         tables = {
             r["tablename"] for r in await pools[0].fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
-        assert {"agents", "cases", "case_events", "promises", "schema_migrations"} <= tables
+        assert {"agents", "cases", "case_events", "promises", "notifications", "schema_migrations"} <= tables
     finally:
         for p in pools:
             await p.close()

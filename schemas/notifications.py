@@ -1,0 +1,51 @@
+"""The notifications outbox: who must hear of an escalation, and whether they have.
+
+An `escalated` timeline event carries an EscalationNotice as its data;
+record_case_events turns each into one Notification row, once per
+(complaint_id, clock, level, occurrence) however often it is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, Field
+
+from schemas.common import OutputMessage, text
+
+
+class EscalationNotice(OutputMessage):
+    """The data of an `escalated` event that the outbox needs (other keys are kept in the timeline only)."""
+
+    # acknowledge, first_response, customer_update, resolution, confirmation, or promise:<promise_id>
+    clock: text(100)
+    level: int = Field(ge=1, le=3)
+    # The n-th time this clock reached this level in the case (a restarted clock may breach again).
+    occurrence: int = Field(default=1, ge=1)
+    recipient: text(64)
+    recipient_role: text(32)
+    reason: text(2_000)
+    due_at: AwareDatetime
+    deadline: AwareDatetime | None = None
+
+
+class Notification(OutputMessage):
+    """One row of the outbox."""
+
+    id: int
+    complaint_id: str
+    clock: str
+    level: int
+    occurrence: int
+    recipient: str
+    recipient_role: str
+    reason: str
+    due_at: datetime
+    deadline: datetime | None = None
+    event_seq: int
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.delivered_at is None
