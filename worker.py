@@ -49,10 +49,19 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 EXIT_BAD_POLICIES = 2
 
 
-def build_worker(client: Client, pool, task_queue: str, policies: PolicyBook | None = None) -> Worker:  # type: ignore[no-untyped-def]
+def build_worker(  # type: ignore[no-untyped-def]
+    client: Client,
+    pool,
+    task_queue: str,
+    policies: PolicyBook | None = None,
+    *,
+    case_activities: CaseActivities | None = None,
+    graceful_shutdown: timedelta = GRACEFUL_SHUTDOWN,
+) -> Worker:
     """The worker: ComplaintWorkflow, the case activities on `pool` and resolve_policy on `policies`.
 
     policies None: load the file the settings name (COMPLAINTS_POLICIES, else the shipped one).
+    case_activities: a replacement for CaseActivities(pool) (the crash drills use one).
     """
     if policies is None:
         policies = load_policies(load_settings().policies_path)
@@ -64,10 +73,10 @@ def build_worker(client: Client, pool, task_queue: str, policies: PolicyBook | N
         client,
         task_queue=task_queue,
         workflows=[ComplaintWorkflow],
-        activities=[*CaseActivities(pool).all(), *PolicyActivities(policies).all()],
+        activities=[*(case_activities or CaseActivities(pool)).all(), *PolicyActivities(policies).all()],
         max_concurrent_activities=max_activities,
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 

@@ -27,8 +27,7 @@ pytest_plugins = ["tests.pg_fixtures"]
 BIN_DIR = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+async def start_time_skipping_env() -> WorkflowEnvironment:
     """The Java time-skipping test server: it knows no search attributes until told."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN_DIR / "temporal-test-server"),
@@ -40,6 +39,13 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
             search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in sa.ALL},
         )
     )
+    return env
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Shared by tests that never skip time: cases they leave open hold timers for dead task queues."""
+    env = await start_time_skipping_env()
     yield env
     await env.shutdown()
 

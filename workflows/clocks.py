@@ -35,7 +35,10 @@ def instant(clock: Clock, clock_seconds: float, calendar: Calendar) -> datetime:
     """The wall-clock instant at which the clock reads `clock_seconds`, given pauses so far."""
     offset = clock_seconds + clock.paused_seconds
     if clock.business:
-        return business_time.add_working_seconds(clock.started_at, offset, calendar)
+        # Working time that ends at a closing ends, for people, at the next opening:
+        # "Monday 09:00 + 1 business day" is Tuesday 09:00, not Monday 17:00.
+        reached = business_time.add_working_seconds(clock.started_at, offset, calendar)
+        return business_time.next_working_moment(reached, calendar)
     return clock.started_at + timedelta(seconds=offset)
 
 

@@ -40,7 +40,8 @@ WORKFLOW_ID_PREFIX = "complaint-"
 # Activities retry until they succeed: a case never loses an event because the
 # database was briefly away. The backoff is capped so recovery is quick.
 _DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
-_DB_TIMEOUT = timedelta(seconds=30)
+# A batch write takes milliseconds; a worker that dies mid-write is noticed after this and the write retried.
+_DB_TIMEOUT = timedelta(seconds=10)
 _POLICY_TIMEOUT = timedelta(seconds=10)
 # A run continues as new after this many actions (Temporal allows 2,000 updates
 # per run), or sooner when the server suggests it because the history is large.

@@ -1,0 +1,275 @@
+"""Deadlines on durable timers, walked on the time-skipping test server with real PostgreSQL.
+
+Every instant is asserted on workflow time: an escalated event's `at` is the
+moment the timer fired, its data.due_at the instant the level was due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import AsyncIterator
+
+import pytest
+from temporalio import activity
+
+from complaint_client import ComplaintClient
+from schemas import TimelineEvent
+from schemas.activity_io import RecordCaseEvents
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import running_worker, start_time_skipping_env
+from tests.test_workflow import OWNER, ROSTER
+
+SUPERVISOR = "wf-sam"
+MANAGER = "wf-mia"
+CUSTOMER = "customer:cust-77"
+# Timers fire on workflow time; the events are written by an activity that runs in real time.
+FIRING_TOLERANCE = timedelta(seconds=2)
+
+
+@pytest.fixture(scope="module")
+async def clock_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this module's own: its tests move time forward by weeks.
+
+    Time skipping stops while any workflow task waits for a worker, so every
+    test ends its cases (see `engine`): a case left open on a stopped worker's
+    task queue would freeze the clock for the next test.
+    """
+    env = await start_time_skipping_env()
+    yield env
+    await env.shutdown()
+
+
+class TrackingClient(ComplaintClient):
+    """The typed client, remembering each case it starts so the test can end them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.started: list[str] = []
+
+    async def start(self, intake, **kwargs):  # type: ignore[override]
+        result = await super().start(intake, **kwargs)
+        self.started.append(result.complaint_id)
+        return result
+
+
+async def end_cases(client: ComplaintClient, complaint_ids: list[str]) -> None:
+    for complaint_id in complaint_ids:
+        try:
+            await client.client.get_workflow_handle(f"complaint-{complaint_id}").terminate("test finished")
+        except Exception:
+            pass  # already closed
+
+
+@pytest.fixture
+async def engine(clock_env, pool) -> AsyncIterator[TrackingClient]:
+    from activities.roster_store import load_roster
+
+    await load_roster(pool, ROSTER)
+    async with running_worker(clock_env.client, pool) as plain:
+        client = TrackingClient(plain.client, plain.task_queue)
+        yield client
+        await end_cases(client, client.started)
+
+
+def intake(**overrides) -> dict:
+    data = {
+        "complaint_id": f"DL-{uuid.uuid4().hex[:10]}",
+        "customer": {"customer_id": "cust-77", "name": "Priya Natarajan"},
+        "channel": "email",
+        "category": "billing",
+        "severity": "critical",
+        "summary": "Card charged twice, rent bounced",
+        "received_by": OWNER,
+    }
+    data.update(overrides)
+    return data
+
+
+def escalations(timeline: list[TimelineEvent], clock: str | None = None) -> list[TimelineEvent]:
+    return [e for e in timeline if e.kind == "escalated" and (clock is None or e.data["clock"] == clock)]
+
+
+def fired_on_time(event: TimelineEvent, due: datetime) -> bool:
+    return datetime.fromisoformat(event.data["due_at"]) == due and due <= event.at <= due + FIRING_TOLERANCE
+
+
+async def notifications(pool, complaint_id: str) -> list[dict]:
+    rows = await pool.fetch(
+        "SELECT clock, level, occurrence, recipient, recipient_role, due_at, event_seq FROM notifications "
+        "WHERE complaint_id = $1 ORDER BY event_seq",
+        complaint_id,
+    )
+    return [dict(row) for row in rows]
+
+
+async def test_a_critical_case_nobody_accepts_escalates_level_by_level(engine, clock_env, pool):
+    started = await engine.start(intake())
+    received = (await engine.state(started.complaint_id)).received_at
+
+    await clock_env.sleep(timedelta(hours=1, minutes=40))
+    timeline = await engine.timeline(started.complaint_id)
+    acknowledge = escalations(timeline, "acknowledge")
+    assert [(e.data["level"], e.data["recipient"]) for e in acknowledge] == [
+        (1, OWNER),
+        (2, SUPERVISOR),
+        (3, MANAGER),
+    ]
+    # Standard, critical: acknowledge within 1 hour. 75% -> 45 min, the deadline, then half the clock again.
+    for event, due in zip(acknowledge, (timedelta(minutes=45), timedelta(hours=1), timedelta(minutes=90))):
+        assert fired_on_time(event, received + due), (event.at, event.data["due_at"])
+
+    state = await engine.state(started.complaint_id)
+    assert state.escalation_level == 3
+    assert state.owner == OWNER and state.pending_owner == SUPERVISOR, "the owner stays accountable until the supervisor accepts"
+    assert next(c for c in state.clocks if c.name == "acknowledge").breached
+
+    rows = await notifications(pool, started.complaint_id)
+    assert [(r["clock"], r["level"], r["recipient"], r["recipient_role"]) for r in rows if r["clock"] == "acknowledge"] == [
+        ("acknowledge", 1, OWNER, "owner"),
+        ("acknowledge", 2, SUPERVISOR, "supervisor"),
+        ("acknowledge", 3, MANAGER, "manager"),
+    ]
+    assert len(rows) == len(escalations(timeline)), "one outbox row per escalation"
+    case_row = await pool.fetchrow("SELECT escalation_level FROM cases WHERE complaint_id = $1", started.complaint_id)
+    assert case_row["escalation_level"] == 3
+
+
+async def test_a_cured_breach_clears_its_level(engine, clock_env, pool):
+    started = await engine.start(intake())
+    await clock_env.sleep(timedelta(hours=1, minutes=5))
+    assert (await engine.state(started.complaint_id)).escalation_level == 2
+
+    state = await engine.act(started.complaint_id, "accept_ownership", {"actor": OWNER})
+    assert state.escalation_level == 0
+    assert "acknowledge" not in [c.name for c in state.clocks]
+    cleared = [e for e in await engine.timeline(started.complaint_id) if e.kind == "escalation_cleared"]
+    assert [(e.data["clock"], e.data["level"]) for e in cleared] == [("acknowledge", 2)]
+    row = await pool.fetchrow("SELECT escalation_level FROM cases WHERE complaint_id = $1", started.complaint_id)
+    assert row["escalation_level"] == 0
+
+
+async def test_clocks_pause_while_waiting_on_the_customer(engine, clock_env):
+    started = await engine.start(intake())
+    cid = started.complaint_id
+    await engine.act(cid, "accept_ownership", {"actor": OWNER})
+    before = {c.name: c.due_at for c in (await engine.state(cid)).clocks}
+    await engine.act(cid, "request_info", {"actor": OWNER, "fields": ["card_last4"], "question": "Which card?"})
+    await clock_env.sleep(timedelta(hours=3))
+    waiting = await engine.state(cid)
+    assert all(c.paused for c in waiting.clocks) and waiting.escalation_level == 0
+    assert not escalations(await engine.timeline(cid)), "nothing escalates while the customer has the ball"
+
+    state = await engine.act(cid, "provide_info", {"actor": CUSTOMER, "facts": {"card_last4": "4242"}, "channel": "chat"})
+    resumed = [e for e in await engine.timeline(cid) if e.kind == "clocks_resumed"][-1]
+    paused_for = resumed.data["paused_seconds"]["resolution"]
+    assert 3 * 3600 <= paused_for <= 3 * 3600 + 60
+    after = {c.name: c.due_at for c in state.clocks}
+    moved = (after["resolution"] - before["resolution"]).total_seconds()
+    assert moved == pytest.approx(paused_for, abs=0.01)
+    assert not any(c.paused for c in state.clocks)
+
+
+async def test_a_promise_escalates_and_kept_late_counts_as_late(engine, clock_env):
+    started = await engine.start(intake(severity="low"))
+    cid = started.complaint_id
+    await engine.act(cid, "accept_ownership", {"actor": OWNER})
+    await engine.act(cid, "contact_customer", {"actor": OWNER, "channel": "email", "summary": "Refund under way"})
+    state = await engine.state(cid)
+    due = state.received_at.replace(microsecond=0) + timedelta(hours=3)
+    await engine.act(cid, "make_promise", {"actor": OWNER, "description": "Refund the duplicate charge", "due_at": due.isoformat()})
+
+    await clock_env.sleep(timedelta(hours=3, minutes=10))
+    timeline = await engine.timeline(cid)
+    promise = escalations(timeline, "promise:P1")
+    assert [e.data["level"] for e in promise] == [1, 2]
+    assert fired_on_time(promise[0], due - timedelta(hours=1)) and fired_on_time(promise[1], due)
+    overdue = [e for e in timeline if e.kind == "promise_overdue"]
+    assert len(overdue) == 1 and (await engine.state(cid)).promises[0].status == "overdue"
+
+    state = await engine.act(cid, "keep_promise", {"actor": OWNER, "promise_id": "P1", "evidence": "Refund ref R-1"})
+    assert state.promises[0].kept_on_time is False
+    await engine.act(cid, "propose_resolution", {"actor": OWNER, "resolution": "Refunded", "root_cause": "Gateway retry"})
+    await engine.act(cid, "confirm_resolution", {"actor": CUSTOMER, "satisfied": True})
+    outcome = await engine.outcome(cid)
+    assert (outcome.promises_kept, outcome.promises_kept_on_time, outcome.escalations) == (1, 0, 2)
+
+
+async def test_an_unknown_policy_fails_the_intake_naming_the_known_ones(engine):
+    from temporalio.client import WorkflowFailureError
+
+    started_intake = intake(policy="lenient")
+    handle = await engine.client.start_workflow(
+        "ComplaintWorkflow",
+        started_intake,
+        id=f"complaint-{started_intake['complaint_id']}",
+        task_queue=engine.task_queue,
+    )
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    message = str(failure.value.cause)
+    assert "lenient" in message and "standard" in message and "fca" in message
+
+
+async def test_each_escalation_notifies_once_across_a_worker_crash(dev_env, pool):
+    """The first worker commits an escalation's rows, then dies before reporting back.
+
+    On the dev server, in real time, with the demo policy (seconds) and a
+    complaint received 29 s ago: levels 1 and 2 of the acknowledge clock are
+    due at once, level 3 a second later. Temporal retries the write on a fresh
+    worker after its 10 s timeout: the outbox still has one row per (case,
+    clock, level, occurrence), and level 3 fires normally.
+    """
+    from activities import CaseActivities
+    from activities.roster_store import load_roster
+    from worker import build_worker
+
+    await load_roster(pool, ROSTER)
+    committed = asyncio.Event()
+
+    class DiesAfterCommitting(CaseActivities):
+        @activity.defn(name="record_case_events")
+        async def record_case_events(self, inp: RecordCaseEvents) -> None:
+            await super().record_case_events(inp)
+            if any(event.kind == "escalated" for event in inp.events):
+                committed.set()
+                await asyncio.Event().wait()  # hangs like a killed process: no completion is reported
+
+    client = dev_env.client
+    task_queue = f"complaints-crash-{uuid.uuid4().hex[:8]}"
+    engine = ComplaintClient(client, task_queue)
+    received = datetime.now(timezone.utc) - timedelta(seconds=29)
+    async with build_worker(client, pool, task_queue, case_activities=DiesAfterCommitting(pool), graceful_shutdown=timedelta(0)):
+        started = await engine.start(intake(policy="demo", received_at=received.isoformat()))
+        cid = started.complaint_id
+        await asyncio.wait_for(committed.wait(), timeout=30)
+        # Stopped mid-escalation: the rows are committed, the activity never reports back.
+    first_rows = await notifications(pool, cid)
+    # Due at once: acknowledge levels 1 and 2 (15 s and 20 s) and first_response level 1 (22.5 s).
+    assert [(r["clock"], r["level"]) for r in first_rows] == [("acknowledge", 1), ("acknowledge", 2), ("first_response", 1)]
+
+    async with build_worker(client, pool, task_queue):
+        async def level_3_written():
+            rows = await notifications(pool, cid)
+            return any(r["clock"] == "acknowledge" and r["level"] == 3 for r in rows)
+
+        deadline = asyncio.get_running_loop().time() + 60
+        while not await level_3_written():
+            assert asyncio.get_running_loop().time() < deadline, "level 3 was never written"
+            await asyncio.sleep(0.2)
+        timeline = await engine.timeline(cid)
+        await client.get_workflow_handle(f"complaint-{cid}").terminate("test finished")
+
+    rows = await notifications(pool, cid)
+    keys = [(r["clock"], r["level"], r["occurrence"]) for r in rows]
+    assert len(keys) == len(set(keys)), "no escalation notified twice"
+    assert [(r["clock"], r["level"]) for r in rows if r["clock"] == "acknowledge"] == [
+        ("acknowledge", 1),
+        ("acknowledge", 2),
+        ("acknowledge", 3),
+    ]
+    assert sorted(r["event_seq"] for r in rows) == [e.seq for e in escalations(timeline)]
+    stored = await pool.fetchval("SELECT count(*) FROM case_events WHERE complaint_id = $1", cid)
+    assert stored == len(timeline), "every event written once"
