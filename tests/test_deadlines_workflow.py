@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import AsyncIterator
+from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio import activity
@@ -211,6 +212,104 @@ async def test_an_unknown_policy_fails_the_intake_naming_the_known_ones(engine):
         await handle.result()
     message = str(failure.value.cause)
     assert "lenient" in message and "standard" in message and "fca" in message
+
+
+async def skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
+    """Move the test server's clock forward to `moment` (timers due before it fire on the way)."""
+    now = await env.get_current_time()
+    assert moment > now, f"the test server is already at {now.isoformat()}"
+    await env.sleep(moment - now)
+
+
+def at(event: TimelineEvent) -> datetime:
+    return datetime.fromisoformat(event.data["due_at"])
+
+
+LONDON = ZoneInfo("Europe/London")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+# Fridays before a Monday bank holiday in England: (received 18:30, close of business day 3, acknowledge due).
+# The test runs once per database on one server whose clock only moves forward, so each run takes the next.
+FRIDAYS_BEFORE_A_BANK_HOLIDAY = [
+    (datetime(2027, 5, 28, 18, 30, tzinfo=LONDON), datetime(2027, 6, 3, 17, 0, tzinfo=LONDON), datetime(2027, 6, 2, 9, 0, tzinfo=LONDON)),
+    (datetime(2028, 5, 26, 18, 30, tzinfo=LONDON), datetime(2028, 6, 1, 17, 0, tzinfo=LONDON), datetime(2028, 5, 31, 9, 0, tzinfo=LONDON)),
+    (datetime(2028, 8, 25, 18, 30, tzinfo=LONDON), datetime(2028, 8, 31, 17, 0, tzinfo=LONDON), datetime(2028, 8, 30, 9, 0, tzinfo=LONDON)),
+    # Christmas: Monday 25 and Tuesday 26 December 2028 are both bank holidays.
+    (datetime(2028, 12, 22, 18, 30, tzinfo=LONDON), datetime(2028, 12, 29, 17, 0, tzinfo=LONDON), datetime(2028, 12, 28, 9, 0, tzinfo=LONDON)),
+]
+
+
+async def test_fca_case_received_on_a_friday_evening_before_a_bank_holiday(engine, clock_env):
+    """DISP 1.5: summary resolution by the close of the third business day; DISP 1.6: 8 weeks.
+
+    E.g. Friday 28 May 2027, 18:30 in London; Monday 31 May is the Spring bank
+    holiday, so business days 1-3 are Tuesday to Thursday.
+    """
+    now = await clock_env.get_current_time()
+    received, summary_by, acknowledge_due = next(f for f in FRIDAYS_BEFORE_A_BANK_HOLIDAY if f[0] > now)
+    await skip_to(clock_env, received)
+    slow = await engine.start(intake(policy="fca", severity="medium", received_at=received.isoformat()))
+    quick = await engine.start(intake(policy="fca", severity="medium", received_at=received.isoformat()))
+    state = await engine.state(slow.complaint_id)
+    assert state.policy == "fca"
+    assert state.summary_resolution_by == summary_by
+    due = {c.name: c.due_at for c in state.clocks}
+    # Acknowledge within 1 business day: from Tuesday 09:00 (the first working moment) to Wednesday 09:00.
+    assert due["acknowledge"] == acknowledge_due
+    assert due["resolution"] == received + timedelta(weeks=8)
+    for case in (slow, quick):
+        await engine.act(case.complaint_id, "accept_ownership", {"actor": OWNER})
+        await engine.act(case.complaint_id, "contact_customer", {"actor": OWNER, "channel": "letter", "summary": "Written acknowledgement"})
+
+    # The quick case is resolved to the customer's satisfaction on Thursday afternoon.
+    await skip_to(clock_env, summary_by - timedelta(hours=2))
+    await engine.act(quick.complaint_id, "propose_resolution", {"actor": OWNER, "resolution": "Fee refunded", "root_cause": "Fee applied twice"})
+    await engine.act(quick.complaint_id, "confirm_resolution", {"actor": CUSTOMER, "satisfied": True})
+    closed = [e for e in await engine.timeline(quick.complaint_id) if e.kind == "case_closed"]
+    assert closed and closed[0].data["summary_resolution"] is True
+
+    # The slow one: warnings at weeks 6 and 7, the breach at week 8, all from receipt.
+    await skip_to(clock_env, received + timedelta(weeks=8, minutes=1))
+    resolution = escalations(await engine.timeline(slow.complaint_id), "resolution")
+    assert [(e.data["level"], e.data["recipient"]) for e in resolution] == [(1, OWNER), (2, SUPERVISOR), (3, MANAGER)]
+    for event, weeks in zip(resolution, (6, 7, 8)):
+        assert fired_on_time(event, received + timedelta(weeks=weeks)), (event.at, event.data["due_at"])
+    state = await engine.state(slow.complaint_id)
+    assert next(c for c in state.clocks if c.name == "resolution").breached
+    await engine.act(slow.complaint_id, "propose_resolution", {"actor": OWNER, "resolution": "Final response", "root_cause": "Fee applied twice"})
+    await engine.act(slow.complaint_id, "confirm_resolution", {"actor": CUSTOMER, "satisfied": True})
+    closed = [e for e in await engine.timeline(slow.complaint_id) if e.kind == "case_closed"]
+    assert closed and closed[0].data["summary_resolution"] is False
+
+
+async def test_cfpb_case_crossing_day_15_and_day_60(engine, clock_env):
+    """CFPB: a response within 15 calendar days (an in-progress contact counts), a final one within 60."""
+    started = await engine.start(intake(policy="cfpb", severity="high"))
+    cid = started.complaint_id
+    await engine.act(cid, "accept_ownership", {"actor": OWNER})
+    received = (await engine.state(cid)).received_at.astimezone(NEW_YORK)
+    day = lambda n: received + timedelta(days=n)  # wall-clock days in New York  # noqa: E731
+
+    await skip_to(clock_env, day(15) + timedelta(minutes=1))
+    first_response = escalations(await engine.timeline(cid), "first_response")
+    assert [e.data["level"] for e in first_response] == [1, 2]
+    assert fired_on_time(first_response[1], day(15))
+    assert (await engine.state(cid)).escalation_level == 2
+
+    state = await engine.act(cid, "contact_customer", {"actor": OWNER, "channel": "email", "summary": "In progress: we are reviewing your statement"})
+    assert "first_response" not in [c.name for c in state.clocks]
+    cleared = [e for e in await engine.timeline(cid) if e.kind == "escalation_cleared"]
+    assert [(e.data["clock"], e.data["level"]) for e in cleared] == [("first_response", 2)]
+
+    await skip_to(clock_env, day(60) + timedelta(minutes=1))
+    resolution = escalations(await engine.timeline(cid), "resolution")
+    assert [e.data["level"] for e in resolution] == [1, 2]
+    # Level 1 at 75% of the clock's elapsed time: 45 days, plus 45 minutes if the 60 days gain a DST hour.
+    level_1 = received + (day(60) - received) * 0.75
+    assert fired_on_time(resolution[0], level_1) and fired_on_time(resolution[1], day(60))
+    state = await engine.act(cid, "propose_resolution", {"actor": OWNER, "resolution": "Fee reversed", "root_cause": "Misapplied late fee"})
+    assert "resolution" not in [c.name for c in state.clocks]
 
 
 async def test_each_escalation_notifies_once_across_a_worker_crash(dev_env, pool):
