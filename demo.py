@@ -2,7 +2,7 @@
 
 Boots the embedded defaults (Temporal dev server and PostgreSQL in ./data, or
 the servers named by TEMPORAL_ADDRESS / DATABASE_URL), runs a worker, loads
-the demo roster, works three realistic complaints end to end, prints each
+the demo roster, works four realistic complaints (one escalating live on the demo policy) end to end, prints each
 timeline and a summary, and exits 0.
 """
 
@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from activities import apply_migrations, create_pool
+from activities.notifications_store import list_notifications
 from activities.roster_store import load_roster
 from complaint_client import ComplaintClient
 from complaint_client.render import render_state, render_timeline
@@ -44,12 +45,12 @@ async def run_demo() -> int:
             print(f"Roster:   {agents} agents loaded from {DEMO_ROSTER.relative_to(Path.cwd()) if DEMO_ROSTER.is_relative_to(Path.cwd()) else DEMO_ROSTER}")
             client = await connect_client(stack.temporal_address, settings.namespace)
             async with build_worker(client, pool, settings.task_queue):
-                return await _work_the_cases(ComplaintClient(client, settings.task_queue))
+                return await _work_the_cases(ComplaintClient(client, settings.task_queue), pool)
         finally:
             await pool.close()
 
 
-async def _work_the_cases(engine: ComplaintClient) -> int:
+async def _work_the_cases(engine: ComplaintClient, pool) -> int:  # type: ignore[no-untyped-def]
     # Ids are new on every run: the engine never reopens a closed complaint_id as a new case.
     run = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     rows = []
@@ -65,16 +66,36 @@ async def _work_the_cases(engine: ComplaintClient) -> int:
         print(render_state(state))
         print("\n  Timeline:")
         print(render_timeline(await engine.timeline(complaint_id)))
-        rows.append((complaint_id, state.category, outcome.owner, outcome.outcome, f"{outcome.promises_kept}/{outcome.promises_total}", state.event_count, f"{elapsed:.1f}s"))
+        kept = f"{outcome.promises_kept}/{outcome.promises_total}"
+        if outcome.promises_kept_on_time < outcome.promises_kept:
+            kept += f" ({outcome.promises_kept_on_time} on time)"
+        rows.append((complaint_id, state.category, outcome.owner, outcome.outcome, kept, outcome.escalations, state.event_count, f"{elapsed:.1f}s"))
 
+    await _print_notifications(pool, [row[0] for row in rows])
     print("\n=== Summary ===")
-    header = ("case", "category", "owner", "outcome", "promises kept", "events", "took")
+    header = ("case", "category", "owner", "outcome", "promises kept", "escalations", "events", "took")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
     print(f"\n{len(rows)} cases closed with follow-through. They are kept in ./data: to look at one, run")
     print(f"`make worker` in another terminal, then `.venv/bin/python starter.py show {rows[0][0]}`.")
     return 0
+
+
+async def _print_notifications(pool, complaint_ids: list[str]) -> None:  # type: ignore[no-untyped-def]
+    notices = [
+        notice
+        for complaint_id in complaint_ids
+        for notice in await list_notifications(pool, complaint_id=complaint_id, pending_only=False)
+    ]
+    print(f"\n=== Notifications outbox: {len(notices)} escalation(s), one row each ===")
+    for notice in sorted(notices, key=lambda n: n.created_at):
+        late_ms = (notice.created_at - notice.due_at).total_seconds() * 1000
+        print(
+            f"  {notice.complaint_id}  {notice.clock} level {notice.level} -> {notice.recipient} ({notice.recipient_role}), "
+            f"due {notice.due_at.strftime('%H:%M:%S.%f')[:-3]}, queued {late_ms:.0f} ms later"
+        )
+    print("  (`starter.py notifications list` shows the pending ones; `notifications ack ID` marks one delivered)")
 
 
 def main() -> None:

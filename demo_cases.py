@@ -7,6 +7,8 @@ The agents are those of roster/demo.json.
 
 from __future__ import annotations
 
+import asyncio
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable
@@ -208,6 +210,63 @@ async def second_resolution_accepted(engine: ComplaintClient, complaint_id: str)
     return await engine.outcome(complaint_id)
 
 
+async def promise_escalated_live(engine: ComplaintClient, complaint_id: str) -> CaseOutcome:
+    """A courier pick-up promised within seconds (the demo policy) slips: the owner is warned,
+    then the supervisor told, at the instants the durable timers fire; keeping it clears the level."""
+    await engine.start(
+        {
+            "complaint_id": complaint_id,
+            "customer": {"customer_id": "CU-3318", "name": "Ines Duarte", "email": "ines.duarte@example.com"},
+            "channel": "chat",
+            "category": "delivery",
+            "severity": "high",
+            "summary": "Wrong size delivered twice; nobody came to collect the first parcel",
+            "received_by": "j.moreau",
+            "policy": "demo",
+            "facts": {"order_id": "ORD-88231"},
+        }
+    )
+    owner = "j.moreau"
+    await engine.act(complaint_id, "accept_ownership", {"actor": owner})
+    await engine.act(
+        complaint_id,
+        "contact_customer",
+        {"actor": owner, "channel": "chat", "summary": "Apologised; booking a courier to collect both parcels"},
+    )
+    due = datetime.now(timezone.utc) + timedelta(seconds=8)
+    await engine.act(
+        complaint_id,
+        "make_promise",
+        {"actor": owner, "description": "Courier collects both parcels", "due_at": due.isoformat()},
+    )
+    # Nobody keeps it in time: warned 5 s before it is due, the supervisor told when it is overdue.
+    for _ in range(200):
+        state = await engine.state(complaint_id)
+        if state.promises[0].status == "overdue":
+            break
+        await asyncio.sleep(0.1)
+    await engine.act(
+        complaint_id,
+        "keep_promise",
+        {"actor": owner, "promise_id": "P1", "evidence": "Courier collected both parcels, late (ref CR-5521)"},
+    )
+    await engine.act(
+        complaint_id,
+        "propose_resolution",
+        {
+            "actor": owner,
+            "resolution": "Both parcels collected; the right size ships today with next-day delivery",
+            "root_cause": "Size mapping for the new supplier's SKUs was off by one (fixed in the catalogue)",
+        },
+    )
+    await engine.act(
+        complaint_id,
+        "confirm_resolution",
+        {"actor": "customer:CU-3318", "satisfied": True, "comment": "Got the right one. Took a while."},
+    )
+    return await engine.outcome(complaint_id)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario(
         "Resolved at first contact",
@@ -223,5 +282,10 @@ SCENARIOS: list[Scenario] = [
         "First resolution rejected, second accepted",
         "A leaking coffee machine: a seal kit does not fix it, a replacement machine does.",
         second_resolution_accepted,
+    ),
+    Scenario(
+        "A promise slips and escalates live",
+        "On the demo policy (seconds): the owner is warned before the promise is due, the supervisor when it is overdue.",
+        promise_escalated_live,
     ),
 ]

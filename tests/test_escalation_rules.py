@@ -359,3 +359,18 @@ def test_a_complaint_received_long_ago_escalates_at_once():
     fired = case.advance_clocks(NOW)
     assert ("resolution", 2) in [(e[0], e[1]) for e in escalations(fired)]
     assert clock(case, "resolution").breached
+
+
+def test_a_business_deadline_that_ends_at_a_closing_is_shown_at_the_next_opening():
+    uk = {
+        "name": "uk",
+        "time_zone": "Europe/London",
+        "working_hours": {day: "09:00-17:00" for day in ("mon", "tue", "wed", "thu", "fri")},
+    }
+    monday_opening = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    case = Case.receive(intake(received_at=monday_opening.isoformat()), monday_opening)
+    case.adopt_policy(policy(calendar=uk, clocks={"acknowledge": "1 business day", "resolution": "10 days"}), monday_opening)
+    # Monday 09:00 + 1 business day is Tuesday 09:00 (not Monday 17:00, the same working time).
+    assert clock(case, "acknowledge").due_at == datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+    # Level 3 at 150%: one working day and a half, i.e. Wednesday 13:00.
+    assert clock(case, "acknowledge").level_seconds[2] == 1.5 * 8 * 3600
