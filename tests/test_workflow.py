@@ -232,7 +232,8 @@ async def test_a_long_case_continues_as_new_and_keeps_everything(engine, pool):
 
     started = await engine.start(new_intake())
     complaint_id, first_run = started.complaint_id, started.run_id
-    await engine.act(complaint_id, "accept_ownership", {"actor": OWNER})
+    accepted = await engine.act(complaint_id, "accept_ownership", {"actor": OWNER})
+    deadlines_before = {c.name: c.due_at for c in accepted.clocks}
     await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": "before the new run", "request_id": "early-note"})
     notes = MAX_ACTIONS_PER_RUN + 50
     for number in range(notes):
@@ -246,6 +247,11 @@ async def test_a_long_case_continues_as_new_and_keeps_everything(engine, pool):
     assert texts == ["before the new run"] + [f"note {n}" for n in range(notes)]
     assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
     assert state.event_count == len(timeline) and state.owner == OWNER and state.facts["order_id"].value == "A-1001"
+    # The clocks and the policy crossed too: the resolution deadline is unchanged, and the
+    # contact in the new run started the policy's customer_update clock.
+    deadlines_after = {c.name: c.due_at for c in state.clocks}
+    assert deadlines_after["resolution"] == deadlines_before["resolution"]
+    assert "customer_update" in deadlines_after and "first_response" not in deadlines_after
 
     # The request_id memory crossed the run boundary too.
     again = await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": "before the new run", "request_id": "early-note"})
