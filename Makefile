@@ -27,3 +27,8 @@ worker: $(STAMP)
 
 clean-data:
 	rm -rf data
+
+# Escalation lateness of the engine against bare Temporal (README, "Escalation benchmark"); CASES=20 for a quick run.
+.PHONY: bench-escalations
+bench-escalations: $(STAMP)
+	$(PY) -m bench.escalations $(if $(CASES),--cases $(CASES))

@@ -1,0 +1,103 @@
+"""One benchmark worker in its own process, so its peak RSS is its own: `python -m bench.worker_process`.
+
+    BENCH_DATABASE_URL=URL python -m bench.worker_process engine|bare --address HOST:PORT \
+        --namespace NS --task-queue Q [--pool-size 10] [--log-level INFO]
+
+(The database URL comes from the environment, so a password never shows in `ps`.)
+
+engine: the production worker (worker.build_worker: ComplaintWorkflow, the case
+activities, resolve_policy; max_concurrent_activities = pool size,
+max_cached_workflows = worker.MAX_CACHED_WORKFLOWS, or --max-cached-workflows).
+bare: bench.bare.SleepThenNoop and its no-op activity, with the same pool size,
+max_concurrent_activities, max_cached_workflows and graceful shutdown.
+
+Prints one line `ready` on stdout once the worker runs; logs go to stderr.
+SIGTERM or SIGINT stops the worker, closes the pool and exits 0 (1 on failure).
+The stack (Temporal, PostgreSQL, migrations) is the parent's business.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from temporalio.worker import Worker
+
+from activities import create_pool, load_policies
+from bench.bare import BareActivities, SleepThenNoop
+from config import load_settings
+from logs import configure_logging
+from stack.client import connect_client
+from stack.process import exit_for_real
+import worker as production_worker
+from worker import GRACEFUL_SHUTDOWN, build_worker
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker_process", description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=("engine", "bare"))
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--max-cached-workflows", type=int, help="override worker.MAX_CACHED_WORKFLOWS (an experiment)")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if args.max_cached_workflows is not None:
+        # build_worker reads the module's constant when called: the same override for both kinds.
+        production_worker.MAX_CACHED_WORKFLOWS = args.max_cached_workflows
+    pool = await create_pool(os.environ["BENCH_DATABASE_URL"], max_size=args.pool_size)
+    try:
+        client = await connect_client(args.address, args.namespace)
+        if args.kind == "engine":
+            worker = build_worker(client, pool, args.task_queue, load_policies(load_settings().policies_path))
+        else:
+            worker = Worker(
+                client,
+                task_queue=args.task_queue,
+                workflows=[SleepThenNoop],
+                activities=BareActivities(pool).all(),
+                max_concurrent_activities=pool.get_max_size(),
+                max_cached_workflows=production_worker.MAX_CACHED_WORKFLOWS,
+                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            )
+        running = asyncio.create_task(worker.run(), name="worker")
+        await asyncio.sleep(0.2)  # let it register its pollers (a start error surfaces here)
+        if running.done():
+            await running
+        print("ready", flush=True)
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not running.done():
+            await worker.shutdown()
+        await running
+        return 0
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    configure_logging("json", level=args.log_level.upper())
+    status = 1
+    try:
+        status = asyncio.run(_run(args))
+    except Exception as error:
+        print(f"bench worker failed: {type(error).__name__}: {error}", file=sys.stderr)
+    finally:
+        exit_for_real(status)
+
+
+if __name__ == "__main__":
+    main()
