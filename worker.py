@@ -30,7 +30,7 @@ from activities import (
     load_policies,
 )
 from stack.process import exit_for_real
-from config import Settings, load_settings
+from config import DEFAULT_WORKFLOW_CACHE, Settings, load_settings
 from logs import configure_logging
 from stack import redact_url, running_stack
 from stack.client import connect_client
@@ -38,11 +38,8 @@ from workflows.complaint import ComplaintWorkflow
 
 log = structlog.get_logger("worker")
 
-# Cases live for days or weeks and are idle almost all of that time, so a
-# cached workflow is mostly memory kept for a rare wake-up; a cache miss costs
-# one replay of a few hundred events. 500 bounds memory and still keeps every
-# case of a busy demo or test hot.
-MAX_CACHED_WORKFLOWS = 500
+# The default cache size; COMPLAINTS_WORKFLOW_CACHE sets the worker's (config.py says why it is this big).
+MAX_CACHED_WORKFLOWS = DEFAULT_WORKFLOW_CACHE
 # Running activities get this long to finish when the worker is asked to stop.
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 # Exit status when the policies file cannot be used (nothing was started).
@@ -57,6 +54,7 @@ def build_worker(  # type: ignore[no-untyped-def]
     *,
     case_activities: CaseActivities | None = None,
     graceful_shutdown: timedelta = GRACEFUL_SHUTDOWN,
+    max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
 ) -> Worker:
     """The worker: ComplaintWorkflow, the case activities on `pool` and resolve_policy on `policies`.
 
@@ -75,7 +73,7 @@ def build_worker(  # type: ignore[no-untyped-def]
         workflows=[ComplaintWorkflow],
         activities=[*(case_activities or CaseActivities(pool)).all(), *PolicyActivities(policies).all()],
         max_concurrent_activities=max_activities,
-        max_cached_workflows=MAX_CACHED_WORKFLOWS,
+        max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=graceful_shutdown,
     )
 
@@ -97,7 +95,7 @@ async def serve(
         try:
             await apply_migrations(pool)
             client = await connect_client(stack.temporal_address, settings.namespace)
-            worker = build_worker(client, pool, settings.task_queue, policies)
+            worker = build_worker(client, pool, settings.task_queue, policies, max_cached_workflows=settings.workflow_cache)
             running = asyncio.create_task(worker.run(), name="worker")
             if started is not None:
                 started.set()
@@ -109,7 +107,7 @@ async def serve(
                 temporal_ui=stack.temporal_ui_url,
                 database=redact_url(stack.database_url),
                 max_concurrent_activities=worker.config().get("max_concurrent_activities"),
-                max_cached_workflows=MAX_CACHED_WORKFLOWS,
+                max_cached_workflows=settings.workflow_cache,
                 policies=policies.names,
                 policies_file=policies.source,
             )

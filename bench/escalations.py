@@ -87,7 +87,8 @@ from stack.client import connect_client
 from stack.process import exit_for_real
 from workflows import clocks as clock_math
 from workflows.complaint import workflow_id_for
-from worker import MAX_CACHED_WORKFLOWS
+
+WORKFLOW_CACHE = load_settings().workflow_cache
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_ROSTER = REPO / "roster" / "demo.json"
@@ -856,7 +857,7 @@ async def run(args: argparse.Namespace) -> int:
         "concurrency": args.concurrency,
         "pool_size": args.pool_size,
         "worker_log_level": args.worker_log_level,
-        "max_cached_workflows": args.max_cached_workflows or MAX_CACHED_WORKFLOWS,
+        "max_cached_workflows": args.max_cached_workflows or WORKFLOW_CACHE,
         "complete": complete,
         "engine": engine,
         "bare": bare,
@@ -890,7 +891,7 @@ def main() -> None:
     parser.add_argument("--worker-log-level", default="INFO", help="log level of the worker subprocesses (default INFO, as `make worker`)")
     parser.add_argument("--output", default=str(RESULTS), help=f"where the figures go (default {RESULTS.relative_to(REPO)})")
     parser.add_argument("--max-cached-workflows", type=int,
-                        help=f"sticky cache size of both workers (default: worker.py's MAX_CACHED_WORKFLOWS, {MAX_CACHED_WORKFLOWS})")
+                        help=f"sticky cache size of both workers (default: COMPLAINTS_WORKFLOW_CACHE, now {WORKFLOW_CACHE})")
     parser.add_argument("--only", choices=("engine", "bare"), help="run one side only (for debugging; the table then has one column of figures)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark's workflows and rows afterwards")
     args = parser.parse_args()

@@ -32,7 +32,6 @@ from config import load_settings
 from logs import configure_logging
 from stack.client import connect_client
 from stack.process import exit_for_real
-import worker as production_worker
 from worker import GRACEFUL_SHUTDOWN, build_worker
 
 
@@ -53,14 +52,15 @@ async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    if args.max_cached_workflows is not None:
-        # build_worker reads the module's constant when called: the same override for both kinds.
-        production_worker.MAX_CACHED_WORKFLOWS = args.max_cached_workflows
+    # The production setting (COMPLAINTS_WORKFLOW_CACHE), or the experiment's override, for both kinds.
+    cache = args.max_cached_workflows or load_settings().workflow_cache
     pool = await create_pool(os.environ["BENCH_DATABASE_URL"], max_size=args.pool_size)
     try:
         client = await connect_client(args.address, args.namespace)
         if args.kind == "engine":
-            worker = build_worker(client, pool, args.task_queue, load_policies(load_settings().policies_path))
+            worker = build_worker(
+                client, pool, args.task_queue, load_policies(load_settings().policies_path), max_cached_workflows=cache
+            )
         else:
             worker = Worker(
                 client,
@@ -68,7 +68,7 @@ async def _run(args: argparse.Namespace) -> int:
                 workflows=[SleepThenNoop],
                 activities=BareActivities(pool).all(),
                 max_concurrent_activities=pool.get_max_size(),
-                max_cached_workflows=production_worker.MAX_CACHED_WORKFLOWS,
+                max_cached_workflows=cache,
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             )
         running = asyncio.create_task(worker.run(), name="worker")
