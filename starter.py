@@ -72,6 +72,7 @@ ACTION_HELP = {
     "renegotiate_promise": "move a promise's deadline, with the customer's agreement",
     "propose_resolution": "propose a resolution and its root cause",
     "confirm_resolution": "record whether the customer is satisfied with the resolution",
+    "withdraw": "the customer withdraws the complaint (the case closes, outcome withdrawn)",
 }
 
 

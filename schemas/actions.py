@@ -101,6 +101,10 @@ class ConfirmResolution(Action):
     channel: Channel | None = None
 
 
+class Withdraw(Action):
+    reason: Text
+
+
 ACTIONS: dict[str, type[Action]] = {
     "accept_ownership": AcceptOwnership,
     "contact_customer": ContactCustomer,
@@ -112,4 +116,5 @@ ACTIONS: dict[str, type[Action]] = {
     "renegotiate_promise": RenegotiatePromise,
     "propose_resolution": ProposeResolution,
     "confirm_resolution": ConfirmResolution,
+    "withdraw": Withdraw,
 }

@@ -286,3 +286,27 @@ def test_validator_mode_lets_unknown_agents_through_for_the_handler_to_look_up()
     with pytest.raises(Rejection):
         case.check("add_note", note, NOW)
     case.check("add_note", note, NOW, roster_unknown_ok=True)
+
+
+# --- withdraw ----------------------------------------------------------------
+
+
+def test_only_the_customer_may_withdraw_and_it_closes_the_case_and_its_clocks():
+    case = accepted_case()
+    case.apply("make_promise", action("make_promise", description="Refund", due_at=later(60).isoformat()), NOW)
+    for actor in (OWNER, SUPERVISOR, "customer:someone-else", "system:crm"):
+        assert rejected(case, "withdraw", actor=actor, reason="changed my mind").kind == "NotAllowed"
+    case.apply("withdraw", action("withdraw", actor=CUSTOMER, reason="Sorted it out with my bank"), later(5))
+    assert (case.state.status, case.state.outcome, case.state.closed_at) == ("closed", "withdrawn", later(5))
+    assert case.state.clocks == [] and case.next_wake() is None
+    closed = next(e for e in case.timeline if e.kind == "case_closed")
+    assert (closed.actor, closed.data["outcome"], closed.data["reason"]) == (CUSTOMER, "withdrawn", "Sorted it out with my bank")
+    outcome = case.outcome()
+    assert (outcome.outcome, outcome.promises_kept, outcome.promises_total) == ("withdrawn", 0, 1)
+    assert "closed" in rejected(case, "withdraw", actor=CUSTOMER, reason="again").message
+
+
+def test_a_case_may_be_withdrawn_before_the_owner_accepts_it():
+    case = assigned_case()
+    case.apply("withdraw", action("withdraw", actor=CUSTOMER, reason="Duplicate of my phone call"), NOW)
+    assert case.state.outcome == "withdrawn"

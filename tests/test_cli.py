@@ -186,6 +186,11 @@ async def test_start_from_flags_and_act_by_signal(engine, capsys):
     assert rejected.actor == "cli-bob" and rejected.data["action"] == "contact_customer"
     assert (await engine.state(cid)).status == "in_progress"
 
+    status, out, err = await run_cli(capsys, "withdraw", cid, "--actor", "customer:cust-cli", "--reason", "The refund arrived")
+    assert (status, err) == (0, "")
+    state = await engine.state(cid)
+    assert (state.status, state.outcome) == ("closed", "withdrawn")
+
 
 async def test_errors_from_the_engine_are_one_line(engine, capsys):
     cid = f"CLI-{uuid.uuid4().hex[:10]}"

@@ -274,3 +274,18 @@ async def test_signals_apply_in_the_order_they_arrive(engine):
     kinds = [e.kind for e in await engine.timeline(complaint_id) if not e.kind.startswith("clocks_")][-4:]
     assert kinds == ["note_added", "info_requested", "info_provided", "note_added"]
     assert state.status == "in_progress"
+
+
+async def test_the_customer_withdraws_and_the_workflow_ends_withdrawn(engine):
+    complaint_id = await open_case(engine)
+    rejected = await rejection_of(engine, complaint_id, "withdraw", {"actor": OWNER, "reason": "Customer said so on the phone"})
+    assert rejected.kind == "NotAllowed" and "only the customer" in rejected.message
+
+    # The signal form runs the same rule: one command_rejected, nothing else.
+    await engine.send(complaint_id, "withdraw", {"actor": "customer:someone-else", "reason": "not mine"})
+    state = await engine.act(complaint_id, "withdraw", {"actor": "customer:cust-77", "reason": "My bank refunded it"})
+    assert (state.status, state.outcome, state.clocks) == ("closed", "withdrawn", [])
+    timeline = await engine.timeline(complaint_id)
+    assert [e.data.get("action") for e in timeline if e.kind == "command_rejected"] == ["withdraw"]
+    outcome = await engine.outcome(complaint_id)
+    assert outcome.outcome == "withdrawn" and outcome.closed_at == state.closed_at

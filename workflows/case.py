@@ -22,8 +22,9 @@ from schemas.actions import (
     ProvideInfo,
     RenegotiatePromise,
     RequestInfo,
+    Withdraw,
 )
-from schemas.common import Channel, Status
+from schemas.common import Channel, Outcome, Status
 from schemas.intake import ComplaintIntake
 from schemas.policy import ResolvedPolicy
 from schemas.roster import AgentRef, Assignment
@@ -467,6 +468,21 @@ class Case:
             self._restart_clock("customer_update", now, "follow-through on open promises")
         self._close_if_followed_through(now)
 
+    # withdraw
+
+    def _check_withdraw(self, a: Withdraw, actor: Actor, now: datetime) -> None:
+        rules.require_open(self.state)
+        if actor.kind != "customer":
+            raise rules.not_allowed(
+                f"only the customer (customer:{self.state.customer.customer_id}) may withdraw the complaint; "
+                f"{actor.name} is not the customer"
+            )
+        rules.require_this_customer(self.state, actor)
+
+    def _apply_withdraw(self, a: Withdraw, actor: Actor, now: datetime) -> None:
+        self.state.pending_owner = None
+        self._close("withdrawn", now, actor=actor.name, reason=a.reason)
+
     # --- closing -----------------------------------------------------------
 
     def _close_if_followed_through(self, now: datetime) -> None:
@@ -475,15 +491,19 @@ class Case:
         outcome = rules.closing_outcome(self.state)
         if outcome is None:
             return
+        self._close(outcome, now)
+
+    def _close(self, outcome: Outcome, now: datetime, actor: str = ENGINE_ACTOR, reason: str | None = None) -> None:
         self.state.status = "closed"
         self.state.outcome = outcome
         self.state.closed_at = now
         summary_by = self.state.summary_resolution_by
         self._record(
             "case_closed",
-            ENGINE_ACTOR,
+            actor,
             now,
             outcome=outcome,
+            reason=reason,
             root_cause=self.state.root_cause,
             promises_kept=self._promises_kept(),
             promises_kept_on_time=self._promises_kept_on_time(),
@@ -789,6 +809,7 @@ class Case:
         "renegotiate_promise": (_check_renegotiate, _apply_renegotiate),
         "propose_resolution": (_check_propose, _apply_propose),
         "confirm_resolution": (_check_confirm, _apply_confirm),
+        "withdraw": (_check_withdraw, _apply_withdraw),
     }
 
 

@@ -239,6 +239,8 @@ class ComplaintWorkflow:
     propose_resolution_signal = _signal_handler("propose_resolution")
     confirm_resolution = _update_handler("confirm_resolution")
     confirm_resolution_signal = _signal_handler("confirm_resolution")
+    withdraw = _update_handler("withdraw")
+    withdraw_signal = _signal_handler("withdraw")
 
     @workflow.signal(dynamic=True)
     async def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
