@@ -10,13 +10,14 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.customer_store import customer_history
 from activities.roster_store import AGENT_COLUMNS, agent_from_row, agent_ref, get_agent
 from activities.routing import Candidate, NoActiveAgentError, choose_owner
-from schemas.activity_io import AssignOwnerInput, RecordCaseEvents
+from schemas.activity_io import AssignOwnerInput, CustomerHistoryInput, RecordCaseEvents
 from schemas.errors import describe_validation_error
 from schemas.notifications import EscalationNotice
 from schemas.roster import Agent, AgentRef, Assignment
-from schemas.state import TimelineEvent
+from schemas.state import CustomerHistory, TimelineEvent
 
 # Serializes assignments: the open-case counts read by one are final before the next reads them.
 ASSIGN_LOCK_KEY = 0x636F6D706C_03
@@ -35,7 +36,7 @@ class CaseActivities:
 
     def all(self) -> list[Callable[..., Any]]:
         """The bound activities, for Worker(activities=...)."""
-        return [self.assign_owner, self.lookup_agent, self.record_case_events]
+        return [self.assign_owner, self.lookup_agent, self.load_customer_history, self.record_case_events]
 
     # -- assign_owner -------------------------------------------------------
 
@@ -165,6 +166,17 @@ class CaseActivities:
         """The roster entry of agent_id (active or not), or None if unknown."""
         agent = await get_agent(self.pool, agent_id)
         return agent_ref(agent) if agent else None
+
+    # -- load_customer_history ----------------------------------------------
+
+    @activity.defn(name="load_customer_history")
+    async def load_customer_history(self, inp: CustomerHistoryInput) -> CustomerHistory:
+        """Know the customer: their other cases (read only, so any retry is harmless)."""
+        history = await customer_history(self.pool, inp.customer_id, inp.complaint_id)
+        _logger(complaint_id=inp.complaint_id).info(
+            "customer history loaded", earlier_cases=history.earlier_cases, open_cases=len(history.open_cases)
+        )
+        return history
 
     # -- record_case_events -------------------------------------------------
 

@@ -51,7 +51,7 @@ def render_state(state: CaseState) -> str:
         f"Case {state.complaint_id}: {state.summary}",
         f"  status      {state.status}" + (f" ({state.outcome})" if state.outcome else ""),
         f"  owner       {owner}" + (f", supervisor {state.supervisor}" if state.supervisor else ""),
-        f"  customer    {state.customer.name} ({state.customer.customer_id})",
+        f"  customer    {state.customer.name} ({state.customer.customer_id}){_history(state)}",
         f"  category    {state.category}, severity {state.severity}, policy {state.policy}, via {state.channel}",
         f"  received    {_time(state.received_at)}",
     ]
@@ -81,6 +81,18 @@ def render_state(state: CaseState) -> str:
         lines.append(f"  next due    {_time(state.next_deadline)}")
     lines.append(f"  events      {state.event_count}")
     return "\n".join(lines)
+
+
+def _history(state: CaseState) -> str:
+    history = state.customer_history
+    if history is None or history.earlier_cases == 0:
+        return ", first complaint" if history is not None else ""
+    parts = [f"{history.earlier_cases} earlier case{'s' if history.earlier_cases != 1 else ''}"]
+    if history.last_outcome:
+        parts.append(f"last closed {history.last_outcome} ({history.last_complaint_id})")
+    if history.open_cases:
+        parts.append(f"still open: {', '.join(history.open_cases)}")
+    return "; " + "; ".join(parts)
 
 
 def render_outcome(outcome: CaseOutcome) -> str:

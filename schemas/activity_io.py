@@ -30,3 +30,8 @@ class RecordCaseEvents(InputMessage):
     run_id: str
     events: list[TimelineEvent]
     state: CaseState
+
+
+class CustomerHistoryInput(InputMessage):
+    complaint_id: str
+    customer_id: str

@@ -108,6 +108,17 @@ class Resolution(OutputMessage):
     comment: str | None = None
 
 
+class CustomerHistory(OutputMessage):
+    """The customer's other complaints, loaded at intake so the owner knows who they are talking to."""
+
+    earlier_cases: int = 0
+    # "<complaint_id> (<category>, <status>)" for each case of theirs still open.
+    open_cases: list[str] = Field(default_factory=list)
+    last_complaint_id: str | None = None
+    last_outcome: Outcome | None = None
+    last_closed_at: datetime | None = None
+
+
 class CaseState(OutputMessage):
     complaint_id: str
     status: Status
@@ -117,6 +128,7 @@ class CaseState(OutputMessage):
     supervisor: str | None = None
     manager: str | None = None
     customer: Customer
+    customer_history: CustomerHistory | None = None
     channel: Channel
     category: str
     severity: Severity

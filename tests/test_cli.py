@@ -309,3 +309,17 @@ async def test_no_worker_is_named_after_the_timeout(dev_env, capsys, monkeypatch
     assert (status, out) == (1, "")
     assert_one_error(err, "no answer within 1s", "Start one with `make worker`", "resending with --request-id n-1 is safe")
     await dev_env.client.get_workflow_handle(f"complaint-{cid}").terminate("test done")
+
+
+def test_show_tells_the_owner_who_the_customer_is():
+    from complaint_client.render import render_state
+    from schemas.state import CustomerHistory
+    from tests.case_builders import assigned_case
+
+    state = assigned_case().state
+    state.customer_history = CustomerHistory()
+    assert "Dana Whitfield (cust-1), first complaint" in render_state(state)
+    state.customer_history = CustomerHistory(
+        earlier_cases=2, open_cases=["C-7 (delivery, in_progress)"], last_complaint_id="C-5", last_outcome="resolved"
+    )
+    assert "2 earlier cases; last closed resolved (C-5); still open: C-7 (delivery, in_progress)" in render_state(state)

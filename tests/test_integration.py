@@ -81,20 +81,26 @@ async def test_demo_case_closes_and_the_database_mirrors_its_timeline(engine, po
 
 async def _escalated_live_on_time(pool, complaint_id, timeline, outcome) -> None:
     """The live escalation: warned 5 s before the promise, the supervisor told at it, once each."""
-    escalated = [e for e in timeline if e.kind == "escalated"]
-    assert [(e.data["clock"], e.data["level"], e.data["recipient"]) for e in escalated] == [
-        ("promise:P1", 1, "j.moreau"),
-        ("promise:P1", 2, "r.fischer"),
-    ]
+    described = [(e.kind, e.data.get("clock"), e.data.get("level")) for e in timeline]
+    escalated = [e for e in timeline if e.kind == "escalated" and e.data["clock"] == "promise:P1"]
+    assert [(e.data["level"], e.data["recipient"]) for e in escalated] == [(1, "j.moreau"), (2, "r.fischer")], described
     due = next(e for e in timeline if e.kind == "promise_made").data["due_at"]
     assert escalated[1].data["due_at"] == due
     for event in escalated:
         # Real timers on the dev server: never early, and late by little (generous for a loaded CI machine).
-        assert 0 <= (event.at - datetime.fromisoformat(event.data["due_at"])).total_seconds() < 5
-    assert [e.kind for e in timeline].count("escalation_cleared") == 1
-    assert (outcome.escalations, outcome.promises_kept_on_time) == (2, 0)
-    rows = await pool.fetch("SELECT clock, level, event_seq FROM notifications WHERE complaint_id = $1 ORDER BY level", complaint_id)
+        lateness = (event.at - datetime.fromisoformat(event.data["due_at"])).total_seconds()
+        assert 0 <= lateness < 10, (lateness, described)
+    cleared = [e for e in timeline if e.kind == "escalation_cleared" and e.data["clock"] == "promise:P1"]
+    assert len(cleared) == 1, described
+    assert outcome.promises_kept_on_time == 0
+    rows = await pool.fetch(
+        "SELECT clock, level, event_seq FROM notifications WHERE complaint_id = $1 AND clock = 'promise:P1' ORDER BY level",
+        complaint_id,
+    )
     assert [(r["clock"], r["level"], r["event_seq"]) for r in rows] == [("promise:P1", e.data["level"], e.seq) for e in escalated]
+    all_escalations = sum(1 for e in timeline if e.kind == "escalated")
+    assert outcome.escalations == all_escalations
+    assert await pool.fetchval("SELECT count(*) FROM notifications WHERE complaint_id = $1", complaint_id) == all_escalations
 
 
 async def test_scenario_specifics(engine):

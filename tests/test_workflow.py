@@ -289,3 +289,20 @@ async def test_the_customer_withdraws_and_the_workflow_ends_withdrawn(engine):
     assert [e.data.get("action") for e in timeline if e.kind == "command_rejected"] == ["withdraw"]
     outcome = await engine.outcome(complaint_id)
     assert outcome.outcome == "withdrawn" and outcome.closed_at == state.closed_at
+
+
+async def test_the_owner_knows_the_customer_s_earlier_cases(engine):
+    customer = {"customer_id": f"cust-{uuid.uuid4().hex[:8]}", "name": "Priya Natarajan"}
+    first = await open_case(engine, customer=customer)
+    assert (await engine.state(first)).customer_history.earlier_cases == 0
+
+    second = await open_case(engine, customer=customer, category="delivery")
+    history = (await engine.state(second)).customer_history
+    assert (history.earlier_cases, history.last_outcome) == (1, None)
+    assert history.open_cases == [f"{first} (billing, in_progress)"]
+
+    await engine.act(first, "withdraw", {"actor": f"customer:{customer['customer_id']}", "reason": "Sorted"})
+    third = await open_case(engine, customer=customer)
+    history = (await engine.state(third)).customer_history
+    assert (history.earlier_cases, history.last_complaint_id, history.last_outcome) == (2, first, "withdrawn")
+    assert history.open_cases == [f"{second} (delivery, in_progress)"]

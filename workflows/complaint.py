@@ -25,12 +25,12 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from schemas.actions import ACTIONS, Action
-    from schemas.activity_io import AssignOwnerInput, RecordCaseEvents
+    from schemas.activity_io import AssignOwnerInput, CustomerHistoryInput, RecordCaseEvents
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
     from schemas.policy import ResolvedPolicy, ResolvePolicyInput
     from schemas.roster import AgentRef, Assignment
-    from schemas.state import CaseOutcome, CaseState, ContinuedCase, TimelineEvent
+    from schemas.state import CaseOutcome, CaseState, ContinuedCase, CustomerHistory, TimelineEvent
     from workflows import search_attributes as sa
     from workflows.case import Case
     from workflows.rules import Rejection, check_received_at
@@ -149,8 +149,12 @@ class ComplaintWorkflow:
         case = self._opened_case()
         if case.policy is None:
             await self._adopt_policy(case)
+        opening = []
         if not case.assigned:
-            await self._assign_owner(case)
+            opening.append(self._assign_owner(case))
+        if case.state.customer_history is None:
+            opening.append(self._know_the_customer(case))
+        await asyncio.gather(*opening)
         self._sync_search_attributes()
         await self._run_until_run_ends()
         if not case.closed:
@@ -184,6 +188,16 @@ class ComplaintWorkflow:
                 raise ApplicationError(f"invalid complaint intake: {cause.message}", type="InvalidIntake", non_retryable=True)
             raise
         case.adopt_policy(policy, opened_at)
+
+    async def _know_the_customer(self, case: Case) -> None:
+        """Load the customer's other cases into the state, for the owner's first look."""
+        case.state.customer_history = await workflow.execute_activity(
+            "load_customer_history",
+            CustomerHistoryInput(complaint_id=case.state.complaint_id, customer_id=case.state.customer.customer_id),
+            result_type=CustomerHistory,
+            start_to_close_timeout=_DB_TIMEOUT,
+            retry_policy=_DB_RETRY,
+        )
 
     async def _assign_owner(self, case: Case) -> None:
         self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
