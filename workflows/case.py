@@ -599,7 +599,7 @@ class Case:
     def _breach(self, clock: Clock, now: datetime) -> None:
         clock.breached = True
         if clock.kind == "promise":
-            promise = self.state.promise(clock.name.removeprefix("promise:"))
+            promise = self.state.promise(clocks.promise_id_of(clock))
             if promise is not None and promise.is_open:
                 promise.status = "overdue"
                 self._record(
@@ -637,8 +637,9 @@ class Case:
 
     def _escalation_reason(self, clock: Clock, due_at: datetime, transfer_to: str | None) -> str:
         if clock.kind == "promise":
-            promise = self.state.promise(clock.name.removeprefix("promise:"))
-            what = f"promise {clock.name.removeprefix('promise:')}"
+            promise_id = clocks.promise_id_of(clock)
+            promise = self.state.promise(promise_id)
+            what = f"promise {promise_id}"
             if promise is not None:
                 what += f" ({promise.description[:80]}, owed by {promise.owed_by})"
         else:
@@ -671,8 +672,7 @@ class Case:
         spec = self.policy.confirmation_window if kind == "confirmation" else self.policy.clocks.get(kind)  # type: ignore[arg-type]
         if spec is None:
             return None
-        previous = self.stopped_clocks.pop(kind, None)
-        occurrence = previous.occurrence + 1 if previous is not None else 1
+        occurrence = self._next_occurrence(kind)
         if kind == "confirmation":
             spec = spec.model_copy(update={"pauses": False})
         clock = clocks.start_policy_clock(kind, kind, spec, start, self.policy.calendar, occurrence)
@@ -682,10 +682,14 @@ class Case:
         if self.policy is None:
             return
         name = clocks.promise_clock_name(promise.promise_id)
-        previous = self.stopped_clocks.pop(name, None)
-        occurrence = previous.occurrence + 1 if previous is not None else 1
+        occurrence = self._next_occurrence(name)
         clock = clocks.start_promise_clock(promise, self.policy.promise, now, self.policy.calendar, occurrence)
         self._add_clock(clock, now)
+
+    def _next_occurrence(self, name: str) -> int:
+        """A clock started again after it stopped is its next occurrence (each notifies afresh)."""
+        previous = self.stopped_clocks.pop(name, None)
+        return previous.occurrence + 1 if previous is not None else 1
 
     def _add_clock(self, clock: Clock, now: datetime) -> Clock:
         self.state.clocks.append(clock)

@@ -85,8 +85,16 @@ def start_promise_clock(
     return refresh(clock, calendar)
 
 
+PROMISE_CLOCK_PREFIX = "promise:"
+
+
 def promise_clock_name(promise_id: str) -> str:
-    return f"promise:{promise_id}"
+    return f"{PROMISE_CLOCK_PREFIX}{promise_id}"
+
+
+def promise_id_of(clock: Clock) -> str:
+    """The promise a promise clock runs for (the inverse of promise_clock_name)."""
+    return clock.name.removeprefix(PROMISE_CLOCK_PREFIX)
 
 
 def refresh(clock: Clock, calendar: Calendar) -> Clock:
