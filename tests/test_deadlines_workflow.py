@@ -21,7 +21,7 @@ from schemas.activity_io import RecordCaseEvents
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker, start_time_skipping_env
-from tests.test_workflow import OWNER, ROSTER
+from tests.test_workflow import OWNER, ROSTER, new_intake
 
 SUPERVISOR = "wf-sam"
 MANAGER = "wf-mia"
@@ -76,17 +76,8 @@ async def engine(clock_env, pool) -> AsyncIterator[TrackingClient]:
 
 
 def intake(**overrides) -> dict:
-    data = {
-        "complaint_id": f"DL-{uuid.uuid4().hex[:10]}",
-        "customer": {"customer_id": "cust-77", "name": "Priya Natarajan"},
-        "channel": "email",
-        "category": "billing",
-        "severity": "critical",
-        "summary": "Card charged twice, rent bounced",
-        "received_by": OWNER,
-    }
-    data.update(overrides)
-    return data
+    """test_workflow's intake, critical unless said otherwise: its clocks run in hours."""
+    return new_intake(**{"severity": "critical", **overrides})
 
 
 def escalations(timeline: list[TimelineEvent], clock: str | None = None) -> list[TimelineEvent]:
