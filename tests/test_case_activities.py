@@ -74,7 +74,8 @@ def event(seq: int, kind: str = "note_added", **data) -> TimelineEvent:
     return TimelineEvent(seq=seq, at=T0 + timedelta(minutes=seq), kind=kind, actor="a1", data=data or {"n": seq})
 
 
-def state(event_count: int, status: str = "in_progress", promises=(), complaint_id: str = "C-1") -> CaseState:
+def state(event_count: int, status: str = "in_progress", promises=(), complaint_id: str = "C-1", **fields) -> CaseState:
+    fields.setdefault("escalation_level", 0)
     return CaseState(
         complaint_id=complaint_id,
         status=status,
@@ -86,9 +87,9 @@ def state(event_count: int, status: str = "in_progress", promises=(), complaint_
         policy="standard",
         summary="Charged twice",
         received_at=T0,
-        escalation_level=0,
         promises=list(promises),
         event_count=event_count,
+        **fields,
     )
 
 

@@ -18,8 +18,8 @@ from temporalio.testing import ActivityEnvironment
 from activities import CaseActivities
 from activities.notifications_store import get_notifications, list_notifications, mark_delivered
 from schemas.activity_io import RecordCaseEvents
-from schemas.intake import Customer
-from schemas.state import CaseState, TimelineEvent
+from schemas.state import TimelineEvent
+from tests.test_case_activities import state as case_state
 from tests.test_cli import assert_one_error, free_port, run_cli
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
@@ -58,31 +58,13 @@ def escalated(
     return TimelineEvent(seq=seq, at=due, kind="escalated", actor="system:engine", data=data)
 
 
-def case_state(event_count: int, complaint_id: str, escalation_level: int = 0, next_deadline=None) -> CaseState:
-    return CaseState(
-        complaint_id=complaint_id,
-        status="in_progress",
-        owner="a1",
-        customer=Customer(customer_id="cust-1", name="Dana Whitfield"),
-        channel="email",
-        category="billing",
-        severity="high",
-        policy="standard",
-        summary="Charged twice",
-        received_at=T0,
-        escalation_level=escalation_level,
-        next_deadline=next_deadline,
-        event_count=event_count,
-    )
-
-
 def batch(events: list[TimelineEvent], complaint_id: str = "C-1", **state) -> RecordCaseEvents:
     last = max(e.seq for e in events)
     return RecordCaseEvents(
         workflow_id=f"complaint-{complaint_id}",
         run_id="run-1",
         events=events,
-        state=case_state(last, complaint_id, **state),
+        state=case_state(last, complaint_id=complaint_id, **state),
     )
 
 
