@@ -14,8 +14,8 @@ fail the workflow task (run, updates) or be dropped silently (signals).
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import Any, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Callable, Sequence
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
@@ -370,7 +370,7 @@ class ComplaintWorkflow:
             elif self._run_should_end() and workflow.all_handlers_finished():
                 return
 
-    async def _sleep_until(self, wake_at: Any, schedule_changed: Any) -> None:
+    async def _sleep_until(self, wake_at: datetime | None, schedule_changed: Callable[[], bool]) -> None:
         """Wait for work: events to write, a changed schedule, the run's end, or wake_at (a durable timer)."""
 
         def work_waiting() -> bool:
