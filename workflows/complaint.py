@@ -165,12 +165,14 @@ class ComplaintWorkflow:
         return outcome
 
     async def _adopt_policy(self, case: Case) -> None:
-        """Copy the deadline policy into the case: editing the policy file never changes a running case."""
-        # Read the time before the local activity: after it, within the same workflow
-        # task, workflow.now() is the worker's clock live but the task's start on replay.
-        opened_at = workflow.now()
+        """Copy the deadline policy into the case: editing the policy file never changes a running case.
+
+        A regular activity, not a local one: with a local activity in the first
+        workflow task, workflow.now() read live and on replay disagreed, so the
+        timeline a query replays differed from the one written to PostgreSQL.
+        """
         try:
-            policy = await workflow.execute_local_activity(
+            policy = await workflow.execute_activity(
                 "resolve_policy",
                 ResolvePolicyInput(
                     complaint_id=case.state.complaint_id,
@@ -187,7 +189,7 @@ class ComplaintWorkflow:
             if isinstance(cause, ApplicationError) and cause.type == "UnknownPolicy":
                 raise ApplicationError(f"invalid complaint intake: {cause.message}", type="InvalidIntake", non_retryable=True)
             raise
-        case.adopt_policy(policy, opened_at)
+        case.adopt_policy(policy, workflow.now())
 
     async def _know_the_customer(self, case: Case) -> None:
         """Load the customer's other cases into the state, for the owner's first look."""
