@@ -16,7 +16,7 @@ from activities.routing import Candidate, NoActiveAgentError, choose_owner
 from schemas.activity_io import AssignOwnerInput, CustomerHistoryInput, RecordCaseEvents
 from schemas.errors import describe_validation_error
 from schemas.notifications import EscalationNotice
-from schemas.roster import Agent, AgentRef, Assignment
+from schemas.roster import Agent, AgentRef, AgentWorkload, Assignment
 from schemas.state import CustomerHistory, TimelineEvent
 
 # Serializes assignments: the open-case counts read by one are final before the next reads them.
@@ -36,7 +36,13 @@ class CaseActivities:
 
     def all(self) -> list[Callable[..., Any]]:
         """The bound activities, for Worker(activities=...)."""
-        return [self.assign_owner, self.lookup_agent, self.load_customer_history, self.record_case_events]
+        return [
+            self.assign_owner,
+            self.lookup_agent,
+            self.agent_workload,
+            self.load_customer_history,
+            self.record_case_events,
+        ]
 
     # -- assign_owner -------------------------------------------------------
 
@@ -166,6 +172,18 @@ class CaseActivities:
         """The roster entry of agent_id (active or not), or None if unknown."""
         agent = await get_agent(self.pool, agent_id)
         return agent_ref(agent) if agent else None
+
+    # -- agent_workload -----------------------------------------------------
+
+    @activity.defn(name="agent_workload")
+    async def agent_workload(self, agent_id: str) -> AgentWorkload:
+        """A transfer target's roster entry and how many open cases they own (read only)."""
+        async with self.pool.acquire() as conn:
+            agent = await get_agent(conn, agent_id)
+            open_cases = await conn.fetchval(
+                "SELECT count(*) FROM cases WHERE owner = $1 AND status <> 'closed'", agent_id
+            )
+        return AgentWorkload(agent_id=agent_id, agent=agent_ref(agent) if agent else None, open_cases=open_cases)
 
     # -- load_customer_history ----------------------------------------------
 

@@ -155,7 +155,8 @@ def _unknown_keys(raw: dict[str, Any]) -> list[Problem]:
                 if isinstance(overrides, dict):
                     for clock, spec in overrides.items():
                         check(base + ("severities", severity, clock), spec, _CLOCK_FIELDS)
-        check(base + ("confirmation_window",), policy.get("confirmation_window"), _CLOCK_FIELDS)
+        for clock_table in ("confirmation_window", "transfer_acceptance", "goodwill_approval"):
+            check(base + (clock_table,), policy.get(clock_table), _CLOCK_FIELDS)
         check(base + ("promise",), policy.get("promise"), _PROMISE_FIELDS)
     return problems
 
@@ -355,6 +356,9 @@ class PolicyBook:
                 "summary_resolution_by": (
                     policy.summary_resolution_by.model_dump() if policy.summary_resolution_by else None
                 ),
+                "transfer_acceptance": policy.transfer_acceptance.model_dump(),
+                "goodwill_approval": policy.goodwill_approval.model_dump(),
+                "feedback_window": policy.feedback_window.model_dump(),
             }
         )
 

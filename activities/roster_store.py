@@ -47,6 +47,8 @@ def agent_ref(agent: Agent) -> AgentRef:
         team=agent.team,
         supervisor_id=agent.supervisor_id,
         active=agent.active,
+        authority_limit=agent.authority_limit,
+        max_open_cases=agent.max_open_cases,
     )
 
 

@@ -134,10 +134,25 @@ class ComplaintClient:
     async def timeline(self, complaint_id: str) -> list[TimelineEvent]:
         return await self.handle(complaint_id).query("timeline", result_type=list[TimelineEvent])
 
-    async def outcome(self, complaint_id: str) -> CaseOutcome:
-        """Wait for the case to close and return its outcome."""
-        handle = self.client.get_workflow_handle(workflow_id_for(complaint_id), result_type=CaseOutcome)
-        return await handle.result()
+    async def outcome(self, complaint_id: str, *, timeout: timedelta | None = None) -> CaseOutcome:
+        """Wait for the case to close and return its outcome.
+
+        A closed case's workflow runs on through the feedback window (feedback, or a
+        reopening contact, may still come), so this watches the `outcome` query
+        rather than waiting for the workflow result. TimeoutError after timeout.
+        """
+        handle = self.handle(complaint_id)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout.total_seconds()
+        delay = 0.05
+        while True:
+            outcome = await handle.query("outcome", result_type=CaseOutcome | None)
+            if outcome is not None:
+                return outcome
+            if deadline is not None and loop.time() >= deadline:
+                raise TimeoutError(f"case {complaint_id} did not close within {timeout}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     async def list(
         self,

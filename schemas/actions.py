@@ -6,13 +6,17 @@ client and the CLI all take names and shapes from here.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
 
 from schemas.common import (
     FACTS_MAX,
     ActorId,
+    AgentId,
+    ComplaintId,
     Channel,
     FactName,
     FactValue,
@@ -105,6 +109,83 @@ class Withdraw(Action):
     reason: Text
 
 
+# A handoff note is what the next owner reads first: a real summary, not "see above".
+HANDOFF_NOTE_MIN_CHARS = 30
+HANDOFF_NOTE_MIN_WORDS = 5
+
+
+class TransferOwnership(Action):
+    to_agent: AgentId
+    handoff_note: text(4_000)
+
+    @field_validator("handoff_note")
+    @classmethod
+    def _meaningful(cls, note: str) -> str:
+        words = re.findall(r"[A-Za-z0-9]+", note)
+        if len(note) < HANDOFF_NOTE_MIN_CHARS or len(words) < HANDOFF_NOTE_MIN_WORDS:
+            raise ValueError(
+                "the handoff note is what the next owner reads first, so the customer never repeats "
+                "themselves: summarise the problem, what was done and what is still owed "
+                f"(at least {HANDOFF_NOTE_MIN_WORDS} words and {HANDOFF_NOTE_MIN_CHARS} characters; got {note!r})"
+            )
+        return note
+
+
+GoodwillKind = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z][a-z0-9_]{0,39}$"),
+]
+GoodwillId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Amount = Annotated[Decimal, Field(ge=0, le=Decimal("1000000000"), decimal_places=2)]
+Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
+
+
+class OfferGoodwill(Action):
+    """A goodwill gesture (refund, credit, voucher, ...). settles_case: the complaint cannot be
+    resolved, and this gesture closes it (outcome goodwill) once granted and every promise is kept."""
+
+    kind: GoodwillKind
+    amount: Amount | None = None
+    currency: Currency | None = None
+    description: Text
+    settles_case: bool = False
+    root_cause: text(2_000) | None = None
+
+    @model_validator(mode="after")
+    def _settling_needs_root_cause(self) -> "OfferGoodwill":
+        if self.settles_case and not self.root_cause:
+            raise ValueError(
+                "a gesture that settles the case closes it, and a case closes only with its root cause: "
+                "give root_cause"
+            )
+        if self.currency is not None and self.amount is None:
+            raise ValueError("currency is given without an amount")
+        return self
+
+
+class ApproveGoodwill(Action):
+    goodwill_id: GoodwillId
+    approve: bool
+    comment: Text | None = None
+
+
+class RecordFeedback(Action):
+    score: int = Field(ge=1, le=5)
+    comment: Text | None = None
+
+
+class NewContact(Action):
+    """The customer got in touch again about the same problem, through any channel or system.
+
+    contact_id: the reference the other system gave the contact (its own complaint id, say).
+    """
+
+    channel: Channel
+    summary: Text
+    facts: dict[FactName, FactValue] = Field(default_factory=dict, max_length=FACTS_MAX)
+    contact_id: ComplaintId | None = None
+
+
 ACTIONS: dict[str, type[Action]] = {
     "accept_ownership": AcceptOwnership,
     "contact_customer": ContactCustomer,
@@ -117,4 +198,9 @@ ACTIONS: dict[str, type[Action]] = {
     "propose_resolution": ProposeResolution,
     "confirm_resolution": ConfirmResolution,
     "withdraw": Withdraw,
+    "transfer_ownership": TransferOwnership,
+    "offer_goodwill": OfferGoodwill,
+    "approve_goodwill": ApproveGoodwill,
+    "record_feedback": RecordFeedback,
+    "new_contact": NewContact,
 }

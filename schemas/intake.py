@@ -48,6 +48,8 @@ class ComplaintIntake(InputMessage):
     received_by: AgentId | None = None
     policy: PolicyName | None = None
     facts: dict[FactName, FactValue] = Field(default_factory=dict)
+    # The earlier case about the same problem, closed before this contact (set by the problem door).
+    related_case: ComplaintId | None = None
 
     @field_validator("facts")
     @classmethod

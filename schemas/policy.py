@@ -189,6 +189,18 @@ class ClockSpec(OutputMessage):
         return self
 
 
+def default_transfer_acceptance() -> ClockSpec:
+    return ClockSpec(due=Span(amount=4, unit="business_hours"))
+
+
+def default_goodwill_approval() -> ClockSpec:
+    return ClockSpec(due=Span(amount=4, unit="business_hours"))
+
+
+def default_feedback_window() -> Span:
+    return Span(amount=14, unit="days")
+
+
 class PromiseTerms(OutputMessage):
     """How a promise's own clock escalates: level 1 before it is due, level 3 after."""
 
@@ -217,6 +229,11 @@ class PolicyTerms(InputMessage):
     # FCA DISP 1.5: resolved to the customer's satisfaction by then, it may close
     # with a summary resolution communication.
     summary_resolution_by: Span | None = None
+    # How long a pending owner has to accept a transfer, and a supervisor to decide on goodwill above the owner's limit.
+    transfer_acceptance: ClockSpec = Field(default_factory=default_transfer_acceptance)
+    goodwill_approval: ClockSpec = Field(default_factory=default_goodwill_approval)
+    # After closing, the customer may rate the handling, and a new contact reopens the case, for this long.
+    feedback_window: Span = Field(default_factory=default_feedback_window)
     references: list[str] = Field(default_factory=list)
 
 
@@ -232,6 +249,9 @@ class ResolvedPolicy(OutputMessage):
     promise: PromiseTerms
     transfer_to_supervisor_at_level3: bool = False
     summary_resolution_by: Span | None = None
+    transfer_acceptance: ClockSpec = Field(default_factory=default_transfer_acceptance)
+    goodwill_approval: ClockSpec = Field(default_factory=default_goodwill_approval)
+    feedback_window: Span = Field(default_factory=default_feedback_window)
 
 
 class ResolvePolicyInput(InputMessage):

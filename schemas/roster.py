@@ -51,6 +51,20 @@ class AgentRef(OutputMessage):
     team: str
     supervisor_id: str | None = None
     active: bool = True
+    authority_limit: Decimal = Decimal(0)
+    max_open_cases: int = 20
+
+
+class AgentWorkload(OutputMessage):
+    """A roster member and how many open cases they own now (None: not on the roster)."""
+
+    agent_id: str
+    agent: AgentRef | None = None
+    open_cases: int = 0
+
+    @property
+    def full(self) -> bool:
+        return self.agent is not None and self.open_cases >= self.agent.max_open_cases
 
 
 class Assignment(OutputMessage):

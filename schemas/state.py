@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field
@@ -13,7 +14,17 @@ from schemas.policy import ResolvedPolicy
 from schemas.roster import AgentRef
 
 PromiseStatus = Literal["open", "kept", "overdue", "renegotiated"]
-ClockKind = Literal["acknowledge", "first_response", "customer_update", "resolution", "confirmation", "promise"]
+ClockKind = Literal[
+    "acknowledge",
+    "first_response",
+    "customer_update",
+    "resolution",
+    "confirmation",
+    "promise",
+    "acceptance",
+    "goodwill_approval",
+]
+GoodwillStatus = Literal["awaiting_approval", "granted", "declined"]
 RecipientRole = Literal["owner", "supervisor", "manager"]
 
 # Event kinds this engine writes today; the contract lists more for later features.
@@ -108,6 +119,41 @@ class Resolution(OutputMessage):
     comment: str | None = None
 
 
+class Handoff(OutputMessage):
+    """The latest transfer: what the next owner reads first."""
+
+    from_owner: str | None
+    to_agent: str
+    note: str
+    requested_by: str
+    requested_at: datetime
+    accepted_at: datetime | None = None
+
+
+class Goodwill(OutputMessage):
+    goodwill_id: str
+    kind: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    description: str
+    settles_case: bool = False
+    root_cause: str | None = None
+    offered_by: str
+    offered_at: datetime
+    status: GoodwillStatus
+    # The authority the offer needed: the owner's limit it exceeded, or None when within it.
+    owner_limit: Decimal | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
+
+
+class Feedback(OutputMessage):
+    score: int
+    comment: str | None = None
+    at: datetime
+
+
 class CustomerHistory(OutputMessage):
     """The customer's other complaints, loaded at intake so the owner knows who they are talking to."""
 
@@ -125,6 +171,8 @@ class CaseState(OutputMessage):
     owner: str | None = None
     owner_accepted: bool = False
     pending_owner: str | None = None
+    handoff: Handoff | None = None
+    transfers: int = 0
     supervisor: str | None = None
     manager: str | None = None
     customer: Customer
@@ -147,16 +195,25 @@ class CaseState(OutputMessage):
     reminders_since_proposal: int = 0
     # The confirmation window passed after a reminder: the case may close resolved_unconfirmed.
     confirmation_lapsed: bool = False
-    goodwill: list[dict[str, Any]] = Field(default_factory=list)
+    goodwill: list[Goodwill] = Field(default_factory=list)
     resolution: Resolution | None = None
     root_cause: str | None = None
     outcome: Outcome | None = None
     closed_at: datetime | None = None
+    # After closing: feedback and a reopening contact are accepted until then; the workflow ends at it.
+    feedback_until: datetime | None = None
+    feedback: Feedback | None = None
+    contacts_received: int = 0
+    reopened: int = 0
+    related_case: str | None = None
     next_deadline: datetime | None = None
     event_count: int = 0
 
     def promise(self, promise_id: str) -> Promise | None:
         return next((p for p in self.promises if p.promise_id == promise_id), None)
+
+    def goodwill_gesture(self, goodwill_id: str) -> Goodwill | None:
+        return next((g for g in self.goodwill if g.goodwill_id == goodwill_id), None)
 
     @property
     def open_promises(self) -> list[Promise]:

@@ -87,8 +87,8 @@ def test_any_active_roster_member_may_add_a_note():
     case.learn_agent(agent("eve", active=False))
     assert "not active" in rejected(case, "add_note", actor="eve", text="x").message
     assert rejected(case, "add_note", actor=CUSTOMER, text="x").kind == "NotAllowed"
-    assert case.agent_to_look_up("add_note", action("add_note", actor="zed", text="x")) == "zed"
-    assert case.agent_to_look_up("add_note", action("add_note", actor="bob", text="x")) is None
+    assert case.agents_to_look_up("add_note", action("add_note", actor="zed", text="x")) == ["zed"]
+    assert case.agents_to_look_up("add_note", action("add_note", actor="bob", text="x")) == []
 
 
 def test_provide_info_comes_from_this_customer_or_the_owner():
@@ -298,7 +298,9 @@ def test_only_the_customer_may_withdraw_and_it_closes_the_case_and_its_clocks():
         assert rejected(case, "withdraw", actor=actor, reason="changed my mind").kind == "NotAllowed"
     case.apply("withdraw", action("withdraw", actor=CUSTOMER, reason="Sorted it out with my bank"), later(5))
     assert (case.state.status, case.state.outcome, case.state.closed_at) == ("closed", "withdrawn", later(5))
-    assert case.state.clocks == [] and case.next_wake() is None
+    assert case.state.clocks == []
+    # The only wake-up left is the end of the feedback window, when the workflow ends.
+    assert case.next_wake() == case.state.feedback_until == later(5) + timedelta(days=14)
     closed = next(e for e in case.timeline if e.kind == "case_closed")
     assert (closed.actor, closed.data["outcome"], closed.data["reason"]) == (CUSTOMER, "withdrawn", "Sorted it out with my bank")
     outcome = case.outcome()

@@ -8,26 +8,32 @@ Pure and deterministic: time comes in as `now`, nothing is read from outside.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Callable
 
 from schemas.actions import (
     AcceptOwnership,
     Action,
     AddNote,
+    ApproveGoodwill,
     ConfirmResolution,
     ContactCustomer,
     KeepPromise,
     MakePromise,
+    NewContact,
+    OfferGoodwill,
     ProposeResolution,
     ProvideInfo,
+    RecordFeedback,
     RenegotiatePromise,
     RequestInfo,
+    TransferOwnership,
     Withdraw,
 )
 from schemas.common import Channel, Outcome, Status
 from schemas.intake import ComplaintIntake
-from schemas.policy import ResolvedPolicy
-from schemas.roster import AgentRef, Assignment
+from schemas.policy import ClockSpec, ResolvedPolicy
+from schemas.roster import AgentRef, AgentWorkload, Assignment
 from schemas.state import (
     CarriedCase,
     CaseOutcome,
@@ -35,6 +41,9 @@ from schemas.state import (
     Clock,
     ClockKind,
     Fact,
+    Feedback,
+    Goodwill,
+    Handoff,
     Promise,
     RecipientRole,
     Resolution,
@@ -52,7 +61,15 @@ CLOCK_LABELS: dict[str, str] = {
     "customer_update": "updating the customer",
     "resolution": "resolving the complaint",
     "confirmation": "the customer's confirmation window",
+    "acceptance": "the new owner's acceptance of the transfer (the current owner stays accountable meanwhile)",
+    "goodwill_approval": "the decision on a goodwill gesture above the owner's authority",
 }
+# A customer who rates the handling this low (of 5) is reviewed by the supervisor.
+FEEDBACK_REVIEW_AT_OR_BELOW = 2
+
+
+class _RosterNeeded(Exception):
+    """A check needs the roster's current record, which an update validator cannot read."""
 
 
 class Case:
@@ -67,6 +84,9 @@ class Case:
         self.policy: ResolvedPolicy | None = None
         # The last state of each clock that stopped: a restart continues its occurrence count.
         self.stopped_clocks: dict[str, Clock] = {}
+        # Transfer targets' open-case counts, read for the action being applied (never carried).
+        self.workloads: dict[str, AgentWorkload] = {}
+        self._lenient = False
 
     # --- opening -----------------------------------------------------------
 
@@ -90,6 +110,7 @@ class Case:
                 name: Fact(value=value, channel=intake.channel, source=customer_actor, at=received_at)
                 for name, value in intake.facts.items()
             },
+            related_case=intake.related_case,
         )
         case = cls(state)
         case._record(
@@ -103,6 +124,7 @@ class Case:
             received_at=received_at.isoformat(),
             received_by=intake.received_by,
             facts=sorted(intake.facts),
+            related_case=intake.related_case,
         )
         return case
 
@@ -188,15 +210,47 @@ class Case:
     def already_applied(self, action: Action) -> bool:
         return action.request_id is not None and action.request_id in self.applied_requests
 
-    def agent_to_look_up(self, name: str, action: Action) -> str | None:
-        """The roster member whose record the who-may rule of `name` needs and the case lacks."""
+    def agents_to_look_up(self, name: str, action: Action) -> list[str]:
+        """The roster members whose current record the who-may rules of `name` need."""
         actor = parse_actor(action.actor)
-        if name == "add_note" and actor.kind == "agent" and actor.id not in self.agents:
-            return actor.id
+        if actor.kind != "agent":
+            return []
+        if name == "add_note" and actor.id not in self.agents:
+            return [actor.id]
+        if name == "transfer_ownership" and actor.id not in (self.state.owner, self.state.supervisor):
+            return [actor.id]  # may they transfer? only a manager may, besides the owner and supervisor
+        if name in ("offer_goodwill", "approve_goodwill"):
+            return [actor.id]  # authority limits change: always the roster's current one
+        return []
+
+    def workload_to_look_up(self, name: str, action: Action) -> str | None:
+        """The agent whose open-case count the action needs (a transfer's target)."""
+        if isinstance(action, TransferOwnership):
+            return action.to_agent
         return None
 
     def learn_agent(self, agent: AgentRef) -> None:
         self.agents[agent.agent_id] = agent
+
+    def learn_workload(self, workload: AgentWorkload) -> None:
+        self.workloads[workload.agent_id] = workload
+        if workload.agent is not None:
+            self.learn_agent(workload.agent)
+
+    def _roster_record(self, agent_id: str, *, current: bool = False) -> AgentRef | None:
+        """The roster's record of agent_id (None: not on the roster).
+
+        In an update validator the roster cannot be read: a record the case lacks,
+        or one that must be current, ends the check there and the handler finishes it.
+        """
+        if self._lenient and (current or agent_id not in self.agents):
+            raise _RosterNeeded
+        return self.agents.get(agent_id)
+
+    def _workload(self, agent_id: str) -> AgentWorkload:
+        if self._lenient:
+            raise _RosterNeeded
+        return self.workloads.get(agent_id) or AgentWorkload(agent_id=agent_id)
 
     def check(self, name: str, action: Action, now: datetime, *, roster_unknown_ok: bool = False) -> None:
         """Raise Rejection if the action may not be applied now. Changes nothing.
@@ -208,10 +262,13 @@ class Case:
             return
         checker, _ = self._handlers[name]
         actor = parse_actor(action.actor)
-        if roster_unknown_ok and actor.kind == "agent" and self.agent_to_look_up(name, action):
-            rules.require_open(self.state)
-            return
-        checker(self, action, actor, now)
+        self._lenient = roster_unknown_ok
+        try:
+            checker(self, action, actor, now)
+        except _RosterNeeded:
+            pass  # the rest of the rule needs the roster: the handler reads it and checks again
+        finally:
+            self._lenient = False
 
     def apply(self, name: str, action: Action, now: datetime) -> list[TimelineEvent]:
         """Check and apply an action; return the timeline events it added."""
@@ -224,6 +281,7 @@ class Case:
         applier(self, action, actor, now)
         if action.request_id is not None:
             self.applied_requests.add(action.request_id)
+        self.workloads.clear()
         self._refresh_derived()
         return self.timeline[first:]
 
@@ -252,14 +310,78 @@ class Case:
         self.state.owner = actor.id
         self.state.pending_owner = None
         self.state.owner_accepted = True
+        self.state.transfers += 1
         known = self.agents.get(actor.id)
         if known is not None:
             self.state.supervisor = known.supervisor_id if known.supervisor_id != actor.id else None
+        inherited = []
+        for promise in self.state.open_promises:
+            if promise.owed_by == previous:
+                promise.owed_by = actor.id
+                inherited.append(promise.promise_id)
+        handoff = self.state.handoff
+        if handoff is not None and handoff.to_agent == actor.id:
+            handoff.accepted_at = now
         if self.state.status == "assigned":
             self._enter_status("in_progress", now)
-        self._record("ownership_transferred", actor.name, now, from_owner=previous, to_owner=actor.id)
+        self._record(
+            "ownership_transferred",
+            actor.name,
+            now,
+            from_owner=previous,
+            to_owner=actor.id,
+            handoff_note=handoff.note if handoff is not None else None,
+            promises_inherited=inherited or None,
+            open_promises=[p.promise_id for p in self.state.open_promises] or None,
+            facts_known=sorted(self.state.facts) or None,
+            supervisor=self.state.supervisor,
+        )
         self._record("ownership_accepted", actor.name, now, owner=actor.id)
+        self._stop_clock("acceptance", now, "transfer accepted")
         self._stop_clock("acknowledge", now, "ownership accepted")
+
+    # transfer_ownership
+
+    def _check_transfer(self, a: TransferOwnership, actor: Actor, now: datetime) -> None:
+        rules.require_open(self.state)
+        if a.to_agent == self.state.owner:
+            raise invalid(f"{a.to_agent} already owns this case; transfer it to someone else")
+        pending = self.state.pending_owner
+        if pending is not None:
+            since = self.state.handoff.requested_at.isoformat() if self.state.handoff else "earlier"
+            raise invalid(
+                f"a transfer to {pending} is already pending (requested {since}); {pending} must accept it "
+                "(accept_ownership) before the case can move again, so it always has one accountable owner"
+            )
+        if actor.kind != "agent" or actor.id not in (self.state.owner, self.state.supervisor):
+            who = self._roster_record(actor.id, current=True) if actor.kind == "agent" else None
+            rules.may_transfer(self.state, actor, who)
+        rules.require_transfer_target(self._workload(a.to_agent))
+
+    def _apply_transfer(self, a: TransferOwnership, actor: Actor, now: datetime) -> None:
+        self._request_transfer(a.to_agent, a.handoff_note, actor.name, now)
+
+    def _request_transfer(
+        self, to_agent: str, note: str, requested_by: str, now: datetime, reason: str | None = None
+    ) -> None:
+        """Make to_agent the pending owner; the current owner stays accountable until they accept."""
+        self.state.pending_owner = to_agent
+        self.state.handoff = Handoff(
+            from_owner=self.state.owner, to_agent=to_agent, note=note, requested_by=requested_by, requested_at=now
+        )
+        clock = None
+        if self.policy is not None:
+            clock = self._start_named_clock("acceptance", "acceptance", self.policy.transfer_acceptance, now, now)
+        self._record(
+            "ownership_transfer_requested",
+            requested_by,
+            now,
+            from_owner=self.state.owner,
+            to_agent=to_agent,
+            handoff_note=note,
+            reason=reason,
+            accept_by=clock.due_at.isoformat() if clock is not None else None,
+        )
 
     # contact_customer
 
@@ -281,7 +403,10 @@ class Case:
 
     def _check_note(self, a: AddNote, actor: Actor, now: datetime) -> None:
         rules.require_open(self.state)
-        rules.require_roster_member(actor, self.agents.get(actor.id), "add_note")
+        if actor.kind == "agent":
+            rules.require_roster_member(actor, self._roster_record(actor.id), "add_note")
+        else:
+            rules.require_roster_member(actor, None, "add_note")
 
     def _apply_note(self, a: AddNote, actor: Actor, now: datetime) -> None:
         self._record("note_added", actor.name, now, text=a.text)
@@ -302,20 +427,27 @@ class Case:
         rules.require_open(self.state)
         rules.require_customer_or_owner(self.state, actor, "provide_info")
 
-    def _apply_provide_info(self, a: ProvideInfo, actor: Actor, now: datetime) -> None:
+    def _merge_facts(
+        self, facts: dict[str, Any], channel: Channel, source: str, now: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """Record facts with their source: (new or changed values, previous values of changed ones, unchanged names)."""
         recorded: dict[str, Any] = {}
         corrected: dict[str, Any] = {}
         unchanged: list[str] = []
-        for name, value in a.facts.items():
+        for name, value in facts.items():
             known = self.state.facts.get(name)
             if known is not None and known.value == value:
                 unchanged.append(name)
                 continue
             if known is not None:
                 corrected[name] = known.value
-            self.state.facts[name] = Fact(value=value, channel=a.channel, source=actor.name, at=now)
+            self.state.facts[name] = Fact(value=value, channel=channel, source=source, at=now)
             recorded[name] = value
         self.state.awaiting_info = [f for f in self.state.awaiting_info if f not in self.state.facts]
+        return recorded, corrected, unchanged
+
+    def _apply_provide_info(self, a: ProvideInfo, actor: Actor, now: datetime) -> None:
+        recorded, corrected, unchanged = self._merge_facts(a.facts, a.channel, actor.name, now)
         resumed = self.state.status == "waiting_on_customer" and not self.state.awaiting_info
         self._record(
             "info_provided",
@@ -480,8 +612,199 @@ class Case:
         rules.require_this_customer(self.state, actor)
 
     def _apply_withdraw(self, a: Withdraw, actor: Actor, now: datetime) -> None:
-        self.state.pending_owner = None
         self._close("withdrawn", now, actor=actor.name, reason=a.reason)
+
+    # goodwill
+
+    def _check_offer_goodwill(self, a: OfferGoodwill, actor: Actor, now: datetime) -> None:
+        self._owner_working(actor, "offer_goodwill")
+        if a.settles_case:
+            rules.require_status(
+                self.state, {"in_progress", "waiting_on_customer", "resolution_proposed"}, "settle the case with goodwill"
+            )
+            settling = [g.goodwill_id for g in self.state.goodwill if g.settles_case and g.status == "awaiting_approval"]
+            if settling:
+                raise invalid(
+                    f"goodwill {settling[0]} that settles the case already awaits approval; "
+                    "wait for the decision (approve_goodwill) before offering another"
+                )
+        self._roster_record(actor.id, current=True)
+
+    def _apply_offer_goodwill(self, a: OfferGoodwill, actor: Actor, now: datetime) -> None:
+        owner = self.agents.get(actor.id)
+        limit = owner.authority_limit if owner is not None else Decimal(0)
+        within = (a.amount or Decimal(0)) <= limit
+        gesture = Goodwill(
+            goodwill_id=f"G{len(self.state.goodwill) + 1}",
+            kind=a.kind,
+            amount=a.amount,
+            currency=a.currency,
+            description=a.description,
+            settles_case=a.settles_case,
+            root_cause=a.root_cause,
+            offered_by=actor.id,
+            offered_at=now,
+            status="awaiting_approval",
+            owner_limit=None if within else limit,
+        )
+        self.state.goodwill.append(gesture)
+        approval = None
+        if not within and self.policy is not None:
+            approval = self._start_named_clock(
+                _goodwill_clock_name(gesture.goodwill_id), "goodwill_approval", self.policy.goodwill_approval, now, now
+            )
+        self._record(
+            "goodwill_offered",
+            actor.name,
+            now,
+            goodwill_id=gesture.goodwill_id,
+            kind=gesture.kind,
+            amount=_money(gesture.amount),
+            currency=gesture.currency,
+            description=gesture.description,
+            settles_case=gesture.settles_case or None,
+            within_authority=within,
+            authority_limit=_money(limit),
+            decide_by=approval.due_at.isoformat() if approval is not None else None,
+        )
+        if within:
+            self._decide_goodwill(gesture, True, actor.name, now, "within the owner's authority")
+
+    def _check_approve_goodwill(self, a: ApproveGoodwill, actor: Actor, now: datetime) -> None:
+        rules.require_open(self.state)
+        gesture = rules.find_goodwill_awaiting_approval(self.state, a.goodwill_id)
+        if actor.kind != "agent":
+            raise rules.not_allowed(f"only a supervisor or manager may decide on goodwill; {actor.name} is not an agent")
+        rules.may_approve_goodwill(actor, self._roster_record(actor.id, current=True), gesture)
+
+    def _apply_approve_goodwill(self, a: ApproveGoodwill, actor: Actor, now: datetime) -> None:
+        gesture = rules.find_goodwill_awaiting_approval(self.state, a.goodwill_id)
+        self._decide_goodwill(gesture, a.approve, actor.name, now, a.comment)
+
+    def _decide_goodwill(self, gesture: Goodwill, approve: bool, by: str, now: datetime, comment: str | None) -> None:
+        gesture.status = "granted" if approve else "declined"
+        gesture.decided_by = by
+        gesture.decided_at = now
+        gesture.comment = comment
+        self._record(
+            "goodwill_decided",
+            by,
+            now,
+            goodwill_id=gesture.goodwill_id,
+            approved=approve,
+            amount=_money(gesture.amount),
+            currency=gesture.currency,
+            comment=comment,
+            settles_case=gesture.settles_case or None,
+        )
+        self._stop_clock(_goodwill_clock_name(gesture.goodwill_id), now, "goodwill decided")
+        if approve and gesture.settles_case:
+            self._settle_with_goodwill(gesture, now)
+
+    def _settle_with_goodwill(self, gesture: Goodwill, now: datetime) -> None:
+        """A granted settling gesture ends the work on the complaint: follow through on open promises, then close."""
+        self.state.root_cause = gesture.root_cause
+        self._enter_status("follow_through", now)
+        for name in ("resolution", "customer_update", "confirmation"):
+            self._stop_clock(name, now, f"settled with goodwill {gesture.goodwill_id}")
+        if self.state.open_promises:
+            self._start_clock("customer_update", now, now)
+        self._close_if_followed_through(now)
+
+    # feedback
+
+    def _check_feedback(self, a: RecordFeedback, actor: Actor, now: datetime) -> None:
+        if actor.kind != "customer":
+            raise rules.not_allowed(
+                f"only the customer (customer:{self.state.customer.customer_id}) may record feedback; "
+                f"{actor.name} is not the customer"
+            )
+        rules.require_this_customer(self.state, actor)
+        rules.require_feedback_open(self.state, now)
+
+    def _apply_feedback(self, a: RecordFeedback, actor: Actor, now: datetime) -> None:
+        self.state.feedback = Feedback(score=a.score, comment=a.comment, at=now)
+        review = a.score <= FEEDBACK_REVIEW_AT_OR_BELOW
+        recipient, role = self._recipient(2)
+        self._record(
+            "feedback_recorded",
+            actor.name,
+            now,
+            score=a.score,
+            comment=a.comment,
+            review_by=recipient if review else None,
+        )
+        if review:
+            # Through the outbox, like an escalation: exactly one notice per closing of the case.
+            self._record(
+                "escalated",
+                ESCALATION_ACTOR,
+                now,
+                clock="feedback",
+                level=2,
+                occurrence=self.state.reopened + 1,
+                recipient=recipient,
+                recipient_role=role,
+                reason=f"the customer rated the handling {a.score}/5: review the case"
+                + (f" ({a.comment[:200]})" if a.comment else ""),
+                due_at=now.isoformat(),
+                deadline=now.isoformat(),
+                overdue=False,
+            )
+
+    # new_contact
+
+    def _check_new_contact(self, a: NewContact, actor: Actor, now: datetime) -> None:
+        if actor.kind == "customer":
+            rules.require_this_customer(self.state, actor)
+        elif actor.kind == "agent":
+            rules.require_roster_member(actor, self._roster_record(actor.id), "record a contact")
+        if self.closed:
+            rules.require_reopenable(self.state, now)
+
+    def _apply_new_contact(self, a: NewContact, actor: Actor, now: datetime) -> None:
+        if self.closed:
+            self._reopen(actor.name, now)
+        recorded, corrected, unchanged = self._merge_facts(a.facts, a.channel, actor.name, now)
+        self.state.contacts_received += 1
+        resumed = self.state.status == "waiting_on_customer" and not self.state.awaiting_info
+        self._record(
+            "contact_received",
+            actor.name,
+            now,
+            channel=a.channel,
+            summary=a.summary,
+            contact_id=a.contact_id,
+            facts=recorded or None,
+            corrected_from=corrected or None,
+            unchanged=unchanged or None,
+            resumed=resumed or None,
+        )
+        if resumed:
+            self._enter_status("in_progress", now)
+
+    def _reopen(self, actor: str, now: datetime) -> None:
+        """A contact within the feedback window reopens the case with the same owner and fresh clocks."""
+        previous_outcome, closed_at = self.state.outcome, self.state.closed_at
+        self.state.status = "in_progress"
+        self.state.outcome = None
+        self.state.closed_at = None
+        self.state.feedback_until = None
+        self.state.resolution = None
+        self.state.confirmation_lapsed = False
+        self.state.reminders_since_proposal = 0
+        self.state.reopened += 1
+        self._record(
+            "case_reopened",
+            actor,
+            now,
+            previous_outcome=previous_outcome,
+            closed_at=_iso(closed_at),
+            owner=self.state.owner,
+            reason="the customer got in touch again about the same problem within the feedback window",
+        )
+        for kind in ("first_response", "customer_update", "resolution"):
+            self._start_clock(kind, now, now)  # type: ignore[arg-type]
 
     # --- closing -----------------------------------------------------------
 
@@ -497,6 +820,9 @@ class Case:
         self.state.status = "closed"
         self.state.outcome = outcome
         self.state.closed_at = now
+        self.state.pending_owner = None
+        if self.policy is not None:
+            self.state.feedback_until = business_time.deadline(now, self.policy.feedback_window, self.policy.calendar)
         summary_by = self.state.summary_resolution_by
         self._record(
             "case_closed",
@@ -509,6 +835,8 @@ class Case:
             promises_kept_on_time=self._promises_kept_on_time(),
             promises_total=len(self.state.promises),
             summary_resolution=(outcome == "resolved" and now <= summary_by) if summary_by else None,
+            goodwill=[g.goodwill_id for g in self.state.goodwill if g.status == "granted"] or None,
+            feedback_until=_iso(self.state.feedback_until),
         )
         for clock in list(self.state.clocks):
             self._stop_clock(clock.name, now, "case closed")
@@ -526,6 +854,7 @@ class Case:
             promises_total=len(self.state.promises),
             escalations=self.escalations,
             root_cause=self.state.root_cause,
+            satisfaction=self.state.feedback.score if self.state.feedback is not None else None,
         )
 
     def _promises_kept(self) -> int:
@@ -536,8 +865,19 @@ class Case:
 
     # --- clocks and escalation ---------------------------------------------
 
+    def finished(self, now: datetime) -> bool:
+        """Closed, and the feedback window (when feedback and a reopening contact are accepted) is over."""
+        if not self.closed:
+            return False
+        return self.state.feedback_until is None or now >= self.state.feedback_until
+
     def next_wake(self) -> datetime | None:
-        """When the next escalation level fires or a clock reaches its deadline (None: nothing pending)."""
+        """When the next escalation level fires or a clock reaches its deadline (None: nothing pending).
+
+        A closed case wakes once more, when its feedback window ends.
+        """
+        if self.closed:
+            return self.state.feedback_until
         moments = [m for m in (clocks.next_wake(clock) for clock in self.state.clocks) if m is not None]
         return min(moments) if moments else None
 
@@ -585,14 +925,11 @@ class Case:
             overdue=now >= clock.due_at,
         )
         if transfer_to is not None:
-            self.state.pending_owner = transfer_to
-            self._record(
-                "ownership_transfer_requested",
+            self._request_transfer(
+                transfer_to,
+                self._escalation_handoff_note(clock),
                 ESCALATION_ACTOR,
                 now,
-                from_owner=self.state.owner,
-                to_agent=transfer_to,
-                handoff_note=self._escalation_handoff_note(clock),
                 reason=f"level 3 escalation of {clock.name}; the policy transfers the case to the supervisor",
             )
 
@@ -672,10 +1009,15 @@ class Case:
         spec = self.policy.confirmation_window if kind == "confirmation" else self.policy.clocks.get(kind)  # type: ignore[arg-type]
         if spec is None:
             return None
-        occurrence = self._next_occurrence(kind)
-        if kind == "confirmation":
+        return self._start_named_clock(kind, kind, spec, start, now)
+
+    def _start_named_clock(self, name: str, kind: ClockKind, spec: ClockSpec, start: datetime, now: datetime) -> Clock:
+        assert self.policy is not None
+        if kind in ("confirmation", "acceptance", "goodwill_approval"):
+            # Waiting on the customer does not stop these: they wait on the customer, or on us.
             spec = spec.model_copy(update={"pauses": False})
-        clock = clocks.start_policy_clock(kind, kind, spec, start, self.policy.calendar, occurrence)
+        occurrence = self._next_occurrence(name)
+        clock = clocks.start_policy_clock(name, kind, spec, start, self.policy.calendar, occurrence)
         return self._add_clock(clock, now)
 
     def _start_promise_clock(self, promise: Promise, now: datetime) -> None:
@@ -814,8 +1156,21 @@ class Case:
         "propose_resolution": (_check_propose, _apply_propose),
         "confirm_resolution": (_check_confirm, _apply_confirm),
         "withdraw": (_check_withdraw, _apply_withdraw),
+        "transfer_ownership": (_check_transfer, _apply_transfer),
+        "offer_goodwill": (_check_offer_goodwill, _apply_offer_goodwill),
+        "approve_goodwill": (_check_approve_goodwill, _apply_approve_goodwill),
+        "record_feedback": (_check_feedback, _apply_feedback),
+        "new_contact": (_check_new_contact, _apply_new_contact),
     }
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
+
+
+def _money(amount: Decimal | None) -> str | None:
+    return f"{amount:.2f}" if amount is not None else None
+
+
+def _goodwill_clock_name(goodwill_id: str) -> str:
+    return f"goodwill:{goodwill_id}"

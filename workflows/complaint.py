@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
     from schemas.policy import ResolvedPolicy, ResolvePolicyInput
-    from schemas.roster import AgentRef, Assignment
+    from schemas.roster import AgentRef, AgentWorkload, Assignment
     from schemas.state import CaseOutcome, CaseState, ContinuedCase, CustomerHistory, TimelineEvent
     from workflows import search_attributes as sa
     from workflows.case import Case
@@ -157,7 +157,7 @@ class ComplaintWorkflow:
         await asyncio.gather(*opening)
         self._sync_search_attributes()
         await self._run_until_run_ends()
-        if not case.closed:
+        if not case.finished(workflow.now()):
             self._log("continuing as new", actor="system:engine", runs=self._runs, events=len(case.timeline))
             workflow.continue_as_new(ContinuedCase(continued_case=case.carry(self._persisted_seq, self._runs)))
         outcome = case.outcome()
@@ -233,6 +233,12 @@ class ComplaintWorkflow:
     def timeline(self) -> list[TimelineEvent]:
         return self._opened_case().timeline
 
+    @workflow.query(name="outcome")
+    def outcome(self) -> CaseOutcome | None:
+        """The outcome once the case is closed (the workflow result comes when the feedback window ends)."""
+        case = self._opened_case()
+        return case.outcome() if case.closed else None
+
     # --- actions: an Update and a Signal of each name ----------------------
 
     accept_ownership = _update_handler("accept_ownership")
@@ -257,6 +263,17 @@ class ComplaintWorkflow:
     confirm_resolution_signal = _signal_handler("confirm_resolution")
     withdraw = _update_handler("withdraw")
     withdraw_signal = _signal_handler("withdraw")
+    transfer_ownership = _update_handler("transfer_ownership")
+    transfer_ownership_signal = _signal_handler("transfer_ownership")
+    offer_goodwill = _update_handler("offer_goodwill")
+    offer_goodwill_signal = _signal_handler("offer_goodwill")
+    approve_goodwill = _update_handler("approve_goodwill")
+    approve_goodwill_signal = _signal_handler("approve_goodwill")
+    record_feedback = _update_handler("record_feedback")
+    record_feedback_signal = _signal_handler("record_feedback")
+    # The contract's new_contact is a signal (from other systems); the update form tells the caller the outcome.
+    new_contact = _update_handler("new_contact")
+    new_contact_signal = _signal_handler("new_contact")
 
     @workflow.signal(dynamic=True)
     async def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
@@ -321,8 +338,7 @@ class ComplaintWorkflow:
         case = self._opened_case()
         # Actions wait for the owner to be assigned (the first activity) before the rules apply.
         await workflow.wait_condition(lambda: case.assigned)
-        agent_id = case.agent_to_look_up(name, action)
-        if agent_id is not None:
+        for agent_id in case.agents_to_look_up(name, action):
             agent = await workflow.execute_activity(
                 "lookup_agent",
                 agent_id,
@@ -332,6 +348,16 @@ class ComplaintWorkflow:
             )
             if agent is not None:
                 case.learn_agent(agent)
+        target = case.workload_to_look_up(name, action)
+        if target is not None:
+            workload = await workflow.execute_activity(
+                "agent_workload",
+                target,
+                result_type=AgentWorkload,
+                start_to_close_timeout=_DB_TIMEOUT,
+                retry_policy=_DB_RETRY,
+            )
+            case.learn_workload(workload)
         # Checking and applying happen with no await between them, so concurrent
         # handlers always see each other's effects.
         events = case.apply(name, action, workflow.now())
@@ -395,8 +421,11 @@ class ComplaintWorkflow:
             pass
 
     def _run_should_end(self) -> bool:
-        if self._opened_case().closed:
+        case = self._opened_case()
+        if case.finished(workflow.now()):
             return True
+        if case.closed:
+            return False  # the feedback window is open: feedback or a new contact may still come
         return self._actions_this_run >= MAX_ACTIONS_PER_RUN or workflow.info().is_continue_as_new_suggested()
 
     def _has_unpersisted(self) -> bool:

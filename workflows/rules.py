@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from schemas.common import Outcome, Status
-from schemas.roster import AgentRef
-from schemas.state import CaseState, Fact
+from schemas.roster import AgentRef, AgentWorkload
+from schemas.state import CaseState, Fact, Goodwill
 
 RejectionKind = Literal["InvalidCommand", "NotAllowed"]
 
@@ -122,6 +122,91 @@ def may_accept_ownership(state: CaseState, actor: Actor) -> None:
     raise not_allowed(f"only the assigned owner ({expected}) may accept ownership; {actor.name} is not")
 
 
+# --- transfers -------------------------------------------------------------
+
+
+def may_transfer(state: CaseState, actor: Actor, record: AgentRef | None) -> None:
+    """Besides the owner and their supervisor, only an active manager may transfer a case."""
+    if actor.kind == "agent" and actor.id in (state.owner, state.supervisor):
+        return
+    if record is not None and record.role == "manager" and record.active:
+        return
+    supervisor = f", their supervisor ({state.supervisor})" if state.supervisor else ""
+    raise not_allowed(
+        f"only the owner ({state.owner}){supervisor} or a manager may transfer this case; {actor.name} is none of them"
+    )
+
+
+def require_transfer_target(workload: AgentWorkload) -> None:
+    """The new owner must be an active roster member with room for another case."""
+    agent = workload.agent
+    if agent is None:
+        raise invalid(f"{workload.agent_id} is not on the roster; transfer to an active roster member")
+    if not agent.active:
+        raise invalid(f"{agent.agent_id} ({agent.name}) is not active on the roster; transfer to an active member")
+    if workload.full:
+        raise invalid(
+            f"{agent.agent_id} ({agent.name}) already owns {workload.open_cases} open cases, their limit "
+            f"(max_open_cases {agent.max_open_cases}); transfer to someone with capacity"
+        )
+
+
+# --- goodwill --------------------------------------------------------------
+
+
+def find_goodwill_awaiting_approval(state: CaseState, goodwill_id: str) -> Goodwill:
+    gesture = state.goodwill_gesture(goodwill_id)
+    awaiting = ", ".join(g.goodwill_id for g in state.goodwill if g.status == "awaiting_approval") or "none"
+    if gesture is None:
+        raise invalid(f"no goodwill {goodwill_id!r} on this case; awaiting approval: {awaiting}")
+    if gesture.status != "awaiting_approval":
+        when = f" by {gesture.decided_by} at {gesture.decided_at.isoformat()}" if gesture.decided_at else ""
+        raise invalid(f"goodwill {goodwill_id} is already {gesture.status}{when}; awaiting approval: {awaiting}")
+    return gesture
+
+
+def may_approve_goodwill(actor: Actor, record: AgentRef | None, gesture: Goodwill) -> None:
+    """A supervisor or manager whose authority limit covers the amount decides."""
+    if record is None or record.role not in ("supervisor", "manager"):
+        raise not_allowed(f"only a supervisor or manager may decide on goodwill; {actor.name} is not one")
+    if not record.active:
+        raise not_allowed(f"{actor.id} is not active on the roster, so they may not decide on goodwill")
+    amount = gesture.amount or 0
+    if amount > record.authority_limit:
+        raise not_allowed(
+            f"goodwill {gesture.goodwill_id} is {amount:.2f}{' ' + gesture.currency if gesture.currency else ''}, "
+            f"above {actor.id}'s authority limit of {record.authority_limit:.2f}; "
+            "someone whose limit covers it must decide"
+        )
+
+
+# --- after closing ---------------------------------------------------------
+
+
+def require_feedback_open(state: CaseState, now: datetime) -> None:
+    if state.status != "closed":
+        raise invalid(f"feedback is recorded once the case is closed; it is {state.status}")
+    if state.feedback_until is not None and now > state.feedback_until:
+        raise invalid(
+            f"the feedback window of case {state.complaint_id} closed at {state.feedback_until.isoformat()}"
+        )
+    if state.feedback is not None:
+        raise invalid(
+            f"feedback is already recorded for this case (score {state.feedback.score} at "
+            f"{state.feedback.at.isoformat()}); it is given once"
+        )
+
+
+def require_reopenable(state: CaseState, now: datetime) -> None:
+    """A closed case takes a new contact (and reopens) only within its feedback window."""
+    if state.feedback_until is None or now > state.feedback_until:
+        until = f" at {state.feedback_until.isoformat()}" if state.feedback_until else ""
+        raise invalid(
+            f"case {state.complaint_id} is closed and its feedback window ended{until}; "
+            f"open a new case with related_case={state.complaint_id!r}"
+        )
+
+
 # --- intake ----------------------------------------------------------------
 
 # Clocks of servers and support systems disagree a little; more than this ahead is a mistake.
@@ -181,19 +266,21 @@ def find_open_promise(state: CaseState, promise_id: str):
 def closing_outcome(state: CaseState) -> Outcome | None:
     """The outcome the case may close with now, or None while follow-through is owed.
 
-    A case closes only when a resolution was proposed with its root cause and
-    every promise is kept: resolved when the customer confirmed it,
+    A case closes only when a resolution was proposed with its root cause (or,
+    one that cannot be resolved, a granted goodwill gesture settles it: goodwill)
+    and every promise is kept: resolved when the customer confirmed it,
     resolved_unconfirmed when the confirmation window passed with no answer
     after at least one reminder contact.
     """
+    if state.open_promises or not (state.root_cause and state.root_cause.strip()):
+        return None
     resolution = state.resolution
-    if resolution is None or not (state.root_cause and state.root_cause.strip()):
-        return None
-    if state.open_promises:
-        return None
-    if resolution.confirmed is True:
+    if resolution is not None and resolution.confirmed is True:
         return "resolved"
-    if resolution.confirmed is None and state.confirmation_lapsed and state.reminders_since_proposal >= 1:
+    # A complaint that cannot be resolved closes only with a granted gesture that settles it.
+    if any(g.settles_case and g.status == "granted" for g in state.goodwill):
+        return "goodwill"
+    if resolution is not None and resolution.confirmed is None and state.confirmation_lapsed and state.reminders_since_proposal >= 1:
         return "resolved_unconfirmed"
     return None
 
