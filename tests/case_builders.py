@@ -34,8 +34,12 @@ def intake(**overrides: Any) -> ComplaintIntake:
     return ComplaintIntake.model_validate(data)
 
 
-def agent(agent_id: str, role: str = "agent", supervisor_id: str | None = None, active: bool = True) -> AgentRef:
-    return AgentRef(agent_id=agent_id, name=agent_id.title(), role=role, team="billing", supervisor_id=supervisor_id, active=active)
+def agent(
+    agent_id: str, role: str = "agent", supervisor_id: str | None = None, active: bool = True, **extra: Any
+) -> AgentRef:
+    return AgentRef(
+        agent_id=agent_id, name=agent_id.title(), role=role, team="billing", supervisor_id=supervisor_id, active=active, **extra
+    )
 
 
 ALWAYS_OPEN = {

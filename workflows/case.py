@@ -1125,7 +1125,9 @@ class Case:
         rules.require_owner(self.state, actor, action)
         rules.require_accepted(self.state, action)
 
-    def _record(self, kind: str, actor: str, now: datetime, channel: Channel | None = None, **data: Any) -> TimelineEvent:
+    def _record(
+        self, kind: str, actor: str, now: datetime, /, channel: Channel | None = None, **data: Any
+    ) -> TimelineEvent:
         event = TimelineEvent(
             seq=len(self.timeline) + 1,
             at=now,
