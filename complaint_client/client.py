@@ -20,6 +20,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from config import DEFAULT_TASK_QUEUE
 from schemas import ACTIONS, Action, CaseOutcome, CaseState, ComplaintIntake, TimelineEvent, describe_validation_error
@@ -121,6 +122,15 @@ class ComplaintClient:
             if isinstance(cause, ApplicationError):
                 raise CommandRejected(cause.type or "InvalidCommand", cause.message) from None
             raise
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # The workflow is gone: never started, or closed and past its feedback window.
+            raise CommandRejected(
+                "InvalidCommand",
+                f"case {complaint_id} takes no more actions: it does not exist, or it is closed and its "
+                "feedback window has ended (a new contact about the same problem opens a related case)",
+            ) from None
 
     async def send(self, complaint_id: str, action_name: str, action: Action | dict[str, Any]) -> None:
         """Send an action as a Signal: fire and forget; a rejection shows in the timeline."""
