@@ -73,6 +73,11 @@ ACTION_HELP = {
     "propose_resolution": "propose a resolution and its root cause",
     "confirm_resolution": "record whether the customer is satisfied with the resolution",
     "withdraw": "the customer withdraws the complaint (the case closes, outcome withdrawn)",
+    "transfer_ownership": "hand the case to another agent with a handoff note (the owner stays accountable until they accept)",
+    "offer_goodwill": "offer a goodwill gesture: granted within the owner's authority, otherwise it awaits approval",
+    "approve_goodwill": "a supervisor or manager with enough authority decides on a goodwill gesture",
+    "record_feedback": "the customer rates the handling 1..5 after closing (within the feedback window)",
+    "new_contact": "record a new contact from the customer about this problem (reopens a case closed within the feedback window)",
 }
 
 

@@ -26,7 +26,13 @@ _HEADLINE = {
     "case_closed": "outcome",
     "escalated": "reason",
     "escalation_cleared": "cause",
-    "ownership_transfer_requested": "reason",
+    "ownership_transfer_requested": "handoff_note",
+    "ownership_transferred": "handoff_note",
+    "goodwill_offered": "description",
+    "goodwill_decided": "comment",
+    "contact_received": "summary",
+    "case_reopened": "reason",
+    "feedback_recorded": "score",
     "policy_applied": "policy",
     "clocks_paused": "reason",
 }
@@ -47,14 +53,25 @@ def render_state(state: CaseState) -> str:
     owner = state.owner or "(being assigned)"
     if state.owner and not state.owner_accepted:
         owner += " (not yet accepted)"
-    lines = [
-        f"Case {state.complaint_id}: {state.summary}",
+    lines = [f"Case {state.complaint_id}: {state.summary}"]
+    handoff = state.handoff
+    if handoff is not None:
+        # The next owner reads the handoff first, so the customer never has to repeat themselves.
+        taken = f"accepted {_time(handoff.accepted_at)}" if handoff.accepted_at else "awaiting acceptance"
+        lines.append(f"  handoff     from {handoff.from_owner} to {handoff.to_agent} ({taken}): {handoff.note}")
+    lines += [
         f"  status      {state.status}" + (f" ({state.outcome})" if state.outcome else ""),
         f"  owner       {owner}" + (f", supervisor {state.supervisor}" if state.supervisor else ""),
         f"  customer    {state.customer.name} ({state.customer.customer_id}){_history(state)}",
         f"  category    {state.category}, severity {state.severity}, policy {state.policy}, via {state.channel}",
         f"  received    {_time(state.received_at)}",
     ]
+    if state.pending_owner:
+        lines.append(f"  pending     transfer to {state.pending_owner}; {state.owner} stays accountable until they accept")
+    if state.related_case:
+        lines.append(f"  related     follows case {state.related_case}")
+    if state.reopened or state.contacts_received:
+        lines.append(f"  contacts    {state.contacts_received} more since intake; reopened {state.reopened} time(s)")
     if state.facts:
         facts = ", ".join(f"{name}={fact.value!r} ({fact.channel or 'n/a'})" for name, fact in state.facts.items())
         lines.append(f"  facts       {facts}")
@@ -69,6 +86,16 @@ def render_state(state: CaseState) -> str:
         verdict = {None: "awaiting the customer", True: "confirmed", False: "rejected"}[state.resolution.confirmed]
         lines.append(f"  resolution  {state.resolution.text} ({verdict})")
         lines.append(f"  root cause  {state.resolution.root_cause}")
+    for gesture in state.goodwill:
+        amount = f" {gesture.amount:.2f}{' ' + gesture.currency if gesture.currency else ''}" if gesture.amount is not None else ""
+        settles = ", settles the case" if gesture.settles_case else ""
+        decided = f" by {gesture.decided_by}" if gesture.decided_by else ""
+        lines.append(f"  goodwill    {gesture.goodwill_id} [{gesture.status}{decided}] {gesture.kind}{amount}: {gesture.description}{settles}")
+    if state.feedback is not None:
+        comment = f": {state.feedback.comment}" if state.feedback.comment else ""
+        lines.append(f"  feedback    {state.feedback.score}/5{comment}")
+    elif state.feedback_until is not None:
+        lines.append(f"  feedback    open until {_time(state.feedback_until)}")
     if state.escalation_level:
         lines.append(f"  escalation  level {state.escalation_level}")
     for clock in state.clocks:
@@ -100,6 +127,7 @@ def render_outcome(outcome: CaseOutcome) -> str:
         f"{outcome.complaint_id}: {outcome.outcome} at {_time(outcome.closed_at)} by {outcome.owner}; "
         f"promises kept {outcome.promises_kept}/{outcome.promises_total} "
         f"({outcome.promises_kept_on_time} on time); escalations {outcome.escalations}; root cause: {outcome.root_cause}"
+        + (f"; satisfaction {outcome.satisfaction}/5" if outcome.satisfaction is not None else "")
     )
 
 
