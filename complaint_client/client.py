@@ -123,14 +123,25 @@ class ComplaintClient:
                 raise CommandRejected(cause.type or "InvalidCommand", cause.message) from None
             raise
         except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
+            if error.status != RPCStatusCode.NOT_FOUND or not await self._exists(complaint_id):
                 raise
-            # The workflow is gone: never started, or closed and past its feedback window.
+            # The workflow has completed: the case closed and its feedback window ended.
             raise CommandRejected(
                 "InvalidCommand",
-                f"case {complaint_id} takes no more actions: it does not exist, or it is closed and its "
-                "feedback window has ended (a new contact about the same problem opens a related case)",
+                f"case {complaint_id} is closed and its feedback window has ended, so it takes no more "
+                "actions (a new contact about the same problem opens a related case)",
             ) from None
+
+    async def _exists(self, complaint_id: str) -> bool:
+        try:
+            await self.handle(complaint_id).describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        except Exception:
+            pass  # described, but not decodable (the Java test server's Datetime search attributes)
+        return True
 
     async def send(self, complaint_id: str, action_name: str, action: Action | dict[str, Any]) -> None:
         """Send an action as a Signal: fire and forget; a rejection shows in the timeline."""
