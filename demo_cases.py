@@ -1,4 +1,4 @@
-"""The demo's three cases, as a support floor would work them.
+"""The demo's cases, as a support floor would work them.
 
 Each scenario drives one complaint through the typed client and returns its
 outcome; the demo prints them and the integration tests assert on them.
@@ -17,6 +17,12 @@ from complaint_client import CommandRejected, ComplaintClient
 from schemas import CaseOutcome
 
 
+def customer_id(base: str, complaint_id: str) -> str:
+    """A customer of this run only: with one case per problem, a customer and category seen in an
+    earlier run (within its feedback window) would reopen that run's case instead of opening one."""
+    return f"{base}-{complaint_id}"[:64]
+
+
 @dataclass(frozen=True)
 class Scenario:
     title: str
@@ -29,7 +35,7 @@ async def resolved_at_first_contact(engine: ComplaintClient, complaint_id: str) 
     started = await engine.start(
         {
             "complaint_id": complaint_id,
-            "customer": {"customer_id": "CU-1042", "name": "Tom Okoro", "phone": "+44 20 7946 0958", "segment": "retail"},
+            "customer": {"customer_id": customer_id("CU-1042", complaint_id), "name": "Tom Okoro", "phone": "+44 20 7946 0958", "segment": "retail"},
             "channel": "phone",
             "category": "billing",
             "severity": "medium",
@@ -69,11 +75,11 @@ async def information_and_a_kept_promise(engine: ComplaintClient, complaint_id: 
     The owner takes it on, asks only for what is not already known, promises to
     get the charge released, keeps that promise, and the customer confirms.
     """
-    customer = "customer:CU-2210"
+    customer = f"customer:{customer_id('CU-2210', complaint_id)}"
     started = await engine.start(
         {
             "complaint_id": complaint_id,
-            "customer": {"customer_id": "CU-2210", "name": "Grace Liu", "email": "grace.liu@example.org"},
+            "customer": {"customer_id": customer_id("CU-2210", complaint_id), "name": "Grace Liu", "email": "grace.liu@example.org"},
             "channel": "web",
             "category": "payments",
             "severity": "high",
@@ -152,11 +158,11 @@ async def information_and_a_kept_promise(engine: ComplaintClient, complaint_id: 
 
 async def second_resolution_accepted(engine: ComplaintClient, complaint_id: str) -> CaseOutcome:
     """A leaking coffee machine: the customer rejects the first fix and accepts the second."""
-    customer = "customer:CU-3307"
+    customer = f"customer:{customer_id('CU-3307', complaint_id)}"
     started = await engine.start(
         {
             "complaint_id": complaint_id,
-            "customer": {"customer_id": "CU-3307", "name": "Amara Haddad", "email": "amara.h@example.net"},
+            "customer": {"customer_id": customer_id("CU-3307", complaint_id), "name": "Amara Haddad", "email": "amara.h@example.net"},
             "channel": "chat",
             "category": "product",
             "severity": "medium",
@@ -216,7 +222,7 @@ async def promise_escalated_live(engine: ComplaintClient, complaint_id: str) -> 
     await engine.start(
         {
             "complaint_id": complaint_id,
-            "customer": {"customer_id": "CU-3318", "name": "Ines Duarte", "email": "ines.duarte@example.com"},
+            "customer": {"customer_id": customer_id("CU-3318", complaint_id), "name": "Ines Duarte", "email": "ines.duarte@example.com"},
             "channel": "chat",
             "category": "delivery",
             "severity": "high",
@@ -262,8 +268,88 @@ async def promise_escalated_live(engine: ComplaintClient, complaint_id: str) -> 
     await engine.act(
         complaint_id,
         "confirm_resolution",
-        {"actor": "customer:CU-3318", "satisfied": True, "comment": "Got the right one. Took a while."},
+        {"actor": f"customer:{customer_id('CU-3318', complaint_id)}", "satisfied": True, "comment": "Got the right one. Took a while."},
     )
+    return await engine.outcome(complaint_id)
+
+
+async def transferred_with_a_handoff(engine: ComplaintClient, complaint_id: str) -> CaseOutcome:
+    """A refund dispute taken by the wrong desk: the first owner hands it to the refunds specialist
+    with a note, stays accountable until she accepts, and she carries on without asking again."""
+    customer = f"customer:{customer_id('CU-4471', complaint_id)}"
+    await engine.start(
+        {
+            "complaint_id": complaint_id,
+            "customer": {"customer_id": customer_id("CU-4471", complaint_id), "name": "Kofi Mensah", "email": "kofi.m@example.com"},
+            "channel": "email",
+            "category": "payments",
+            "severity": "high",
+            "summary": "Refund for a returned sofa never arrived, six weeks on",
+            "details": "Returned the sofa on 2 October (collection ref COL-7781); the 649.00 refund has not arrived.",
+            "received_by": "a.patel",
+            "facts": {"order_id": "ORD-60219", "collection_ref": "COL-7781", "amount": "649.00"},
+        }
+    )
+    first, second = "a.patel", "d.mensah"
+    await engine.act(complaint_id, "accept_ownership", {"actor": first})
+    await engine.act(
+        complaint_id,
+        "contact_customer",
+        {"actor": first, "channel": "email", "summary": "Apologised; the refunds desk will call back today"},
+    )
+    due = datetime.now(timezone.utc) + timedelta(days=1)
+    await engine.act(
+        complaint_id,
+        "make_promise",
+        {"actor": first, "description": "Call the customer back with the refund status", "due_at": due.isoformat()},
+    )
+    await engine.act(
+        complaint_id,
+        "transfer_ownership",
+        {
+            "actor": first,
+            "to_agent": second,
+            "handoff_note": (
+                "Sofa returned 2 Oct (COL-7781), warehouse scan confirms receipt, refund of 649.00 never raised. "
+                "I promised a call back today (P1). Customer prefers email; do not ask for the order again."
+            ),
+        },
+    )
+    # Until she accepts, the first owner is still accountable; her acceptance moves the case, promise included.
+    state = await engine.act(complaint_id, "accept_ownership", {"actor": second})
+    print(f"  {second} accepted; reads first: {state.handoff.note if state.handoff else '(no handoff)'}")
+    await engine.act(
+        complaint_id,
+        "contact_customer",
+        {"actor": second, "channel": "phone", "summary": "Called back: refund raised now, apologised for the wait"},
+    )
+    await engine.act(
+        complaint_id,
+        "keep_promise",
+        {"actor": second, "promise_id": "P1", "evidence": "Called the customer at 14:10; refund RF-2291 raised"},
+    )
+    # 75.00 is above her authority (50.00): it waits for the supervisor, whose limit covers it.
+    state = await engine.act(
+        complaint_id,
+        "offer_goodwill",
+        {"actor": second, "kind": "credit", "amount": "75.00", "currency": "GBP", "description": "Credit for six weeks of chasing"},
+    )
+    await engine.act(
+        complaint_id,
+        "approve_goodwill",
+        {"actor": "s.lindqvist", "goodwill_id": state.goodwill[-1].goodwill_id, "approve": True, "comment": "Deserved"},
+    )
+    await engine.act(
+        complaint_id,
+        "propose_resolution",
+        {
+            "actor": second,
+            "resolution": "Refund of 649.00 sent (RF-2291, 2-3 days) and 75.00 credit applied to the account",
+            "root_cause": "Returns received by the warehouse were not linked to refunds when the collection ref was typed by hand",
+        },
+    )
+    await engine.act(complaint_id, "confirm_resolution", {"actor": customer, "satisfied": True, "comment": "Refund is pending at my bank."})
+    await engine.act(complaint_id, "record_feedback", {"actor": customer, "score": 5, "comment": "One person sorted it"})
     return await engine.outcome(complaint_id)
 
 
@@ -287,5 +373,10 @@ SCENARIOS: list[Scenario] = [
         "A promise slips and escalates live",
         "On the demo policy (seconds): the owner is warned before the promise is due, the supervisor when it is overdue.",
         promise_escalated_live,
+    ),
+    Scenario(
+        "Transferred with a handoff, goodwill approved",
+        "The first owner hands a refund dispute to the specialist with a note; her goodwill above her limit waits for the supervisor.",
+        transferred_with_a_handoff,
     ),
 ]
