@@ -404,3 +404,14 @@ def test_a_withdrawn_case_reopens_on_a_contact_and_an_unaccepted_case_takes_cont
     case.apply("new_contact", action("new_contact", actor=CUSTOMER, channel="web", summary="Any news?"), NOW)
     assert case.state.status == "assigned" and case.state.contacts_received == 1
     rules.require_open(case.state)
+
+
+def test_a_contact_recorded_by_an_agent_needs_an_active_roster_member():
+    case = accepted_case()
+    contact = action("new_contact", actor="zed", channel="phone", summary="Customer rang the front desk")
+    assert case.agents_to_look_up("new_contact", contact) == ["zed"]
+    case.learn_agent(agent("zed", active=False))
+    assert rejected(case, "new_contact", actor="zed", channel="phone", summary="Rang again").kind == "NotAllowed"
+    case.learn_agent(agent("zed"))
+    case.apply("new_contact", contact, later(1))
+    assert case.timeline[-1].kind == "contact_received" and case.timeline[-1].actor == "zed"

@@ -116,6 +116,16 @@ def test_demo_runs_in_seconds_on_an_always_open_calendar(book, severity):
     assert resolved.promise.level3_after == Span(amount=15, unit="seconds")
     assert resolved.transfer_to_supervisor_at_level3 is False
     assert resolved.calendar.name == "always" and resolved.calendar.always_open
+    assert resolved.transfer_acceptance.due == resolved.goodwill_approval.due == Span(amount=15, unit="seconds")
+    assert resolved.feedback_window == Span(amount=20, unit="seconds")
+
+
+@pytest.mark.parametrize("name", ["standard", "fca", "cfpb"])
+def test_transfers_and_goodwill_wait_4_business_hours_and_feedback_14_days(book, name):
+    resolved = book.resolve(name, "high")
+    assert resolved.transfer_acceptance.due == span("4 business hours")
+    assert resolved.goodwill_approval.due == span("4 business hours")
+    assert resolved.feedback_window == span("14 days")
 
 
 def test_defaults_are_standard_for_every_severity(book):
@@ -369,6 +379,14 @@ BROKEN = {
     "misspelt-promise-key": (
         MINIMAL + '\n[policies.base.promise]\nwarn_before = "2 hours"\nlevel_3_after = "1 day"\n',
         "policies.base.promise.level_3_after: unknown field (check the spelling); valid here: warn_before, level3_after, pauses",
+    ),
+    "misspelt-transfer-acceptance-key": (
+        MINIMAL + '\n[policies.base.transfer_acceptance]\ndue = "2 hours"\nlevel = ["1 hour", "2 hours", "3 hours"]\n',
+        "policies.base.transfer_acceptance.level: unknown field (check the spelling); valid here: due, levels, pauses",
+    ),
+    "bad-feedback-window": (
+        MINIMAL.replace("[policies.base]", '[policies.base]\nfeedback_window = "a fortnight"'),
+        "policies.base.feedback_window: 'a fortnight' is not a duration",
     ),
     "not-toml": (MINIMAL + "\n[policies.base\n", "not valid TOML: "),
 }

@@ -215,7 +215,7 @@ class Case:
         actor = parse_actor(action.actor)
         if actor.kind != "agent":
             return []
-        if name == "add_note" and actor.id not in self.agents:
+        if name in ("add_note", "new_contact") and actor.id not in self.agents:
             return [actor.id]
         if name == "transfer_ownership" and actor.id not in (self.state.owner, self.state.supervisor):
             return [actor.id]  # may they transfer? only a manager may, besides the owner and supervisor
