@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 
 from activities import (
     CaseActivities,
+    DoorActivities,
     PolicyActivities,
     PolicyBook,
     PolicyFileError,
@@ -35,6 +36,7 @@ from logs import configure_logging
 from stack import redact_url, running_stack
 from stack.client import connect_client
 from workflows.complaint import ComplaintWorkflow
+from workflows.problem_door import ProblemDoorWorkflow
 
 log = structlog.get_logger("worker")
 
@@ -56,7 +58,8 @@ def build_worker(  # type: ignore[no-untyped-def]
     graceful_shutdown: timedelta = GRACEFUL_SHUTDOWN,
     max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
 ) -> Worker:
-    """The worker: ComplaintWorkflow, the case activities on `pool` and resolve_policy on `policies`.
+    """The worker: ComplaintWorkflow and the problem door, the case and door activities on `pool`,
+    and resolve_policy on `policies`. Cases the door opens run on `task_queue`.
 
     policies None: load the file the settings name (COMPLAINTS_POLICIES, else the shipped one).
     case_activities: a replacement for CaseActivities(pool) (the crash drills use one).
@@ -70,8 +73,12 @@ def build_worker(  # type: ignore[no-untyped-def]
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ComplaintWorkflow],
-        activities=[*(case_activities or CaseActivities(pool)).all(), *PolicyActivities(policies).all()],
+        workflows=[ComplaintWorkflow, ProblemDoorWorkflow],
+        activities=[
+            *(case_activities or CaseActivities(pool)).all(),
+            *DoorActivities(client, pool, task_queue).all(),
+            *PolicyActivities(policies).all(),
+        ],
         max_concurrent_activities=max_activities,
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=graceful_shutdown,

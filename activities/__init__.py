@@ -2,11 +2,13 @@
 
 from activities.case_activities import CaseActivities
 from activities.db import apply_migrations, create_pool
+from activities.door_activities import DoorActivities
 from activities.policies import PolicyBook, PolicyFileError, UnknownPolicy, load_policies
 from activities.policy_activities import PolicyActivities
 
 __all__ = [
     "CaseActivities",
+    "DoorActivities",
     "PolicyActivities",
     "PolicyBook",
     "PolicyFileError",
