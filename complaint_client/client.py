@@ -14,17 +14,20 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import DEFAULT_TASK_QUEUE
 from schemas import ACTIONS, Action, CaseOutcome, CaseState, ComplaintIntake, TimelineEvent, describe_validation_error
 from workflows import search_attributes as sa
+from schemas.door import DoorOutcome, DoorResult, DoorStart
+from workflows import problem_door
 from workflows.complaint import WORKFLOW_ID_PREFIX, workflow_id_for
 
 WORKFLOW_TYPE = "ComplaintWorkflow"
@@ -41,11 +44,19 @@ class CommandRejected(Exception):
 
 @dataclass(frozen=True)
 class StartResult:
-    complaint_id: str
+    complaint_id: str  # the case that now holds the contact: the intake's own, unless it joined or reopened another
     workflow_id: str
-    run_id: str | None
-    created: bool  # False: a case with this complaint_id already existed and was not started again
+    run_id: str | None  # opened: the new case's first run
+    created: bool  # True only when a case was opened: False when the contact joined a case or its id already was one
     owner: str | None = None  # None when routing had not assigned one within the wait
+    outcome: DoorOutcome = "opened"  # opened, joined, reopened or existing (schemas/door.py)
+    contact_id: str | None = None  # the intake's complaint_id (the caller's own reference)
+    related_case: str | None = None  # opened: the problem's earlier case, closed past its feedback window
+    door_workflow_id: str | None = None  # the problem door that decided (None for start_case)
+
+    @property
+    def joined_another_case(self) -> bool:
+        return self.outcome in ("joined", "reopened")
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,73 @@ class ComplaintClient:
     async def start(
         self, intake: ComplaintIntake | dict[str, Any], *, wait_for_owner: timedelta | None = timedelta(seconds=10)
     ) -> StartResult:
-        """Start a case; starting the same complaint_id again never creates a second case.
+        """Report a complaint through its problem's door: one case per problem (README, "One case per problem").
 
-        By default waits (up to wait_for_owner) until routing has named the
-        accountable owner, so the caller can tell the customer who owns it.
+        The contact opens a case, joins the customer's open case about the same
+        category (contact_received), reopens it if it closed within its feedback
+        window, or opens a new case linked to it (related_case) after that; a
+        complaint_id that is already a case is never started again (`existing`).
+        For an opened case, waits (up to wait_for_owner) until routing has named
+        the accountable owner, so the caller can tell the customer who owns it.
+        """
+        intake = _validated(ComplaintIntake, intake, "complaint intake")
+        door = await self.open_or_join(intake)
+        owner = door.owner
+        if door.outcome == "opened" and owner is None and wait_for_owner:
+            owner = await self.wait_for_owner(door.complaint_id, wait_for_owner)
+        return StartResult(
+            complaint_id=door.complaint_id,
+            workflow_id=workflow_id_for(door.complaint_id),
+            run_id=door.run_id,
+            created=door.outcome == "opened",
+            owner=owner,
+            outcome=door.outcome,
+            contact_id=intake.complaint_id,
+            related_case=door.related_case,
+            door_workflow_id=problem_door.door_id(intake.customer.customer_id, intake.category),
+        )
+
+    async def open_or_join(self, intake: ComplaintIntake | dict[str, Any]) -> DoorResult:
+        """The door's decision for one intake (update-with-start on the problem's door).
+
+        Retried once when the door's run completed (idle) just as the update
+        reached it: the retry starts a fresh run. A refused intake raises CommandRejected.
+        """
+        intake = _validated(ComplaintIntake, intake, "complaint intake")
+        try:
+            return await self._through_the_door(intake)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return await self._through_the_door(intake)
+
+    async def _through_the_door(self, intake: ComplaintIntake) -> DoorResult:
+        customer_id, category = intake.customer.customer_id, intake.category
+        door = WithStartWorkflowOperation(
+            problem_door.WORKFLOW_TYPE,
+            DoorStart(customer_id=customer_id, category=category),
+            id=problem_door.door_id(customer_id, category),
+            task_queue=self.task_queue,
+            # Two systems reporting the same problem at once meet in one door run.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                problem_door.UPDATE_NAME, intake, start_workflow_operation=door, result_type=DoorResult
+            )
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError):
+                raise CommandRejected(cause.type or "InvalidIntake", cause.message) from None
+            raise
+
+    async def start_case(
+        self, intake: ComplaintIntake | dict[str, Any], *, wait_for_owner: timedelta | None = timedelta(seconds=10)
+    ) -> StartResult:
+        """Start a case under the intake's own complaint_id, bypassing the problem door.
+
+        For callers that deliberately open a separate case (a migration, a
+        test); starting the same complaint_id twice still never creates a second case.
         """
         intake = _validated(ComplaintIntake, intake, "complaint intake")
         workflow_id = workflow_id_for(intake.complaint_id)
@@ -89,9 +163,19 @@ class ComplaintClient:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         except WorkflowAlreadyStartedError:
-            return StartResult(intake.complaint_id, workflow_id, None, created=False)
+            return StartResult(
+                intake.complaint_id, workflow_id, None, created=False, outcome="existing", contact_id=intake.complaint_id
+            )
         owner = await self.wait_for_owner(intake.complaint_id, wait_for_owner) if wait_for_owner else None
-        return StartResult(intake.complaint_id, workflow_id, handle.result_run_id, created=True, owner=owner)
+        return StartResult(
+            intake.complaint_id,
+            workflow_id,
+            handle.result_run_id,
+            created=True,
+            owner=owner,
+            contact_id=intake.complaint_id,
+            related_case=intake.related_case,
+        )
 
     async def wait_for_owner(self, complaint_id: str, timeout: timedelta = timedelta(seconds=10)) -> str | None:
         """The case's owner once assigned, or None if routing has not assigned one within timeout."""
