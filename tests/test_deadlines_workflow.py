@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import AsyncIterator
+from typing import AsyncIterator, Sequence
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,11 +21,10 @@ from schemas.activity_io import RecordCaseEvents
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker, start_time_skipping_env
-from tests.test_workflow import OWNER, ROSTER, new_intake
+from tests.test_workflow import OWNER, ROSTER, customer_of, new_intake
 
 SUPERVISOR = "wf-sam"
 MANAGER = "wf-mia"
-CUSTOMER = "customer:cust-77"
 # Timers fire on workflow time; the events are written by an activity that runs in real time.
 FIRING_TOLERANCE = timedelta(seconds=2)
 
@@ -44,22 +43,26 @@ async def clock_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 class TrackingClient(ComplaintClient):
-    """The typed client, remembering each case it starts so the test can end them."""
+    """The typed client, remembering each case it starts (and the problem door it went through) so the test can end them."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.started: list[str] = []
+        self.doors: list[str] = []
 
     async def start(self, intake, **kwargs):  # type: ignore[override]
         result = await super().start(intake, **kwargs)
         self.started.append(result.complaint_id)
+        if result.door_workflow_id is not None:
+            self.doors.append(result.door_workflow_id)
         return result
 
 
-async def end_cases(client: ComplaintClient, complaint_ids: list[str]) -> None:
-    for complaint_id in complaint_ids:
+async def end_cases(client: ComplaintClient, complaint_ids: list[str], doors: Sequence[str] = ()) -> None:
+    """Terminate the cases and their doors: an idle door's timer would otherwise fire for a stopped worker."""
+    for workflow_id in [f"complaint-{complaint_id}" for complaint_id in complaint_ids] + doors:
         try:
-            await client.client.get_workflow_handle(f"complaint-{complaint_id}").terminate("test finished")
+            await client.client.get_workflow_handle(workflow_id).terminate("test finished")
         except Exception:
             pass  # already closed
 
@@ -72,7 +75,7 @@ async def engine(clock_env, pool) -> AsyncIterator[TrackingClient]:
     async with running_worker(clock_env.client, pool) as plain:
         client = TrackingClient(plain.client, plain.task_queue)
         yield client
-        await end_cases(client, client.started)
+        await end_cases(client, client.started, client.doors)
 
 
 def intake(**overrides) -> dict:
@@ -154,7 +157,7 @@ async def test_clocks_pause_while_waiting_on_the_customer(engine, clock_env):
     assert all(c.paused for c in waiting.clocks) and waiting.escalation_level == 0
     assert not escalations(await engine.timeline(cid)), "nothing escalates while the customer has the ball"
 
-    state = await engine.act(cid, "provide_info", {"actor": CUSTOMER, "facts": {"card_last4": "4242"}, "channel": "chat"})
+    state = await engine.act(cid, "provide_info", {"actor": customer_of(cid), "facts": {"card_last4": "4242"}, "channel": "chat"})
     resumed = [e for e in await engine.timeline(cid) if e.kind == "clocks_resumed"][-1]
     paused_for = resumed.data["paused_seconds"]["resolution"]
     assert 3 * 3600 <= paused_for <= 3 * 3600 + 60
@@ -184,7 +187,7 @@ async def test_a_promise_escalates_and_kept_late_counts_as_late(engine, clock_en
     state = await engine.act(cid, "keep_promise", {"actor": OWNER, "promise_id": "P1", "evidence": "Refund ref R-1"})
     assert state.promises[0].kept_on_time is False
     await engine.act(cid, "propose_resolution", {"actor": OWNER, "resolution": "Refunded", "root_cause": "Gateway retry"})
-    await engine.act(cid, "confirm_resolution", {"actor": CUSTOMER, "satisfied": True})
+    await engine.act(cid, "confirm_resolution", {"actor": customer_of(cid), "satisfied": True})
     with clock_env.auto_time_skipping_disabled():
         outcome = await engine.outcome(cid)
     assert (outcome.promises_kept, outcome.promises_kept_on_time, outcome.escalations) == (1, 0, 2)
@@ -260,7 +263,7 @@ async def test_fca_case_received_on_a_friday_evening_before_a_bank_holiday(engin
     # The quick case is resolved to the customer's satisfaction on Thursday afternoon.
     await skip_to(clock_env, summary_by - timedelta(hours=2))
     await engine.act(quick.complaint_id, "propose_resolution", {"actor": OWNER, "resolution": "Fee refunded", "root_cause": "Fee applied twice"})
-    await engine.act(quick.complaint_id, "confirm_resolution", {"actor": CUSTOMER, "satisfied": True})
+    await engine.act(quick.complaint_id, "confirm_resolution", {"actor": customer_of(quick.complaint_id), "satisfied": True})
     closed = [e for e in await engine.timeline(quick.complaint_id) if e.kind == "case_closed"]
     assert closed and closed[0].data["summary_resolution"] is True
 
@@ -273,7 +276,7 @@ async def test_fca_case_received_on_a_friday_evening_before_a_bank_holiday(engin
     state = await engine.state(slow.complaint_id)
     assert next(c for c in state.clocks if c.name == "resolution").breached
     await engine.act(slow.complaint_id, "propose_resolution", {"actor": OWNER, "resolution": "Final response", "root_cause": "Fee applied twice"})
-    await engine.act(slow.complaint_id, "confirm_resolution", {"actor": CUSTOMER, "satisfied": True})
+    await engine.act(slow.complaint_id, "confirm_resolution", {"actor": customer_of(slow.complaint_id), "satisfied": True})
     closed = [e for e in await engine.timeline(slow.complaint_id) if e.kind == "case_closed"]
     assert closed and closed[0].data["summary_resolution"] is False
 
