@@ -42,7 +42,7 @@ from typing import Annotated, Any, Literal, NoReturn, Sequence, Union, get_args,
 
 from pydantic import AwareDatetime, BaseModel, FutureDatetime, NaiveDatetime, PastDatetime, ValidationError
 
-from complaint_client import CommandRejected, ComplaintClient
+from complaint_client import CommandRejected, ComplaintClient, StartResult
 from complaint_client.render import render_outcome, render_state, render_timeline
 from stack.process import exit_for_real
 from config import Settings, load_settings
@@ -262,10 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = commands.add_parser(
         "start",
-        help="start a case (from --file or flags; flags override the file)",
+        help="report a complaint: opens a case, or joins/reopens the open one about the same problem",
         description=(
-            "Start a case. Starting the same complaint id again never creates a second case. "
-            "Give the intake as a JSON file (--file, '-' for stdin) or with flags; flags override the file."
+            "Report a complaint through its problem door: one case per customer and category. "
+            "It opens a case, joins the customer's open case about the same category, reopens it "
+            "if it closed within its feedback window, or opens a new case linked to it after that; "
+            "the answer says which case holds the contact. Starting the same complaint id again never "
+            "creates a second case. Give the intake as a JSON file (--file, '-' for stdin) or with flags; "
+            "flags override the file."
         ),
     )
     start.set_defaults(command="start")
@@ -286,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--received-by", help="agent who received it: owns it if eligible")
     start.add_argument("--policy", help="standard, fca, cfpb or demo (default by severity)")
     start.add_argument("--fact", action="append", type=_name_value, metavar="NAME=VALUE", help="a known fact, repeatable (values are strings)")
+    start.add_argument(
+        "--direct",
+        action="store_true",
+        help="start a case under this complaint id even if the problem already has one (bypasses the problem door)",
+    )
 
     for name, model in ACTIONS.items():
         _add_action_parser(commands, name, model)
@@ -525,20 +534,43 @@ class Session:
 async def cmd_start(args: argparse.Namespace, session: Session) -> int:
     intake = intake_from_args(args)
     client = await session.connect()
-    started = await session.call(client.start(intake, wait_for_owner=None), intake.complaint_id, needs_worker=False)
-    if not started.created:
+    if args.direct:
+        starting = client.start_case(intake, wait_for_owner=None)
+        started = await session.call(starting, intake.complaint_id, needs_worker=False)
+    else:
+        hint = "; the contact may still be taken when a worker picks it up (sending the same intake again is safe)"
+        started = await session.call(client.start(intake, wait_for_owner=None), hint=hint)
+    if started.outcome == "existing":
         print(f"Case {intake.complaint_id} already exists; not started again")
+        return EXIT_OK
+    if started.outcome in ("joined", "reopened"):
+        print(_joined_line(intake.complaint_id, started))
         return EXIT_OK
     try:
         owner_wait = min(OWNER_WAIT, timedelta(seconds=session.timeout))
         owner = await session.call(client.wait_for_owner(intake.complaint_id, owner_wait), intake.complaint_id)
     except CliError as error:
         print(f"Case {intake.complaint_id} started; owner: not known yet")
+        _related_line(started.related_case)
         _error_line(f"warning: {error.message}")
         return EXIT_OK
     shown = owner or f"not assigned yet (see `{PROG} show {intake.complaint_id}`)"
     print(f"Case {intake.complaint_id} started; owner: {shown}")
+    _related_line(started.related_case)
     return EXIT_OK
+
+
+def _joined_line(contact_id: str, started: StartResult) -> str:
+    how = "joined open case" if started.outcome == "joined" else "reopened case"
+    line = f"Contact {contact_id} {how} {started.complaint_id}; owner: {started.owner or 'not assigned yet'}"
+    if started.outcome == "reopened":
+        line += " (it had closed; the same owner takes it up again)"
+    return line
+
+
+def _related_line(related_case: str | None) -> None:
+    if related_case is not None:
+        print(f"  follows case {related_case} (closed, its feedback window over)")
 
 
 async def cmd_action(args: argparse.Namespace, session: Session) -> int:

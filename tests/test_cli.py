@@ -38,10 +38,16 @@ ROSTER = Roster.model_validate(
 OWNER = "cli-ana"
 
 
+def customer_id_for(complaint_id: str) -> str:
+    """Each intake's own customer: two intakes of one customer and category would join one case."""
+    return f"cust-{complaint_id}"[:64]
+
+
 def new_intake(**overrides) -> dict:
+    complaint_id = overrides.get("complaint_id") or f"CLI-{uuid.uuid4().hex[:10]}"
     intake = {
-        "complaint_id": f"CLI-{uuid.uuid4().hex[:10]}",
-        "customer": {"customer_id": "cust-cli", "name": "Priya Natarajan", "email": "priya@example.com"},
+        "complaint_id": complaint_id,
+        "customer": {"customer_id": customer_id_for(complaint_id), "name": "Priya Natarajan", "email": "priya@example.com"},
         "channel": "email",
         "category": "billing",
         "severity": "medium",
@@ -123,7 +129,7 @@ async def test_start_act_show_and_list(engine, capsys, tmp_path):
     )
     assert status == 0 and "waiting_on_customer" in out and "awaiting    card_last4" in out
     status, out, _ = await run_cli(
-        capsys, "provide-info", cid, "--json", '{"actor": "customer:cust-cli", "channel": "chat"}', "--fact", "card_last4=4242"
+        capsys, "provide-info", cid, "--json", json.dumps({"actor": f"customer:{customer_id_for(cid)}", "channel": "chat"}), "--fact", "card_last4=4242"
     )
     assert status == 0 and "in_progress" in out and "card_last4='4242' (chat)" in out
 
@@ -142,7 +148,7 @@ async def test_start_act_show_and_list(engine, capsys, tmp_path):
 
     # list by owner finds it (visibility is eventually consistent: poll)
     for _ in range(50):
-        status, out, _ = await run_cli(capsys, "list", "--owner", OWNER, "--customer", "cust-cli", "--limit", "500")
+        status, out, _ = await run_cli(capsys, "list", "--owner", OWNER, "--customer", customer_id_for(cid), "--limit", "500")
         row = next((line for line in out.splitlines() if line.startswith(cid + " ")), None)
         if row and "in_progress" in row:
             break
@@ -156,7 +162,7 @@ async def test_start_act_show_and_list(engine, capsys, tmp_path):
 async def test_start_from_flags_and_act_by_signal(engine, capsys):
     cid = f"CLI-{uuid.uuid4().hex[:10]}"
     status, out, err = await run_cli(
-        capsys, "start", "--complaint-id", cid, "--customer-id", "cust-cli", "--customer-name", "Tom Okafor",
+        capsys, "start", "--complaint-id", cid, "--customer-id", customer_id_for(cid), "--customer-name", "Tom Okafor",
         "--phone", "+44 20 7946 0958", "--channel", "phone", "--category", "Billing", "--severity", "high",
         "--summary", "Refund never arrived", "--received-by", OWNER, "--fact", "refund_id=R-77",
     )  # fmt: skip
@@ -186,7 +192,7 @@ async def test_start_from_flags_and_act_by_signal(engine, capsys):
     assert rejected.actor == "cli-bob" and rejected.data["action"] == "contact_customer"
     assert (await engine.state(cid)).status == "in_progress"
 
-    status, out, err = await run_cli(capsys, "withdraw", cid, "--actor", "customer:cust-cli", "--reason", "The refund arrived")
+    status, out, err = await run_cli(capsys, "withdraw", cid, "--actor", f"customer:{customer_id_for(cid)}", "--reason", "The refund arrived")
     assert (status, err) == (0, "")
     state = await engine.state(cid)
     assert (state.status, state.outcome) == ("closed", "withdrawn")
@@ -302,13 +308,19 @@ async def test_no_worker_is_named_after_the_timeout(dev_env, capsys, monkeypatch
     monkeypatch.setenv("COMPLAINTS_TASK_QUEUE", f"nobody-polls-{uuid.uuid4().hex[:8]}")
     cid = f"CLI-{uuid.uuid4().hex[:10]}"
     intake = json.dumps(new_intake(complaint_id=cid))
+    # Through the problem door, which needs a worker to decide.
     status, out, err = await run_cli(capsys, "--timeout", "1", "start", "--json", intake)
+    assert (status, out) == (1, "")
+    assert_one_error(err, "no answer within 1s — is a worker polling task queue 'nobody-polls-", "sending the same intake again is safe")
+    # Started directly, the case exists at once; its owner waits for a worker.
+    status, out, err = await run_cli(capsys, "--timeout", "1", "start", "--json", intake, "--direct")
     assert (status, out.strip()) == (0, f"Case {cid} started; owner: not known yet")
     assert err.startswith("warning: no answer within 1s — is a worker polling task queue 'nobody-polls-")
     status, out, err = await run_cli(capsys, "--timeout", "1", "add_note", cid, "--actor", OWNER, "--text", "x", "--request-id", "n-1")
     assert (status, out) == (1, "")
     assert_one_error(err, "no answer within 1s", "Start one with `make worker`", "resending with --request-id n-1 is safe")
     await dev_env.client.get_workflow_handle(f"complaint-{cid}").terminate("test done")
+    await dev_env.client.get_workflow_handle(f"problem/{customer_id_for(cid)}/billing").terminate("test done")
 
 
 def test_show_tells_the_owner_who_the_customer_is():
