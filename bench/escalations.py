@@ -411,7 +411,10 @@ async def run_engine(ctx: "Run", progress: Progress) -> dict[str, Any]:
 
     async def open_case(i: int) -> None:
         owner = owner_of(i)
-        await engine.start(
+        # Directly, not through the problem door: the benchmark measures escalations, and its
+        # customers repeat from run to run, so an earlier run's idle doors (on that run's own,
+        # now unpolled, task queue) would take these contacts.
+        await engine.start_case(
             {
                 "complaint_id": cid(i),
                 "customer": {"customer_id": f"BENCH-CU-{i}", "name": "Benchmark Customer"},

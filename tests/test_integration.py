@@ -136,7 +136,8 @@ async def test_fleet_list_finds_cases_by_owner_and_status(engine):
     started = await engine.start(
         {
             "complaint_id": complaint_id,
-            "customer": {"customer_id": "CU-9", "name": "Ola Berg"},
+            # A customer of this test only: the test runs once per database on one Temporal server.
+            "customer": {"customer_id": f"CU-{complaint_id}", "name": "Ola Berg"},
             "channel": "email",
             "category": "delivery",
             "severity": "critical",
