@@ -60,7 +60,7 @@ class TrackingClient(ComplaintClient):
 
 async def end_cases(client: ComplaintClient, complaint_ids: list[str], doors: Sequence[str] = ()) -> None:
     """Terminate the cases and their doors: an idle door's timer would otherwise fire for a stopped worker."""
-    for workflow_id in [f"complaint-{complaint_id}" for complaint_id in complaint_ids] + doors:
+    for workflow_id in [*(f"complaint-{complaint_id}" for complaint_id in complaint_ids), *doors]:
         try:
             await client.client.get_workflow_handle(workflow_id).terminate("test finished")
         except Exception:
