@@ -54,10 +54,6 @@ class StartResult:
     related_case: str | None = None  # opened: the problem's earlier case, closed past its feedback window
     door_workflow_id: str | None = None  # the problem door that decided (None for start_case)
 
-    @property
-    def joined_another_case(self) -> bool:
-        return self.outcome in ("joined", "reopened")
-
 
 @dataclass(frozen=True)
 class CaseSummary:

@@ -20,9 +20,11 @@ from typing import AsyncIterator
 import pytest
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.policies import PolicyBook, parse_policies
 from complaint_client import CommandRejected, ComplaintClient
@@ -30,7 +32,7 @@ from schemas import CaseOutcome, Roster
 from schemas.door import DoorStart
 from tests.conftest import start_time_skipping_env
 from tests.test_cli import quiet_info_logs, run_cli  # noqa: F401 (quiet_info_logs: the worker logs in this process)
-from workflows.problem_door import IDLE_FOR, UPDATE_NAME, WORKFLOW_TYPE, door_id
+from workflows.problem_door import IDLE_FOR, UPDATE_NAME, WORKFLOW_TYPE, ProblemDoorWorkflow, door_id
 
 REPO = Path(__file__).resolve().parents[1]
 ROSTER = Roster.model_validate(
@@ -102,6 +104,12 @@ async def no_case(engine: ComplaintClient, complaint_id: str) -> bool:
     return False
 
 
+async def replays(engine: ComplaintClient, door_workflow_id: str) -> None:
+    """The door's decisions replay from its history: the workflow is deterministic."""
+    history = await engine.client.get_workflow_handle(door_workflow_id).fetch_history()
+    await Replayer(workflows=[ProblemDoorWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+
+
 def test_door_ids_never_collide():
     assert door_id("cust-1", "billing") == "problem/cust-1/billing"
     # '-' and '_' may be in both parts; '/' is in neither, so the split is unambiguous.
@@ -148,6 +156,8 @@ async def test_two_systems_reporting_one_problem_at_once_make_one_case(engine):
     with pytest.raises(CommandRejected) as refused:
         await engine.act(case_id, "request_info", {"actor": OWNER, "fields": list(second["facts"]), "question": "Which card?"})
     assert refused.value.kind == "InvalidCommand" and repr(next(iter(second["facts"].values()))) in refused.value.message
+
+    await replays(engine, opened.door_workflow_id)
 
 
 async def test_the_same_contact_twice_changes_nothing(engine):
@@ -204,6 +214,7 @@ async def test_after_the_feedback_window_a_new_case_follows_the_old_one(engine):
     # The problem's contacts now go to the new case.
     next_contact = await engine.start(intake(customer, channel="phone"))
     assert (next_contact.outcome, next_contact.complaint_id) == ("joined", later["complaint_id"])
+    await replays(engine, started.door_workflow_id)
 
 
 async def test_a_new_door_run_finds_the_open_case_in_the_cases_table(engine):
