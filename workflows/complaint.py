@@ -46,6 +46,9 @@ _POLICY_TIMEOUT = timedelta(seconds=10)
 # A run continues as new after this many actions (Temporal allows 2,000 updates
 # per run), or sooner when the server suggests it because the history is large.
 MAX_ACTIONS_PER_RUN = 1_000
+# workflow.patched id: since this change a closed case runs on through its policy's feedback window
+# (feedback, reopening contacts); a history recorded before it completed at the close.
+FEEDBACK_WINDOW_PATCH = "feedback-window"
 
 
 def workflow_id_for(complaint_id: str) -> str:
@@ -113,6 +116,8 @@ class ComplaintWorkflow:
         self._search_attributes: dict[str, Any] = {}
         # Actions apply one at a time in arrival order, even when one waits on a roster lookup.
         self._action_lock = asyncio.Lock()
+        # Whether this case keeps running through its feedback window after closing (see FEEDBACK_WINDOW_PATCH).
+        self._feedback_window: bool | None = None
         try:
             data = _decode(intake)
             if isinstance(data, dict) and "continued_case" in data:
@@ -157,11 +162,11 @@ class ComplaintWorkflow:
         await asyncio.gather(*opening)
         self._sync_search_attributes()
         await self._run_until_run_ends()
-        if not case.finished(workflow.now()):
+        if not case.closed:
             self._log("continuing as new", actor="system:engine", runs=self._runs, events=len(case.timeline))
             workflow.continue_as_new(ContinuedCase(continued_case=case.carry(self._persisted_seq, self._runs)))
         outcome = case.outcome()
-        self._log("case closed", actor="system:engine", outcome=outcome.outcome)
+        self._log("case finished", actor="system:engine", outcome=outcome.outcome, feedback=outcome.satisfaction)
         return outcome
 
     async def _adopt_policy(self, case: Case) -> None:
@@ -379,6 +384,10 @@ class ComplaintWorkflow:
         """
         case = self._opened_case()
         while True:
+            if case.closed and self._feedback_window is None:
+                # Cases closed before the feedback window existed completed at once: replaying their
+                # histories must do the same. Decided here, before sleeping, never inside a condition.
+                self._feedback_window = workflow.patched(FEEDBACK_WINDOW_PATCH)
             wake_at = case.next_wake()
             await self._sleep_until(wake_at, lambda: case.next_wake() != wake_at)
             fired = case.advance_clocks(workflow.now())
@@ -408,6 +417,8 @@ class ComplaintWorkflow:
                 or (self._run_should_end() and workflow.all_handlers_finished())
             )
 
+        if work_waiting():
+            return  # no timer for work already here
         if wake_at is None:
             await workflow.wait_condition(work_waiting)
             return
@@ -422,6 +433,8 @@ class ComplaintWorkflow:
 
     def _run_should_end(self) -> bool:
         case = self._opened_case()
+        if case.closed and self._feedback_window is False:
+            return True
         if case.finished(workflow.now()):
             return True
         if case.closed:
