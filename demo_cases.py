@@ -353,6 +353,64 @@ async def transferred_with_a_handoff(engine: ComplaintClient, complaint_id: str)
     return await engine.outcome(complaint_id)
 
 
+async def joined_from_a_second_channel(engine: ComplaintClient, complaint_id: str) -> CaseOutcome:
+    """The customer writes in, then phones an hour later: the phone system's new complaint joins the
+    open case instead of starting a second one, and what she says on the phone is never asked again."""
+    customer = customer_id("CU-5120", complaint_id)
+    intake = {
+        "customer": {"customer_id": customer, "name": "Marta Kowalska", "email": "marta.k@example.com"},
+        "category": "delivery",
+        "severity": "medium",
+        "received_by": "h.tanaka",
+    }
+    first = await engine.start(
+        {
+            **intake,
+            "complaint_id": complaint_id,
+            "channel": "web",
+            "summary": "Parcel marked delivered but never arrived",
+            "facts": {"order_id": "ORD-91833", "tracking_id": "TRK-44120"},
+        }
+    )
+    owner = first.owner or "h.tanaka"
+    await engine.act(complaint_id, "accept_ownership", {"actor": owner})
+    # The phone system knows nothing of the web form: it opens its own complaint, which joins this case.
+    second = await engine.start(
+        {
+            **intake,
+            "complaint_id": f"{complaint_id}-PH",
+            "channel": "phone",
+            "summary": "Calling again about the parcel that never came",
+            "facts": {"order_id": "ORD-91833", "safe_place": "none given; the photo shows another door"},
+        }
+    )
+    print(f"  second contact {second.contact_id} via phone: {second.outcome} case {second.complaint_id} (owner {second.owner})")
+    try:
+        await engine.act(
+            complaint_id,
+            "request_info",
+            {"actor": owner, "fields": ["safe_place"], "question": "Did you name a safe place for the parcel?"},
+        )
+    except CommandRejected as refused:
+        print(f"  (never ask twice) request_info refused: {refused.message}")
+    await engine.act(
+        complaint_id,
+        "contact_customer",
+        {"actor": owner, "channel": "phone", "summary": "Courier photo shows the wrong door; reshipping today"},
+    )
+    await engine.act(
+        complaint_id,
+        "propose_resolution",
+        {
+            "actor": owner,
+            "resolution": "Replacement shipped by tracked next-day delivery; the courier is investigating the misdelivery",
+            "root_cause": "Courier delivered to the neighbouring house number (photo evidence)",
+        },
+    )
+    await engine.act(complaint_id, "confirm_resolution", {"actor": f"customer:{customer}", "satisfied": True})
+    return await engine.outcome(complaint_id)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario(
         "Resolved at first contact",
@@ -378,5 +436,10 @@ SCENARIOS: list[Scenario] = [
         "Transferred with a handoff, goodwill approved",
         "The first owner hands a refund dispute to the specialist with a note; her goodwill above her limit waits for the supervisor.",
         transferred_with_a_handoff,
+    ),
+    Scenario(
+        "A second contact joins the open case",
+        "The customer writes in, then phones: the phone system's complaint joins the same case, with what she said.",
+        joined_from_a_second_channel,
     ),
 ]

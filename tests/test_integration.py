@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
+from temporalio.service import RPCError, RPCStatusCode
 
 from complaint_client import ComplaintClient
 from demo_cases import SCENARIOS, Scenario
@@ -213,3 +214,17 @@ async def test_the_transferred_case_carries_its_promise_handoff_and_goodwill(eng
     assert [(g.status, g.decided_by) for g in state.goodwill] == [("granted", "s.lindqvist")]
     row = await pool.fetchrow("SELECT owner FROM cases WHERE complaint_id = $1", complaint_id)
     assert row["owner"] == "d.mensah"
+
+
+async def test_the_second_channel_joins_the_open_case(engine):
+    complaint_id = f"IT-{uuid.uuid4().hex[:10]}"
+    await SCENARIOS[5].run(engine, complaint_id)
+    state = await engine.state(complaint_id)
+    assert state.contacts_received == 1 and state.facts["safe_place"].channel == "phone"
+    kinds = [e.kind for e in await engine.timeline(complaint_id)]
+    assert kinds.count("complaint_received") == 1 and kinds.count("contact_received") == 1
+    assert "info_requested" not in kinds  # asking for what the phone call told us was refused
+    # The phone system's complaint id never became a case of its own.
+    with pytest.raises(RPCError) as missing:
+        await engine.client.get_workflow_handle(f"complaint-{complaint_id}-PH").describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
