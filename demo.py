@@ -2,8 +2,9 @@
 
 Boots the embedded defaults (Temporal dev server and PostgreSQL in ./data, or
 the servers named by TEMPORAL_ADDRESS / DATABASE_URL), runs a worker, loads
-the demo roster, works four realistic complaints (one escalating live on the demo policy) end to end, prints each
-timeline and a summary, and exits 0.
+the demo roster, works six realistic complaints end to end (one escalating live on the
+demo policy, one transferred with a handoff, one joined by a second contact), prints
+each timeline and a summary, and exits 0.
 """
 
 from __future__ import annotations

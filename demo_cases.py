@@ -275,12 +275,12 @@ async def promise_escalated_live(engine: ComplaintClient, complaint_id: str) -> 
 
 async def transferred_with_a_handoff(engine: ComplaintClient, complaint_id: str) -> CaseOutcome:
     """A refund dispute taken by the wrong desk: the first owner hands it to the refunds specialist
-    with a note, stays accountable until she accepts, and she carries on without asking again."""
+    with a note, stays accountable until he accepts, and he carries on without asking again."""
     customer = f"customer:{customer_id('CU-4471', complaint_id)}"
     await engine.start(
         {
             "complaint_id": complaint_id,
-            "customer": {"customer_id": customer_id("CU-4471", complaint_id), "name": "Kofi Mensah", "email": "kofi.m@example.com"},
+            "customer": {"customer_id": customer_id("CU-4471", complaint_id), "name": "Kofi Asante", "email": "kofi.m@example.com"},
             "channel": "email",
             "category": "payments",
             "severity": "high",
@@ -315,7 +315,7 @@ async def transferred_with_a_handoff(engine: ComplaintClient, complaint_id: str)
             ),
         },
     )
-    # Until she accepts, the first owner is still accountable; her acceptance moves the case, promise included.
+    # Until he accepts, the first owner is still accountable; his acceptance moves the case, promise included.
     state = await engine.act(complaint_id, "accept_ownership", {"actor": second})
     print(f"  {second} accepted; reads first: {state.handoff.note if state.handoff else '(no handoff)'}")
     await engine.act(
@@ -328,7 +328,7 @@ async def transferred_with_a_handoff(engine: ComplaintClient, complaint_id: str)
         "keep_promise",
         {"actor": second, "promise_id": "P1", "evidence": "Called the customer at 14:10; refund RF-2291 raised"},
     )
-    # 75.00 is above her authority (50.00): it waits for the supervisor, whose limit covers it.
+    # 75.00 is above his authority (50.00): it waits for the supervisor, whose limit covers it.
     state = await engine.act(
         complaint_id,
         "offer_goodwill",
@@ -434,7 +434,7 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "Transferred with a handoff, goodwill approved",
-        "The first owner hands a refund dispute to the specialist with a note; her goodwill above her limit waits for the supervisor.",
+        "The first owner hands a refund dispute to the specialist with a note; his goodwill above his limit waits for the supervisor.",
         transferred_with_a_handoff,
     ),
     Scenario(
