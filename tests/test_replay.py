@@ -1,0 +1,111 @@
+"""Determinism: every recorded history in tests/fixtures/histories replays against the current code.
+
+A change to the commands a workflow issues for an existing history (an
+activity, timer, marker or continue-as-new added, dropped or reordered) fails
+here: put it behind workflow.patched (README, "Versioning workflow changes").
+Histories are recorded by `python -m tests.fixtures.histories.record`, with the
+plain pydantic converter the clients use (stack/client.py); a payload codec
+passes unencoded payloads through, so they replay with it too.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.complaint import FEEDBACK_WINDOW_PATCH, ComplaintWorkflow
+from workflows.problem_door import ProblemDoorWorkflow
+
+FIXTURES = Path(__file__).parent / "fixtures" / "histories"
+MANIFEST: dict[str, dict] = json.loads((FIXTURES / "manifest.json").read_text())
+
+
+def fixture_name(path: Path) -> str:
+    return path.name.split(".json")[0]
+
+
+def fixture_paths() -> list[Path]:
+    return sorted(p for p in FIXTURES.iterdir() if p.name.endswith((".json", ".json.gz")) and p.name != "manifest.json")
+
+
+def history_dict(path: Path) -> dict:
+    data = path.read_bytes()
+    return json.loads(gzip.decompress(data) if path.name.endswith(".gz") else data)
+
+
+def load_history(path: Path) -> WorkflowHistory:
+    name = fixture_name(path)
+    workflow_id = MANIFEST.get(name, {}).get("workflow_id", f"complaint-{name}")
+    return WorkflowHistory.from_json(workflow_id, history_dict(path))
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[ComplaintWorkflow, ProblemDoorWorkflow], data_converter=pydantic_data_converter)
+
+
+@pytest.mark.parametrize("path", fixture_paths(), ids=fixture_name)
+async def test_a_recorded_history_replays_against_the_current_code(path: Path):
+    # Raises (NondeterminismError, or the workflow task's failure) on any divergence.
+    result = await replayer().replay_workflow(load_history(path))
+    assert result.replay_failure is None
+
+
+def test_the_fixtures_cover_the_representative_cases():
+    """Every demo case, an escalated and transferred one, a door, a continue-as-new, an engine before a patch."""
+    from demo_cases import SCENARIOS
+
+    names = {fixture_name(p) for p in fixture_paths()}
+    expected = {s.run.__name__ for s in SCENARIOS} | {
+        "escalated_then_transferred",
+        "door_joined_from_a_second_channel",
+        "continued_as_new_run1",
+        "continued_as_new_run2",
+        "pre_feedback_window_resolved",
+    }
+    assert expected <= names, f"missing fixtures: {sorted(expected - names)}"
+    assert names <= set(MANIFEST), f"fixtures without a manifest row: {sorted(names - set(MANIFEST))}"
+    assert MANIFEST["escalated_then_transferred"]["ends"] == "completed"
+
+
+def _patch_markers(history: dict) -> list[str]:
+    """The ids of the workflow.patched markers recorded in a history (core's marker: {"id", "deprecated"})."""
+    found = []
+    for event in history["events"]:
+        marker = event.get("markerRecordedEventAttributes")
+        if marker and marker.get("markerName") == "core_patch":
+            raw = marker["details"]["patch-data"]["payloads"][0]["data"]
+            found.append(json.loads(base64.b64decode(raw))["id"])
+    return found
+
+
+def test_the_feedback_window_patch_is_replayed_both_ways():
+    """The pre-patch history completed at the close, with no marker; a current closed case records the marker."""
+    old = history_dict(FIXTURES / MANIFEST["pre_feedback_window_resolved"]["file"])
+    assert FEEDBACK_WINDOW_PATCH not in _patch_markers(old)
+    assert old["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+    new = history_dict(FIXTURES / MANIFEST["resolved_at_first_contact"]["file"])
+    assert _patch_markers(new) == [FEEDBACK_WINDOW_PATCH]
+    completed = history_dict(FIXTURES / MANIFEST["escalated_then_transferred"]["file"])
+    assert _patch_markers(completed) == [FEEDBACK_WINDOW_PATCH]
+    assert completed["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+
+
+async def test_a_history_the_code_no_longer_matches_fails_the_replay():
+    """The safety net works: a history whose commands differ from the code's is refused."""
+    history = history_dict(FIXTURES / MANIFEST["resolved_at_first_contact"]["file"])
+    scheduled = next(
+        e for e in history["events"]
+        if e.get("activityTaskScheduledEventAttributes", {}).get("activityType", {}).get("name") == "record_case_events"
+    )
+    scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "record_case_events_v0"
+    tampered = WorkflowHistory.from_json("complaint-tampered", history)
+    result = await replayer().replay_workflow(tampered, raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
