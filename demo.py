@@ -22,6 +22,7 @@ from activities.notifications_store import list_notifications
 from activities.roster_store import load_roster
 from complaint_client import ComplaintClient
 from complaint_client.render import render_state, render_timeline
+from codec import keyring_for
 from config import load_settings
 from demo_cases import SCENARIOS
 from logs import configure_logging
@@ -29,7 +30,7 @@ from schemas import Roster
 from stack import running_stack
 from stack.client import connect_client
 from stack.process import exit_for_real
-from worker import build_worker
+from worker import build_worker, log_payload_protection
 
 DEMO_ROSTER = Path(__file__).parent / "roster" / "demo.json"
 
@@ -44,7 +45,8 @@ async def run_demo() -> int:
             agents = await load_roster(pool, Roster.model_validate(json.loads(DEMO_ROSTER.read_text())))
             print(f"Temporal: {stack.temporal_address}" + (f"   UI: {stack.temporal_ui_url}" if stack.temporal_ui_url else ""))
             print(f"Roster:   {agents} agents loaded from {DEMO_ROSTER.relative_to(Path.cwd()) if DEMO_ROSTER.is_relative_to(Path.cwd()) else DEMO_ROSTER}")
-            client = await connect_client(stack.temporal_address, settings.namespace)
+            client = await connect_client(stack.temporal_address, settings.namespace, settings=settings)
+            log_payload_protection(keyring_for(settings), settings)  # a warning only when payloads are plain text
             async with build_worker(client, pool, settings.task_queue):
                 return await _work_the_cases(ComplaintClient(client, settings.task_queue), pool)
         finally:

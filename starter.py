@@ -16,11 +16,14 @@ call on the client and prints the answer with complaint_client.render.
     python starter.py roster list
     python starter.py notifications list --recipient s.lindqvist
     python starter.py notifications ack 12 13
+    python starter.py codec-server --port 8081
 
 Settings come from the environment (config.py): TEMPORAL_ADDRESS (default the
 embedded dev server on 127.0.0.1:7233; the CLI never starts one),
 TEMPORAL_NAMESPACE, COMPLAINTS_TASK_QUEUE, DATABASE_URL (roster and
-notifications commands; default the embedded PostgreSQL in COMPLAINTS_DATA_DIR).
+notifications commands; default the embedded PostgreSQL in COMPLAINTS_DATA_DIR),
+COMPLAINTS_ENCRYPTION_KEYS and the TLS / API-key variables (README, "Customer
+data and security"): the CLI reads and writes cases with the worker's keys.
 
 Exit status: 0 done; 2 bad input or an action the engine rejected; 1 the
 infrastructure (Temporal, a worker, PostgreSQL) is missing or failed. Every
@@ -45,7 +48,7 @@ from pydantic import AwareDatetime, BaseModel, FutureDatetime, NaiveDatetime, Pa
 from complaint_client import CommandRejected, ComplaintClient, StartResult
 from complaint_client.render import render_outcome, render_state, render_timeline
 from stack.process import exit_for_real
-from config import Settings, load_settings
+from config import Settings, SettingsError, load_settings
 from schemas import ACTIONS, ComplaintIntake, Roster, describe_validation_error
 from schemas.common import Channel, Severity, Status
 from workflows.complaint import workflow_id_for
@@ -365,6 +368,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ack.set_defaults(command="notifications_ack")
     ack.add_argument("ids", nargs="+", type=_notification_id, metavar="ID", help="notification ids (see `notifications list`)")
+
+    from codec.server import add_arguments as add_codec_server_arguments
+
+    codec_server = commands.add_parser(
+        "codec-server",
+        help="serve the payload codec so the Temporal UI and CLI show decrypted cases (runs until Ctrl-C)",
+        description=(
+            "Temporal's codec server protocol (POST /decode, /encode) with the worker's encryption keys "
+            "(COMPLAINTS_ENCRYPTION_KEYS, else the embedded stack's data/encryption-keys). Point the Temporal UI's "
+            "codec endpoint, or `temporal ... --codec-endpoint`, at it. Whoever reaches it can read every case: "
+            "it listens on 127.0.0.1 unless --host says otherwise."
+        ),
+    )
+    codec_server.set_defaults(command="codec_server")
+    add_codec_server_arguments(codec_server)
     return parser
 
 
@@ -478,7 +496,11 @@ class Session:
         from stack.client import connect_client
 
         try:
-            client = await asyncio.wait_for(connect_client(self.address, self.settings.namespace), self.timeout)
+            client = await asyncio.wait_for(
+                connect_client(self.address, self.settings.namespace, settings=self.settings), self.timeout
+            )
+        except SettingsError as error:  # encryption keys, TLS files, API key: say which variable to fix
+            raise CliError(str(error)) from None
         except (RuntimeError, OSError, asyncio.TimeoutError):
             raise self._unreachable() from None
         self.client = ComplaintClient(client, self.settings.task_queue)
@@ -524,6 +546,8 @@ class Session:
             if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
                 raise self._unreachable() from None
             raise CliError(f"Temporal at {self.address}: {message}", EXIT_INFRA) from None
+        except SettingsError as error:  # a payload encrypted with a key this process lacks
+            raise CliError(str(error), EXIT_INFRA) from None
         except RuntimeError as error:
             # The SDK's transport errors (a server gone mid-command) surface as RuntimeError.
             if "connect" in str(error).lower() or "transport" in str(error).lower():
@@ -861,6 +885,17 @@ async def cmd_notifications_ack(args: argparse.Namespace, settings: Settings, ti
     return EXIT_OK
 
 
+async def cmd_codec_server(args: argparse.Namespace, settings: Settings) -> int:
+    from codec.server import run_from_args
+
+    try:
+        return await run_from_args(args, settings)
+    except SettingsError as error:
+        raise CliError(str(error)) from None
+    except OSError as error:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", EXIT_INFRA) from None
+
+
 # --- entry points ---------------------------------------------------------------
 
 
@@ -888,6 +923,8 @@ async def amain(argv: Sequence[str] | None = None) -> int:
             return await cmd_notifications_list(args, settings, args.timeout)
         if args.command == "notifications_ack":
             return await cmd_notifications_ack(args, settings, args.timeout)
+        if args.command == "codec_server":
+            return await cmd_codec_server(args, settings)
         session = Session(settings, args.timeout)
         handler = {"start": cmd_start, "action": cmd_action, "show": cmd_show, "list": cmd_list}[args.command]
         return await handler(args, session)

@@ -7,7 +7,10 @@ stops the worker (letting running activities finish), closes the database
 pool and stops whatever it started, and exits 0; any failure exits 1. The
 deadline policies (policies/policies.toml, or COMPLAINTS_POLICIES) are loaded
 and checked before anything starts: a bad file exits 2 with one line naming
-the bad entry.
+the bad entry. So are the client settings (encryption keys, TLS files, API
+key; README "Customer data and security"): a bad one exits 2 naming the
+variable. With a real server and no encryption keys the worker warns once
+that payloads are stored in plain text.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ from activities import (
     load_policies,
 )
 from stack.process import exit_for_real
-from config import DEFAULT_WORKFLOW_CACHE, Settings, load_settings
+from codec import KeyRing, keyring_for
+from config import DEFAULT_WORKFLOW_CACHE, Settings, SettingsError, load_settings
 from logs import configure_logging
 from stack import redact_url, running_stack
-from stack.client import connect_client
+from stack.client import connect_client, connect_options
 from workflows.complaint import ComplaintWorkflow
 from workflows.problem_door import ProblemDoorWorkflow
 
@@ -46,6 +50,8 @@ MAX_CACHED_WORKFLOWS = DEFAULT_WORKFLOW_CACHE
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 # Exit status when the policies file cannot be used (nothing was started).
 EXIT_BAD_POLICIES = 2
+# Exit status when a setting (encryption keys, TLS, API key) cannot be used (nothing was started).
+EXIT_BAD_SETTINGS = 2
 
 
 def build_worker(  # type: ignore[no-untyped-def]
@@ -97,11 +103,15 @@ async def serve(
     """
     if policies is None:
         policies = load_policies(settings.policies_path)
+    # Bad keys or TLS settings stop the worker before anything starts (SettingsError).
+    keyring = keyring_for(settings)
+    connect_options(settings)
     async with running_stack(settings) as stack:
         pool = await create_pool(stack.database_url)
         try:
             await apply_migrations(pool)
-            client = await connect_client(stack.temporal_address, settings.namespace)
+            client = await connect_client(stack.temporal_address, settings.namespace, settings=settings)
+            log_payload_protection(keyring, settings)
             worker = build_worker(client, pool, settings.task_queue, policies, max_cached_workflows=settings.workflow_cache)
             running = asyncio.create_task(worker.run(), name="worker")
             if started is not None:
@@ -129,6 +139,18 @@ async def serve(
         finally:
             await pool.close()
             log.info("database pool closed")
+
+
+def log_payload_protection(keyring: KeyRing | None, settings: Settings) -> None:
+    """Say how customer data is stored in Temporal: one warning line when it is plain text."""
+    if keyring is not None:
+        log.info("payloads encrypted", encryption=keyring.describe())
+        return
+    log.warning(
+        "payloads are stored in plain text: customer names, emails, phone numbers and details are readable "
+        "in Temporal's history; set COMPLAINTS_ENCRYPTION_KEYS (README, 'Customer data and security')",
+        temporal_address=settings.client_address,
+    )
 
 
 async def _main(settings: Settings) -> int:
@@ -162,9 +184,9 @@ async def _main(settings: Settings) -> int:
 
 
 def main() -> None:
-    settings = load_settings()
     status = 1
     try:
+        settings = load_settings()
         configure_logging(settings.log_format)
         status = asyncio.run(_main(settings))
     except KeyboardInterrupt:
@@ -173,6 +195,10 @@ def main() -> None:
         # Nothing was started: say which entry of the file to fix, without a traceback.
         log.error("worker not started: the policies file is invalid", error=str(error))
         status = EXIT_BAD_POLICIES
+    except SettingsError as error:
+        # A bad setting (keys, TLS files, API key): nothing was started; one line names the variable.
+        log.error("worker not started: a setting is invalid", error=str(error))
+        status = EXIT_BAD_SETTINGS
     except Exception:
         log.exception("worker failed")
         status = 1

@@ -1,0 +1,158 @@
+"""TLS and API-key settings (config.py) to Client.connect arguments (stack/client.py), without a network,
+and the clear errors a worker or the CLI gives for a bad one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.service import TLSConfig
+
+from codec.encryption import EncryptionCodec
+from config import SettingsError, load_settings
+from stack import client as client_module
+from stack.client import connect_client, connect_options
+
+REPO = Path(__file__).resolve().parents[1]
+CLOUD = {"TEMPORAL_ADDRESS": "complaints.a1b2c.tmprl.cloud:7233", "TEMPORAL_NAMESPACE": "complaints.a1b2c"}
+CERT = b"-----BEGIN CERTIFICATE-----\nMIIB...client\n-----END CERTIFICATE-----\n"
+KEY = b"-----BEGIN PRIVATE KEY-----\nMIIE...key\n-----END PRIVATE KEY-----\n"
+CA = b"-----BEGIN CERTIFICATE-----\nMIIB...ca\n-----END CERTIFICATE-----\n"
+
+
+@pytest.fixture
+def pems(tmp_path: Path) -> dict[str, str]:
+    files = {"cert": ("client.pem", CERT), "key": ("client.key", KEY), "ca": ("ca.pem", CA)}
+    paths = {}
+    for name, (file_name, content) in files.items():
+        path = tmp_path / file_name
+        path.write_bytes(content)
+        paths[name] = str(path)
+    return paths
+
+
+def options(env: dict[str, str]) -> dict:
+    return connect_options(load_settings(env))
+
+
+def test_no_security_settings_means_plain_grpc_as_for_a_local_server():
+    assert options({}) == {}
+    assert options({"TEMPORAL_ADDRESS": "temporal:7233"}) == {}
+
+
+def test_mtls_reads_the_certificate_key_and_ca(pems):
+    got = options({**CLOUD, "TEMPORAL_TLS_CERT": pems["cert"], "TEMPORAL_TLS_KEY": pems["key"]})
+    assert got == {"tls": TLSConfig(client_cert=CERT, client_private_key=KEY)}
+    got = options(
+        {
+            **CLOUD,
+            "TEMPORAL_TLS_CERT": pems["cert"],
+            "TEMPORAL_TLS_KEY": pems["key"],
+            "TEMPORAL_TLS_CA": pems["ca"],
+            "TEMPORAL_TLS_SERVER_NAME": "temporal.internal",
+        }
+    )
+    assert got == {"tls": TLSConfig(client_cert=CERT, client_private_key=KEY, server_root_ca_cert=CA, domain="temporal.internal")}
+
+
+def test_the_temporal_cli_s_variable_names_work_too(pems):
+    got = options({**CLOUD, "TEMPORAL_TLS_CLIENT_CERT_PATH": pems["cert"], "TEMPORAL_TLS_CLIENT_KEY_PATH": pems["key"]})
+    assert got == {"tls": TLSConfig(client_cert=CERT, client_private_key=KEY)}
+    with pytest.raises(SettingsError, match="TEMPORAL_TLS_CERT and TEMPORAL_TLS_CLIENT_CERT_PATH name different files"):
+        options({**CLOUD, "TEMPORAL_TLS_CERT": pems["cert"], "TEMPORAL_TLS_CLIENT_CERT_PATH": pems["ca"]})
+
+
+def test_an_api_key_implies_tls_with_the_system_roots():
+    assert options({"TEMPORAL_ADDRESS": "us-east-1.aws.api.temporal.io:7233", "TEMPORAL_API_KEY": "key-123"}) == {
+        "api_key": "key-123",
+        "tls": True,
+    }
+    assert options({"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_TLS": "true"}) == {"tls": True}
+    assert options({"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_TLS": "false"}) == {"tls": False}
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"TEMPORAL_TLS_CERT": "{cert}"}, "TEMPORAL_TLS_CERT is set but TEMPORAL_TLS_KEY is not"),
+        ({"TEMPORAL_TLS_KEY": "{key}"}, "TEMPORAL_TLS_KEY is set but TEMPORAL_TLS_CERT is not"),
+        ({"TEMPORAL_TLS_CERT": "/nowhere/client.pem", "TEMPORAL_TLS_KEY": "{key}"}, "TEMPORAL_TLS_CERT: no such file /nowhere/client.pem"),
+        ({"TEMPORAL_TLS_CA": "/nowhere/ca.pem"}, "TEMPORAL_TLS_CA: no such file /nowhere/ca.pem"),
+        ({"TEMPORAL_TLS_CERT": "{key}", "TEMPORAL_TLS_KEY": "{key}"}, "is not a PEM file holding a certificate"),
+        ({"TEMPORAL_TLS_CERT": "{cert}", "TEMPORAL_TLS_KEY": "{cert}"}, "is not a PEM file holding a private key"),
+        ({"TEMPORAL_TLS": "false", "TEMPORAL_API_KEY": "k"}, "an API key is only sent over TLS"),
+        ({"TEMPORAL_TLS": "false", "TEMPORAL_TLS_CA": "{ca}"}, "TEMPORAL_TLS is false but TLS files"),
+    ],
+)
+def test_bad_tls_settings_are_refused_naming_the_variable(pems, env, says):
+    env = {**CLOUD, **{name: value.format(**pems) for name, value in env.items()}}
+    with pytest.raises(SettingsError) as caught:
+        options(env)
+    assert says in str(caught.value)
+
+
+def test_tls_settings_without_a_server_address_are_refused(pems):
+    with pytest.raises(SettingsError, match="TEMPORAL_ADDRESS is not: the embedded dev server takes neither"):
+        options({"TEMPORAL_API_KEY": "k"})
+    with pytest.raises(SettingsError, match="TEMPORAL_TLS must be true or false"):
+        load_settings({"TEMPORAL_TLS": "maybe"})
+
+
+def test_the_api_key_never_shows_in_the_settings_repr():
+    assert "key-123" not in repr(load_settings({"TEMPORAL_API_KEY": "key-123"}))
+
+
+async def test_connect_client_passes_tls_api_key_and_the_encrypting_converter(monkeypatch, pems):
+    seen: dict = {}
+
+    async def fake_connect(target, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(kwargs, target=target)
+        return "client"
+
+    monkeypatch.setattr(client_module.Client, "connect", staticmethod(fake_connect))
+    settings = load_settings(
+        {
+            **CLOUD,
+            "TEMPORAL_API_KEY": "key-123",
+            "TEMPORAL_TLS_CA": pems["ca"],
+            "COMPLAINTS_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
+        }
+    )
+    assert await connect_client(settings.client_address, settings.namespace, settings=settings) == "client"
+    assert seen["target"] == "complaints.a1b2c.tmprl.cloud:7233" and seen["namespace"] == "complaints.a1b2c"
+    assert seen["api_key"] == "key-123" and seen["tls"] == TLSConfig(server_root_ca_cert=CA)
+    codec = seen["data_converter"].payload_codec
+    assert isinstance(codec, EncryptionCodec) and codec.keyring is not None and codec.keyring.current_id == "k1"
+
+
+async def test_the_worker_exits_2_with_one_line_for_a_bad_setting(tmp_path: Path):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "COMPLAINTS_DATA_DIR": str(tmp_path / "data"),
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
+        "TEMPORAL_TLS_CERT": str(tmp_path / "missing.pem"),
+        "TEMPORAL_TLS_KEY": str(tmp_path / "missing.key"),
+        "LOG_FORMAT": "console",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "worker.py", cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    text = (out + err).decode()
+    assert process.returncode == 2, text
+    assert "worker not started: a setting is invalid" in text and f"TEMPORAL_TLS_CERT: no such file {tmp_path}/missing.pem" in text
+    assert "Traceback" not in text
+
+
+async def test_the_cli_says_which_setting_is_wrong(monkeypatch, capsys):
+    import starter
+
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:9")
+    monkeypatch.setenv("COMPLAINTS_ENCRYPTION_KEYS", "k1:c2hvcnQ=")
+    assert await starter.amain(["show", "C1"]) == 2
+    assert "error: COMPLAINTS_ENCRYPTION_KEYS, entry 1 (k1): the key is 5 bytes; AES-256-GCM needs 32" in capsys.readouterr().err
