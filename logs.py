@@ -11,12 +11,16 @@ context (the ``temporal_workflow`` / ``temporal_activity`` extras) is flattened
 into top-level keys: workflow_id, run_id, workflow_type, activity_id,
 activity_type, attempt, update_id, update_name. Any other ``extra`` (such as
 complaint_id or actor) becomes a top-level key as it is. Values of keys named
-email or phone (or ending in _email / _phone), at any depth, are masked.
+email or phone (or ending in _email / _phone), at any depth, are masked; then
+every rendered line (message, values, tracebacks) is scrubbed of anything
+that looks like an email address or a phone number, since a rejection reason
+or an error may quote one (a fact the customer gave, say): j***@example.com, ***23.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -76,6 +80,38 @@ def _masked(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_masked(v, depth + 1) for v in value)
     return value
+
+
+# Free text that looks like contact data, wherever it appears in a rendered line.
+_EMAIL_TEXT = re.compile(r"(?<![\w.%+-])([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+_PHONE_TEXT = re.compile(
+    r"(?<![\w\-+(])(?:"
+    r"\+\d[\d ().-]{5,}\d"  # international: +44 7700 900123, +1 (555) 123-4567
+    r"|0\d[\d ().-]{5,}\d"  # national with a trunk 0: 07700 900123, 020 7946 0018, 01 23 45 67 89
+    r"|\(\d{2,5}\) ?\d[\d .-]{4,}\d"  # (555) 123-4567
+    r"|\d{3}[-. ]\d{3}[-. ]\d{4}"  # 555-123-4567
+    r")(?![\w-])"
+)
+# A phone number has 7 to 15 digits (E.164); longer runs are ids or timestamps, left alone.
+_PHONE_DIGITS = range(7, 16)
+
+
+def _masked_phone_text(match: re.Match[str]) -> str:
+    digits = [c for c in match.group(0) if c.isdigit()]
+    if len(digits) not in _PHONE_DIGITS:
+        return match.group(0)
+    return "***" + "".join(digits[-2:])
+
+
+def scrub_contact_text(text: str) -> str:
+    """Mask email addresses and phone numbers in free text: jane.doe@example.com -> j***@example.com."""
+    text = _EMAIL_TEXT.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return _PHONE_TEXT.sub(_masked_phone_text, text)
+
+
+def scrub_rendered_line(_: WrappedLogger, __: str, line: Any) -> Any:
+    """The last step: the rendered line, tracebacks included, without contact data in free text."""
+    return scrub_contact_text(line) if isinstance(line, str) else line
 
 
 def mask_contact_data(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -144,7 +180,7 @@ def configure_logging(
             structlog.stdlib.ExtraAdder(),
             *shared,
         ],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final, scrub_rendered_line],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)

@@ -203,3 +203,36 @@ def test_json_logs_mask_email_and_phone(json_log_lines) -> None:
     assert first["email"] == "j***@example.com"
     assert first["customer"]["phone"] == "***23" and first["customer"]["customer_id"] == "c-1"
     assert second["customer_phone"] == "***23"
+
+
+def test_json_logs_scrub_emails_and_phone_numbers_from_free_text(json_log_lines) -> None:
+    """A rejection reason or an error may quote contact data under any key, or in the message itself."""
+    structlog.get_logger("case").info(
+        "signal rejected",
+        reason="do not ask the customer again: callback is already known: '07700 900123', via jane.doe@example.com",
+    )
+    logging.getLogger("somewhere").warning("could not reach +44 7700 900123 or (555) 123-4567 or 555-123-4567")
+    try:
+        raise ValueError("bad contact jane.doe@example.com / +1 (555) 987-6543")
+    except ValueError:
+        structlog.get_logger("case").exception("failed")
+    # Ids, timestamps, durations, addresses and counts are left alone.
+    untouched = {
+        "run_id": "01957345-1234-7123-8123-123412341234",
+        "at": "2026-11-22T21:06:26.123456+00:00",
+        "waited_s": 0.25,
+        "address": "127.0.0.1:7233",
+        "order": "A-00012345",
+        "ids": [12, 13],
+        "dsn": "postgresql://complaints:***@db:5432/complaints",
+    }
+    structlog.get_logger("case").info("plain", **untouched)
+
+    lines = json_log_lines()
+    text = json.dumps(lines)
+    for secret in ("900123", "123-4567", "987-6543", "jane.doe"):
+        assert secret not in text, secret
+    assert "'***23', via j***@example.com" in lines[0]["reason"]
+    assert lines[1]["event"] == "could not reach ***23 or ***67 or ***67"
+    assert "failed" == lines[2]["event"] and "j***@example.com" in json.dumps(lines[2])
+    assert {key: lines[3][key] for key in untouched} == untouched
