@@ -624,7 +624,10 @@ async def cmd_show(args: argparse.Namespace, session: Session) -> int:
     client = await session.connect()
     cid = args.complaint_id
     state = await session.call(client.state(cid), cid)
-    timeline = await session.call(client.timeline(cid), cid)
+    timeline = await session.call(client.recent_timeline(cid), cid)
+    if timeline and timeline[0].seq > 1:
+        # A long-lived case continued as new: its earlier events are in PostgreSQL (case_events).
+        timeline = await _complete_timeline(session, cid, timeline)
     outcome = None
     description = await session.call(client.handle(cid).describe(), cid, needs_worker=False)
     if description.status == WorkflowExecutionStatus.COMPLETED:
@@ -644,6 +647,20 @@ async def cmd_show(args: argparse.Namespace, session: Session) -> int:
     print(f"Timeline ({len(timeline)} events):")
     print(render_timeline(timeline))
     return EXIT_OK
+
+
+async def _complete_timeline(session: Session, complaint_id: str, held: list[Any]) -> list[Any]:
+    """The stored events before the ones the workflow holds (DATABASE_URL, else the embedded PostgreSQL)."""
+    from complaint_client import IncompleteTimeline, join_timeline, stored_events
+
+    async def read(pool):  # type: ignore[no-untyped-def]
+        return await stored_events(pool, complaint_id, before_seq=held[0].seq)
+
+    earlier = await _with_database(session.settings, session.timeout, read)
+    try:
+        return join_timeline(complaint_id, earlier, held)
+    except IncompleteTimeline as error:
+        raise CliError(f"{error} (set DATABASE_URL to the engine's database)", EXIT_INFRA) from None
 
 
 def _when(moment: datetime | None) -> str:

@@ -7,6 +7,7 @@ errors before anything is sent, and typed state back.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,10 @@ from workflows import problem_door
 from workflows.complaint import WORKFLOW_ID_PREFIX, workflow_id_for
 
 WORKFLOW_TYPE = "ComplaintWorkflow"
+
+
+class IncompleteTimeline(Exception):
+    """The complete timeline needs PostgreSQL: the case continued as new and its workflow holds only the recent events."""
 
 
 class CommandRejected(Exception):
@@ -70,9 +75,12 @@ class CaseSummary:
 
 
 class ComplaintClient:
-    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE, *, database: Any = None) -> None:
+        """database: an asyncpg pool (or connection) on the engine's PostgreSQL, for the complete
+        timeline of a case that continued as new (`timeline`); nothing else needs it."""
         self.client = client
         self.task_queue = task_queue
+        self.database = database
 
     # --- starting ----------------------------------------------------------
 
@@ -233,6 +241,28 @@ class ComplaintClient:
         return await self.handle(complaint_id).query("state", result_type=CaseState)
 
     async def timeline(self, complaint_id: str) -> list[TimelineEvent]:
+        """The case's complete timeline, seq 1 to the last.
+
+        The `timeline` query answers with the events the workflow holds: all of
+        them, unless the case continued as new (a long-lived case), when it holds
+        the most recent ones and the earlier events are read from PostgreSQL's
+        case_events (the system of record) through `database`. Without a database,
+        such a case raises IncompleteTimeline (recent_timeline gives what the workflow holds).
+        """
+        held = await self.recent_timeline(complaint_id)
+        if not held or held[0].seq == 1:
+            return held
+        if self.database is None:
+            raise IncompleteTimeline(
+                f"case {complaint_id} continued as new: its workflow holds events {held[0].seq}..{held[-1].seq}, "
+                f"events 1..{held[0].seq - 1} are in PostgreSQL (case_events); give ComplaintClient a database "
+                "to read them, or use recent_timeline"
+            )
+        earlier = await stored_events(self.database, complaint_id, before_seq=held[0].seq)
+        return join_timeline(complaint_id, earlier, held)
+
+    async def recent_timeline(self, complaint_id: str) -> list[TimelineEvent]:
+        """What the `timeline` query answers: the whole timeline, or after a continue-as-new the carried tail and since."""
         return await self.handle(complaint_id).query("timeline", result_type=list[TimelineEvent])
 
     async def outcome(self, complaint_id: str, *, timeout: timedelta | None = None) -> CaseOutcome:
@@ -296,6 +326,38 @@ class ComplaintClient:
 
     def handle(self, complaint_id: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id_for(complaint_id))
+
+
+async def stored_events(
+    database: Any, complaint_id: str, *, after_seq: int = 0, before_seq: int | None = None
+) -> list[TimelineEvent]:
+    """A case's events from PostgreSQL (case_events), in seq order: after after_seq, before before_seq."""
+    rows = await database.fetch(
+        "SELECT seq, at, kind, actor, channel, data FROM case_events "
+        "WHERE complaint_id = $1 AND seq > $2 AND ($3::int IS NULL OR seq < $3) ORDER BY seq",
+        complaint_id,
+        after_seq,
+        before_seq,
+    )
+    events = []
+    for row in rows:
+        event = dict(row)
+        if isinstance(event["data"], str):  # a pool without the engine's json codec (activities/db.py)
+            event["data"] = json.loads(event["data"])
+        events.append(TimelineEvent.model_validate(event))
+    return events
+
+
+def join_timeline(complaint_id: str, earlier: list[TimelineEvent], held: list[TimelineEvent]) -> list[TimelineEvent]:
+    """The stored events before the ones the workflow holds, checked to run 1, 2, 3, ... with no gap."""
+    timeline = earlier + held
+    for expected, event in enumerate(timeline, start=1):
+        if event.seq != expected:
+            raise IncompleteTimeline(
+                f"case {complaint_id}: case_events has no event {expected} (found seq {event.seq}); "
+                "is this the database the engine writes to?"
+            )
+    return timeline
 
 
 def list_query(**filters: Any) -> str:

@@ -243,10 +243,18 @@ class CaseOutcome(OutputMessage):
 
 
 class CarriedCase(OutputMessage):
-    """Everything a case carries into its next run when it continues as new."""
+    """Everything a case carries into its next run when it continues as new.
+
+    The timeline is bounded: the events not yet written to PostgreSQL plus the
+    most recent ones (workflows/case.py, CARRIED_TAIL_*); `timeline_offset`
+    events come before them and are in `case_events` only. A payload from before
+    that bound carried the whole timeline (offset 0). applied_requests: the most
+    recent request ids, oldest first (at most REQUEST_ID_MEMORY).
+    """
 
     state: CaseState
     timeline: list[TimelineEvent]
+    timeline_offset: int = 0
     applied_requests: list[str] = Field(default_factory=list)
     agents: list[AgentRef] = Field(default_factory=list)
     escalations: int = 0

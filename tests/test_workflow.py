@@ -16,7 +16,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from complaint_client import CommandRejected, ComplaintClient
+from complaint_client import CommandRejected, ComplaintClient, IncompleteTimeline
 from schemas import CaseState, Roster
 from tests.conftest import running_worker
 
@@ -255,7 +255,12 @@ async def test_a_long_case_continues_as_new_and_keeps_everything(engine, pool):
     state = await engine.act(complaint_id, "contact_customer", {"actor": OWNER, "channel": "email", "summary": "Update sent"})
     first_history = await engine.client.get_workflow_handle(f"complaint-{complaint_id}", run_id=first_run).fetch_history()
     assert first_history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-    timeline = await engine.timeline(complaint_id)
+    # The new run holds the recent events; the typed client reads the earlier ones from PostgreSQL.
+    recent = await engine.recent_timeline(complaint_id)
+    assert recent[0].seq > 1 and recent[-1].seq == state.event_count
+    with pytest.raises(IncompleteTimeline):
+        await engine.timeline(complaint_id)
+    timeline = await ComplaintClient(engine.client, engine.task_queue, database=pool).timeline(complaint_id)
     texts = [e.data["text"] for e in timeline if e.kind == "note_added"]
     assert texts == ["before the new run"] + [f"note {n}" for n in range(notes)]
     assert [e.seq for e in timeline] == list(range(1, len(timeline) + 1))

@@ -66,6 +66,14 @@ CLOCK_LABELS: dict[str, str] = {
 }
 # A customer who rates the handling this low (of 5) is reviewed by the supervisor.
 FEEDBACK_REVIEW_AT_OR_BELOW = 2
+# Continuing as new carries the events not yet in PostgreSQL plus the most recent ones, at most
+# this many and about this many bytes of JSON: case_events is the complete timeline, and the
+# continue-as-new payload stays far below Temporal's 2 MB limit however long the case runs.
+CARRIED_TAIL_EVENTS = 200
+CARRIED_TAIL_BYTES = 256 * 1024
+# request_id memory: the most recent ids applied (oldest forgotten first). A resent request
+# older than this many later requests with ids is applied again (README, "Long-lived cases").
+REQUEST_ID_MEMORY = 2_000
 
 
 class _RosterNeeded(Exception):
@@ -73,10 +81,14 @@ class _RosterNeeded(Exception):
 
 
 class Case:
-    def __init__(self, state: CaseState, timeline: list[TimelineEvent] | None = None) -> None:
+    def __init__(self, state: CaseState, timeline: list[TimelineEvent] | None = None, timeline_offset: int = 0) -> None:
         self.state = state
+        # The events this run holds, in seq order: all of them, unless the case continued as new,
+        # when the first `timeline_offset` events are in PostgreSQL (case_events) only.
         self.timeline: list[TimelineEvent] = list(timeline or [])
-        self.applied_requests: set[str] = set()
+        self.timeline_offset = timeline_offset
+        # The request ids applied, oldest first (a dict keeps insertion order), at most REQUEST_ID_MEMORY.
+        self.applied_requests: dict[str, None] = {}
         # What the roster said of agents who acted on this case (owner, supervisor, note writers).
         self.agents: dict[str, AgentRef] = {}
         self.escalations = 0
@@ -175,10 +187,13 @@ class Case:
     # --- continuing as new -------------------------------------------------
 
     def carry(self, persisted_seq: int, runs: int) -> CarriedCase:
+        """What the next run needs: the whole state, and a bounded timeline (see carried_timeline)."""
+        timeline = self.carried_timeline(persisted_seq)
         return CarriedCase(
             state=self.state,
-            timeline=self.timeline,
-            applied_requests=sorted(self.applied_requests),
+            timeline=timeline,
+            timeline_offset=self.event_count - len(timeline),
+            applied_requests=list(self.applied_requests),
             agents=list(self.agents.values()),
             escalations=self.escalations,
             policy=self.policy,
@@ -187,15 +202,42 @@ class Case:
             runs=runs,
         )
 
+    def carried_timeline(self, persisted_seq: int) -> list[TimelineEvent]:
+        """The events after persisted_seq (never dropped), after the most recent written ones:
+        at most CARRIED_TAIL_EVENTS of them and about CARRIED_TAIL_BYTES of JSON (at least one)."""
+        unwritten = self.events_after(persisted_seq)
+        written = self.timeline[: len(self.timeline) - len(unwritten)]
+        tail: list[TimelineEvent] = []
+        size = 0
+        for event in reversed(written):
+            size += len(event.model_dump_json())
+            if len(tail) >= CARRIED_TAIL_EVENTS or (tail and size > CARRIED_TAIL_BYTES):
+                break
+            tail.append(event)
+        tail.reverse()
+        return tail + unwritten
+
     @classmethod
     def resume(cls, carried: CarriedCase) -> "Case":
-        case = cls(carried.state, carried.timeline)
-        case.applied_requests = set(carried.applied_requests)
+        # A payload from before the bound carried the whole timeline, with offset 0: the same thing.
+        case = cls(carried.state, carried.timeline, carried.timeline_offset)
+        case.applied_requests = dict.fromkeys(carried.applied_requests[-REQUEST_ID_MEMORY:])
         case.agents = {agent.agent_id: agent for agent in carried.agents}
         case.escalations = carried.escalations
         case.policy = carried.policy
         case.stopped_clocks = {clock.name: clock for clock in carried.stopped_clocks}
         return case
+
+    @property
+    def event_count(self) -> int:
+        """Events recorded since the case opened, in every run (the last seq)."""
+        return self.timeline_offset + len(self.timeline)
+
+    def events_after(self, seq: int) -> list[TimelineEvent]:
+        """The events after `seq`; seq must not be before what this run holds."""
+        if seq < self.timeline_offset:
+            raise ValueError(f"events up to seq {self.timeline_offset} are in PostgreSQL only (asked after {seq})")
+        return self.timeline[seq - self.timeline_offset :]
 
     @property
     def assigned(self) -> bool:
@@ -280,10 +322,15 @@ class Case:
         first = len(self.timeline)
         applier(self, action, actor, now)
         if action.request_id is not None:
-            self.applied_requests.add(action.request_id)
+            self._remember_request(action.request_id)
         self.workloads.clear()
         self._refresh_derived()
         return self.timeline[first:]
+
+    def _remember_request(self, request_id: str) -> None:
+        self.applied_requests[request_id] = None
+        while len(self.applied_requests) > REQUEST_ID_MEMORY:
+            del self.applied_requests[next(iter(self.applied_requests))]
 
     def reject(self, name: str, actor: str, reason: str, now: datetime, request_id: str | None = None) -> TimelineEvent:
         """Record a signal that could not be applied: the only trace a rejected signal leaves."""
@@ -1129,7 +1176,7 @@ class Case:
         self, kind: str, actor: str, now: datetime, /, channel: Channel | None = None, **data: Any
     ) -> TimelineEvent:
         event = TimelineEvent(
-            seq=len(self.timeline) + 1,
+            seq=self.event_count + 1,
             at=now,
             kind=kind,  # type: ignore[arg-type]
             actor=actor,
@@ -1137,7 +1184,7 @@ class Case:
             data={key: value for key, value in data.items() if value is not None},
         )
         self.timeline.append(event)
-        self.state.event_count = len(self.timeline)
+        self.state.event_count = self.event_count
         return event
 
 

@@ -49,6 +49,13 @@ MAX_ACTIONS_PER_RUN = 1_000
 # workflow.patched id: since this change a closed case runs on through its policy's feedback window
 # (feedback, reopening contacts); a history recorded before it completed at the close.
 FEEDBACK_WINDOW_PATCH = "feedback-window"
+# workflow.patched id: since this change one record_case_events write carries at most
+# FLUSH_MAX_EVENTS events and about FLUSH_MAX_BYTES of them (an activity input must stay under
+# Temporal's 2 MB payload limit, however many signals arrived during the previous write);
+# a history recorded before it wrote whatever had accumulated in one activity.
+BOUNDED_WRITES_PATCH = "bounded-event-writes"
+FLUSH_MAX_EVENTS = 500
+FLUSH_MAX_BYTES = 512 * 1024
 
 
 def workflow_id_for(complaint_id: str) -> str:
@@ -163,8 +170,21 @@ class ComplaintWorkflow:
         self._sync_search_attributes()
         await self._run_until_run_ends()
         if not case.closed:
-            self._log("continuing as new", actor="system:engine", runs=self._runs, events=len(case.timeline))
-            workflow.continue_as_new(ContinuedCase(continued_case=case.carry(self._persisted_seq, self._runs)))
+            carried = case.carry(self._persisted_seq, self._runs)
+            info = workflow.info()
+            self._log(
+                "continuing as new",
+                actor="system:engine",
+                run=self._runs,
+                actions=self._actions_this_run,
+                events=case.event_count,
+                events_carried=len(carried.timeline),
+                request_ids=len(carried.applied_requests),
+                history_events=info.get_current_history_length(),
+                history_bytes=info.get_current_history_size(),
+                suggested=info.is_continue_as_new_suggested(),
+            )
+            workflow.continue_as_new(ContinuedCase(continued_case=carried))
         outcome = case.outcome()
         self._log("case finished", actor="system:engine", outcome=outcome.outcome, feedback=outcome.satisfaction)
         return outcome
@@ -236,6 +256,9 @@ class ComplaintWorkflow:
 
     @workflow.query(name="timeline")
     def timeline(self) -> list[TimelineEvent]:
+        """The events this run holds, in seq order: the whole timeline, unless the case continued as
+        new, when it starts with the carried tail (first seq > 1) and the earlier events are in
+        PostgreSQL's case_events (ComplaintClient.timeline and `starter.py show` join the two)."""
         return self._opened_case().timeline
 
     @workflow.query(name="outcome")
@@ -442,11 +465,28 @@ class ComplaintWorkflow:
         return self._actions_this_run >= MAX_ACTIONS_PER_RUN or workflow.info().is_continue_as_new_suggested()
 
     def _has_unpersisted(self) -> bool:
-        return self._persisted_seq < len(self._opened_case().timeline)
+        return self._persisted_seq < self._opened_case().event_count
+
+    def _next_batch(self) -> list[TimelineEvent]:
+        """The events to write next: all not yet written, bounded since BOUNDED_WRITES_PATCH.
+
+        workflow.patched is asked only when the bound would cut the batch, so a
+        history that never needed it carries no marker and replays either way.
+        """
+        unwritten = self._opened_case().events_after(self._persisted_seq)
+        count, size = 0, 0
+        for event in unwritten[:FLUSH_MAX_EVENTS]:
+            size += len(event.model_dump_json())
+            if count and size > FLUSH_MAX_BYTES:
+                break
+            count += 1
+        if count < len(unwritten) and workflow.patched(BOUNDED_WRITES_PATCH):
+            return unwritten[:count]
+        return unwritten
 
     async def _flush(self) -> None:
         case = self._opened_case()
-        batch = case.timeline[self._persisted_seq :]
+        batch = self._next_batch()
         info = workflow.info()
         await workflow.execute_activity(
             "record_case_events",
