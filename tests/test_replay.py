@@ -67,6 +67,8 @@ def test_the_fixtures_cover_the_representative_cases():
         "door_joined_from_a_second_channel",
         "continued_as_new_run1",
         "continued_as_new_run2",
+        "continued_as_new_run1_bounded",
+        "continued_as_new_run2_bounded",
         "pre_feedback_window_resolved",
     }
     assert expected <= names, f"missing fixtures: {sorted(expected - names)}"
