@@ -111,3 +111,16 @@ async def test_a_history_the_code_no_longer_matches_fails_the_replay():
     result = await replayer().replay_workflow(tampered, raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert "nondetermin" in str(result.replay_failure).lower()
+
+
+async def test_the_fixtures_replay_with_the_encrypting_converter_too():
+    """Recorded in plain JSON, they replay with the converter the clients use when keys are set:
+    the encryption codec passes unencrypted payloads through (codec/, stack/client.py)."""
+    from codec import make_data_converter, parse_keys
+    from codec.keys import new_key_entry
+
+    converter = make_data_converter(parse_keys(new_key_entry("replay")))
+    replayer_with_codec = Replayer(workflows=[ComplaintWorkflow, ProblemDoorWorkflow], data_converter=converter)
+    for path in fixture_paths():
+        result = await replayer_with_codec.replay_workflow(load_history(path), raise_on_replay_failure=False)
+        assert result.replay_failure is None, (path.name, result.replay_failure)
