@@ -225,3 +225,101 @@ async def test_the_logs_of_a_case_s_life_print_no_email_or_phone(dev_env, pool, 
     assert not re.search(r"[A-Za-z0-9._%+-]+@example\.org", text)
     # Names and the story are not logged either: lines carry ids, never the intake or the state.
     assert who.name not in text and who.details not in text
+
+
+# --- the real `temporal` CLI: hand-written JSON still works, the codec server shows the rest ---------
+
+
+async def temporal_cli(address: str, namespace: str, *args: str) -> tuple[int, str, str]:
+    from tests.conftest import BIN_DIR
+
+    process = await asyncio.create_subprocess_exec(
+        str(BIN_DIR / "temporal"), *args, "--address", address, "--namespace", namespace,
+        "--disable-config-file", "--disable-config-env", "--color", "never",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, out.decode(), err.decode()
+
+
+def payloads_in(value, encodings: set[str] | None = None, texts: str = "") -> tuple[set[str], str]:  # type: ignore[no-untyped-def]
+    """Every payload of a `temporal ... -o json` answer: their encodings, and their data decoded, joined."""
+    import base64
+
+    encodings = set() if encodings is None else encodings
+    if isinstance(value, dict):
+        if isinstance(value.get("metadata"), dict) and "encoding" in value["metadata"]:
+            encodings.add(base64.b64decode(value["metadata"]["encoding"]).decode())
+            texts += base64.b64decode(value.get("data", "")).decode(errors="replace") + "\n"
+        for child in value.values():
+            encodings, texts = payloads_in(child, encodings, texts)
+    elif isinstance(value, list):
+        for child in value:
+            encodings, texts = payloads_in(child, encodings, texts)
+    return encodings, texts
+
+
+async def test_the_temporal_cli_starts_with_plain_json_and_reads_through_the_codec_server(dev_env, pool):
+    from codec.keys import parse_keys
+    from codec.server import start_codec_server
+
+    who = Customer()
+    complaint_id = f"PII-{uuid.uuid4().hex[:8]}"
+    workflow_id = f"complaint-{complaint_id}"
+    intake = json.dumps(
+        {
+            "complaint_id": complaint_id,
+            "customer": {"customer_id": who.id, "name": who.name, "email": who.email},
+            "channel": "phone",
+            "category": "billing",
+            "severity": "high",
+            "summary": "Charged twice",
+            "received_by": OWNER,
+        }
+    )
+    address, namespace = dev_env.client.service_client.config.target_host, dev_env.client.namespace
+    server = start_codec_server(parse_keys(KEYS), port=0)
+    try:
+        async with encrypted_engine(dev_env, pool) as engine:
+            cli = lambda *args: temporal_cli(address, namespace, *args)  # noqa: E731
+            # Hand-written plain JSON, as CONTRACT.md promises: the encrypting worker takes it.
+            status, _, err = await cli(
+                "workflow", "start", "--type", "ComplaintWorkflow", "--task-queue", engine.task_queue,
+                "--workflow-id", workflow_id, "--input", intake,
+            )  # fmt: skip
+            assert status == 0, err
+            assert await engine.wait_for_owner(complaint_id) == OWNER
+
+            # Through the codec server the CLI encrypts its input and reads the encrypted answer.
+            codec = ("--codec-endpoint", server.url)
+            status, out, err = await cli(
+                "workflow", "update", "execute", "--workflow-id", workflow_id, "--name", "add_note",
+                "--input", json.dumps({"actor": OWNER, "text": f"Write to {who.work_email}"}), "-o", "json", *codec,
+            )  # fmt: skip
+            assert status == 0, err
+            assert json.loads(out)["result"]["customer"]["email"] == who.email
+            status, out, err = await cli("workflow", "query", "--workflow-id", workflow_id, "--name", "state", "-o", "json", *codec)
+            assert status == 0, err
+            assert json.loads(out)["queryResult"][0]["customer"]["name"] == who.name
+            status, out, err = await cli("workflow", "show", "--workflow-id", workflow_id, "-o", "json", *codec)
+            assert status == 0, err
+            encodings, texts = payloads_in(json.loads(out))
+            assert "binary/encrypted" not in encodings and who.work_email in texts  # the note's update, decrypted
+
+            # A refused update's reason is encrypted too (it may quote customer data); the codec server reads it.
+            bad_note = ("workflow", "update", "execute", "--workflow-id", workflow_id, "--name", "add_note",
+                        "--input", json.dumps({"actor": OWNER, "txt": "typo"}))  # fmt: skip
+            status, out, err = await cli(*bad_note, *codec)
+            assert status != 0 and "text: required field is missing" in err, err
+            status, out, err = await cli(*bad_note)
+            assert status != 0 and "Encoded failure (type: InvalidCommand" in err and "typo" not in err, err
+
+            # Without it the answer is ciphertext, and the note was stored encrypted.
+            status, out, err = await cli("workflow", "query", "--workflow-id", workflow_id, "--name", "state", "-o", "json")
+            assert who.name not in out + err
+            history = await dev_env.client.get_workflow_handle(workflow_id).fetch_history()
+            assert all(who.work_email.encode() not in event.SerializeToString() for event in history.events)
+            await dev_env.client.get_workflow_handle(workflow_id).terminate("test finished")
+    finally:
+        server.shutdown()
+        server.server_close()
