@@ -429,6 +429,18 @@ class ComplaintWorkflow:
                 await self._flush()
             elif self._run_should_end() and workflow.all_handlers_finished():
                 return
+            elif wake_at is not None and wake_at <= workflow.now() and case.next_wake() == wake_at:
+                # Nothing fired, nothing to write, the wake-up instant already passed and the schedule
+                # is unchanged: the next turn would do exactly this again without yielding, a spin in
+                # one workflow task (TMPRL1101 deadlock). It happens when a write held up past a closed
+                # case's feedback window ends while an update still waits for it (drills/crash.py, DB
+                # outage). Yield until a handler moves on instead. No task ever completed through this
+                # branch before it existed, so every recorded history replays as it did.
+                await workflow.wait_condition(
+                    lambda: self._has_unpersisted()
+                    or case.next_wake() != wake_at
+                    or (self._run_should_end() and workflow.all_handlers_finished())
+                )
 
     async def _sleep_until(self, wake_at: datetime | None, schedule_changed: Callable[[], bool]) -> None:
         """Wait for work: events to write, a changed schedule, the run's end, or wake_at (a durable timer)."""
