@@ -14,6 +14,7 @@ fail the workflow task (run, updates) or be dropped silently (signals).
 from __future__ import annotations
 
 import asyncio
+import inspect
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
@@ -66,8 +67,49 @@ def _decode(raw: RawValue) -> Any:
     return workflow.payload_converter().from_payload(raw.payload)
 
 
+class _PayloadCount:
+    """Stands for the payload of a message that carried none, or several: an action takes exactly one."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
+def _one_payload(payloads: Sequence[Any]) -> Any:
+    return payloads[0] if len(payloads) == 1 else _PayloadCount(len(payloads))
+
+
+def _takes_one_raw_payload(fn: Callable, returns: Any) -> Callable:
+    """Declare fn, which takes any number of payloads, to the SDK as taking one RawValue.
+
+    The SDK decodes a message's payloads by the handler's declared parameters and calls
+    the handler with as many as were sent: a handler taking exactly one would raise
+    TypeError for a message with none or several, failing every workflow task of the
+    case (a signal) or answering with a TypeError (an update). Taking *payloads, the
+    case rejects such a message like any bad payload.
+    """
+    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("payload", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=RawValue),
+        ],
+        return_annotation=returns,
+    )
+    fn.__annotations__ = {"payload": RawValue, "return": returns}
+    return fn
+
+
+def _storable(text: str, limit: int | None = None) -> str:
+    """Text from a message, made fit for the timeline: PostgreSQL stores no NUL character."""
+    text = text.replace("\x00", "\\x00")
+    return text if limit is None else text[:limit]
+
+
 def _parse_action(name: str, raw: RawValue) -> Action:
     """Decode and validate an action payload, or raise Rejection saying what is wrong."""
+    if isinstance(raw, _PayloadCount):
+        raise Rejection(
+            "InvalidCommand", f"{name}: an action takes exactly one payload, a JSON object (got {raw.count} payloads)"
+        )
     try:
         data = _decode(raw)
     except Exception:
@@ -86,16 +128,22 @@ def _raw_actor(raw: RawValue) -> str:
         actor = _decode(raw).get("actor")
     except Exception:
         return "unknown"
-    return actor[:80] if isinstance(actor, str) and actor else "unknown"
+    return _storable(actor, 80) if isinstance(actor, str) and actor else "unknown"
+
+
+def _unknown_action(name: str) -> str:
+    return f"unknown action {_storable(name, 100)!r}; actions are: {', '.join(ACTIONS)}"
 
 
 def _update_handler(name: str):
-    async def handler(self, payload: RawValue) -> CaseState:
-        return await self._run_update(name, payload)
+    async def handler(self, *payloads: RawValue) -> CaseState:
+        return await self._run_update(name, _one_payload(payloads))
 
-    def validator(self, payload: RawValue) -> None:
-        self._validate_update(name, payload)
+    def validator(self, *payloads: RawValue) -> None:
+        self._validate_update(name, _one_payload(payloads))
 
+    _takes_one_raw_payload(handler, CaseState)
+    _takes_one_raw_payload(validator, None)
     handler.__name__ = f"{name}_update"
     validator.__name__ = f"validate_{name}"
     update = workflow.update(name=name)(handler)
@@ -104,9 +152,10 @@ def _update_handler(name: str):
 
 
 def _signal_handler(name: str):
-    async def handler(self, payload: RawValue) -> None:
-        await self._run_signal(name, payload)
+    async def handler(self, *payloads: RawValue) -> None:
+        await self._run_signal(name, _one_payload(payloads))
 
+    _takes_one_raw_payload(handler, None)
     handler.__name__ = f"{name}_signal"
     return workflow.signal(name=name)(handler)
 
@@ -310,9 +359,19 @@ class ComplaintWorkflow:
             return
         self._actions_this_run += 1
         actor = _raw_actor(args[0]) if args else "unknown"
-        reason = f"unknown action {name!r}; actions are: {', '.join(ACTIONS)}"
-        self._case.reject(name, actor, reason, workflow.now())
-        self._log("signal rejected", actor=actor, action=name, reason=reason)
+        action = _storable(name, 100)
+        reason = _unknown_action(name)
+        self._case.reject(action, actor, reason, workflow.now())
+        self._log("signal rejected", actor=actor, action=action, reason=reason)
+
+    @workflow.update(dynamic=True)
+    async def unknown_update(self, name: str, args: Sequence[RawValue]) -> CaseState:
+        raise ApplicationError(_unknown_action(name), type="InvalidCommand", non_retryable=True)
+
+    @unknown_update.validator
+    def validate_unknown_update(self, name: str, args: Sequence[RawValue]) -> None:
+        """An update no action answers to is an invalid command like any other (nothing is recorded)."""
+        raise ApplicationError(_unknown_action(name), type="InvalidCommand", non_retryable=True)
 
     def _validate_update(self, name: str, payload: RawValue) -> None:
         try:
@@ -355,6 +414,7 @@ class ComplaintWorkflow:
 
     def _reject_signal(self, name: str, payload: RawValue, reason: str) -> None:
         actor = _raw_actor(payload)
+        reason = _storable(reason)
         self._opened_case().reject(name, actor, reason, workflow.now())
         self._log("signal rejected", actor=actor, action=name, reason=reason)
 
