@@ -15,8 +15,10 @@ Which keys a process uses (keyring_for):
 - COMPLAINTS_ENCRYPTION_KEYS set: those keys; the value `off` turns encryption off.
 - unset, embedded dev server (no TEMPORAL_ADDRESS): the key file
   <data_dir>/encryption-keys (same format, mode 0600), created with one new
-  key by the first process that needs it, so `make demo` stores no plain-text
-  customer data and every process sharing the data dir shares the key.
+  key by the first process that runs the embedded stack (stack.running_stack:
+  the worker, the demo), so `make demo` stores no plain-text customer data;
+  every process sharing the data dir (the CLI, the codec server) reads it.
+  Without the file a client sends plain JSON, which the worker takes.
 - unset, a real server: no key; payloads are stored as plain JSON (the worker
   warns once at start).
 """
@@ -163,7 +165,9 @@ def load_key_file(path: Path, *, create: bool) -> KeyRing | None:
                     "# Payload encryption keys of the embedded stack (codec/keys.py); the first encrypts, all decrypt.\n"
                     "# Keep this file: cases in data/temporal.db cannot be read without it.\n"
                 )
-                out.write(new_key_entry("local-" + datetime.now(timezone.utc).strftime("%Y%m%d")) + "\n")
+                # A random suffix: a key made by another data dir has another id, so a mix-up names it.
+                key_id = f"local-{datetime.now(timezone.utc):%Y%m%d}-{secrets.token_hex(3)}"
+                out.write(new_key_entry(key_id) + "\n")
             try:
                 os.link(temporary, path)
             except FileExistsError:

@@ -6,8 +6,10 @@
 
 TEMPORAL_ADDRESS unset: a `temporal server start-dev` on 127.0.0.1:7233 (UI on
 8233) with its state in <data_dir>/temporal.db, or the one already running
-there (shared by a worker and the demo). DATABASE_URL unset: the embedded
-PostgreSQL in <data_dir>/postgres. Whatever this started is stopped on exit,
+there (shared by a worker and the demo), and, unless COMPLAINTS_ENCRYPTION_KEYS
+is set, the payload encryption key file <data_dir>/encryption-keys (created
+once; every client sharing the data dir reads it, see codec/keys.py).
+DATABASE_URL unset: the embedded PostgreSQL in <data_dir>/postgres. Whatever this started is stopped on exit,
 in reverse order; what the environment names is never touched.
 """
 
@@ -53,8 +55,10 @@ async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
         temporal_address = settings.temporal_address
         ui_url: str | None = None
         if temporal_address is None:
+            from codec.keys import keyring_for
             from stack.temporal import start_dev_server
 
+            keyring_for(settings, create=True)  # the embedded stack's key: made here, read by every client
             server = await start_dev_server(
                 settings.data_dir,
                 port=EMBEDDED_TEMPORAL_PORT,

@@ -25,8 +25,13 @@ from temporalio.service import TLSConfig
 from config import DEFAULT_NAMESPACE, Settings, SettingsError, load_settings
 
 
-def data_converter_for(settings: Settings, *, create_key: bool = True) -> DataConverter:
-    """The pydantic converter with the encryption codec for the keys these settings give (codec/keys.py)."""
+def data_converter_for(settings: Settings, *, create_key: bool = False) -> DataConverter:
+    """The pydantic converter with the encryption codec for the keys these settings give (codec/keys.py).
+
+    The embedded stack's key file is made by the process that runs the stack
+    (stack.running_stack: worker, demo); a client only reads it (create_key
+    False), so a client started elsewhere never invents a key the worker lacks.
+    """
     from codec import keyring_for, make_data_converter
 
     return make_data_converter(keyring_for(settings, create=create_key))

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import stat
 import urllib.error
 import urllib.request
@@ -270,3 +271,16 @@ async def test_codec_server_with_a_token_refuses_requests_without_it():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_client_reads_the_embedded_key_file_but_never_makes_one(tmp_path: Path):
+    """Only the process running the embedded stack makes the key; a client elsewhere sends plain JSON instead."""
+    from stack.client import data_converter_for
+
+    settings = load_settings({"COMPLAINTS_DATA_DIR": str(tmp_path / "data")})
+    codec = data_converter_for(settings).payload_codec
+    assert isinstance(codec, EncryptionCodec) and codec.keyring is None
+    assert not (tmp_path / "data").exists()
+    made = keyring_for(settings, create=True)  # what stack.running_stack does
+    assert made is not None and re.fullmatch(r"local-\d{8}-[0-9a-f]{6}", made.current_id)
+    assert data_converter_for(settings).payload_codec.keyring == made
