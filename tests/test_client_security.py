@@ -156,3 +156,30 @@ async def test_the_cli_says_which_setting_is_wrong(monkeypatch, capsys):
     monkeypatch.setenv("COMPLAINTS_ENCRYPTION_KEYS", "k1:c2hvcnQ=")
     assert await starter.amain(["show", "C1"]) == 2
     assert "error: COMPLAINTS_ENCRYPTION_KEYS, entry 1 (k1): the key is 5 bytes; AES-256-GCM needs 32" in capsys.readouterr().err
+
+
+class RecordingLog:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, dict]] = []
+
+    def __getattr__(self, level: str):  # type: ignore[no-untyped-def]
+        return lambda event, **fields: self.lines.append((level, event, fields))
+
+
+def test_the_worker_warns_once_when_a_real_server_gets_plain_payloads(monkeypatch):
+    import worker
+    from codec.keys import keyring_for, parse_keys
+
+    recorded = RecordingLog()
+    monkeypatch.setattr(worker, "log", recorded)
+    settings = load_settings({"TEMPORAL_ADDRESS": "temporal:7233"})
+    worker.log_payload_protection(keyring_for(settings), settings)
+    [(level, event, _)] = recorded.lines
+    assert level == "warning" and event.startswith("payloads are stored in plain text") and "COMPLAINTS_ENCRYPTION_KEYS" in event
+
+    recorded.lines.clear()
+    key = "k7:" + "B" * 43 + "="
+    worker.log_payload_protection(parse_keys(key), load_settings({"TEMPORAL_ADDRESS": "temporal:7233", "COMPLAINTS_ENCRYPTION_KEYS": key}))
+    [(level, event, fields)] = recorded.lines
+    assert (level, event) == ("info", "payloads encrypted") and "key k7" in fields["encryption"]
+    assert "B" * 43 not in repr(recorded.lines)
