@@ -10,7 +10,7 @@ import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from schemas.common import (
     FACTS_MAX,
@@ -21,14 +21,24 @@ from schemas.common import (
     FactName,
     FactValue,
     InputMessage,
+    Moment,
     RequestId,
     Text,
+    matching,
+    shown,
     text,
 )
 
 PromiseId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 # A promise is owed by the owner (None) or by another party, "external:<party>".
-OwedBy = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^external:[A-Za-z0-9_. -]{1,64}$")]
+OwedBy = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    matching(
+        re.compile(r"external:[A-Za-z0-9_. -]{1,64}"),
+        "owed_by is 'external:<party>' (1 to 64 letters, digits, spaces, '.', '_' or '-'); leave it out for the owner",
+    ),
+]
 
 
 class Action(InputMessage):
@@ -68,7 +78,7 @@ class ProvideInfo(Action):
 
 class MakePromise(Action):
     description: Text
-    due_at: AwareDatetime
+    due_at: Moment
     owed_by: OwedBy | None = None
 
 
@@ -79,7 +89,7 @@ class KeepPromise(Action):
 
 class RenegotiatePromise(Action):
     promise_id: PromiseId
-    new_due_at: AwareDatetime
+    new_due_at: Moment
     reason: Text
     customer_agreed: bool
 
@@ -126,18 +136,26 @@ class TransferOwnership(Action):
             raise ValueError(
                 "the handoff note is what the next owner reads first, so the customer never repeats "
                 "themselves: summarise the problem, what was done and what is still owed "
-                f"(at least {HANDOFF_NOTE_MIN_WORDS} words and {HANDOFF_NOTE_MIN_CHARS} characters; got {note!r})"
+                f"(at least {HANDOFF_NOTE_MIN_WORDS} words and {HANDOFF_NOTE_MIN_CHARS} characters; got {shown(note, 80)})"
             )
         return note
 
 
 GoodwillKind = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z][a-z0-9_]{0,39}$"),
+    StringConstraints(strip_whitespace=True, to_lower=True),
+    matching(
+        re.compile(r"[a-z][a-z0-9_]{0,39}"),
+        "a goodwill kind is one word of at most 40 letters, digits or '_', such as refund, credit or voucher",
+    ),
 ]
 GoodwillId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Amount = Annotated[Decimal, Field(ge=0, le=Decimal("1000000000"), decimal_places=2)]
-Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
+Currency = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True),
+    matching(re.compile(r"[A-Z]{3}"), "a currency is a three-letter ISO 4217 code such as GBP, EUR or USD"),
+]
 
 
 class OfferGoodwill(Action):

@@ -5,13 +5,19 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 _MAX_ERRORS_SHOWN = 5
+# A location part (a field name or a dict key) longer than this, or not printable, is quoted and cut.
+_MAX_LOCATION_PART = 40
 
 
 def describe_validation_error(error: ValidationError, what: str = "") -> str:
-    """One line such as: `severity: Input should be 'low', ... (got 'urgent'); summary: ...`."""
+    """One line such as: `severity: Input should be 'low', ... (got 'urgent'); summary: ...`.
+
+    The line stays short and printable whatever the input was (huge values, huge or
+    unprintable field names, NUL characters): it is stored in the timeline as it is.
+    """
     parts = []
     for detail in error.errors()[:_MAX_ERRORS_SHOWN]:
-        where = ".".join(str(part) for part in detail["loc"]) or "payload"
+        where = ".".join(_location(part) for part in detail["loc"]) or "payload"
         message = detail["msg"].removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = "unknown field (not part of this message; check the spelling)"
@@ -24,7 +30,14 @@ def describe_validation_error(error: ValidationError, what: str = "") -> str:
     if hidden > 0:
         parts.append(f"and {hidden} more")
     prefix = f"invalid {what}: " if what else ""
-    return prefix + "; ".join(parts)
+    return (prefix + "; ".join(parts)).replace("\x00", "\\x00")
+
+
+def _location(part: object) -> str:
+    text = str(part)
+    if len(text) <= _MAX_LOCATION_PART and text.isprintable():
+        return text
+    return _short(text, _MAX_LOCATION_PART)
 
 
 def _short(value: object, limit: int = 60) -> str:

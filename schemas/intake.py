@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from schemas.common import (
     DETAILS_MAX,
@@ -17,6 +17,7 @@ from schemas.common import (
     FactValue,
     Identifier,
     InputMessage,
+    Moment,
     Severity,
     Summary,
     text,
@@ -44,7 +45,7 @@ class ComplaintIntake(InputMessage):
     severity: Severity
     summary: Summary
     details: Annotated[str, StringConstraints(max_length=DETAILS_MAX)] = ""
-    received_at: AwareDatetime | None = None
+    received_at: Moment | None = None
     received_by: AgentId | None = None
     policy: PolicyName | None = None
     facts: dict[FactName, FactValue] = Field(default_factory=dict)

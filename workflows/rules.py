@@ -245,9 +245,19 @@ def never_ask_twice(state: CaseState, fields: list[str]) -> None:
 # --- promises --------------------------------------------------------------
 
 
+# A promise is due within this long: a later date is a mistake (a year typed wrong), not a promise to track.
+PROMISE_HORIZON = timedelta(days=2 * 366)
+
+
 def require_future(moment: datetime, now: datetime, field: str) -> None:
+    """A promise's deadline: in the future, and within PROMISE_HORIZON of now."""
     if moment <= now:
         raise invalid(f"{field} must be in the future (it is {moment.isoformat()}, now is {now.isoformat()})")
+    if moment > now + PROMISE_HORIZON:
+        raise invalid(
+            f"{field} must be within two years (by {(now + PROMISE_HORIZON).isoformat()}); it is "
+            f"{moment.isoformat()}: promise a nearer step, and renegotiate it when the date is known"
+        )
 
 
 def find_open_promise(state: CaseState, promise_id: str):
