@@ -25,12 +25,13 @@ from temporalio.service import TLSConfig
 from config import DEFAULT_NAMESPACE, Settings, SettingsError, load_settings
 
 
-def data_converter_for(settings: Settings, *, create_key: bool = False) -> DataConverter:
+def data_converter_for(settings: Settings, *, create_key: bool = True) -> DataConverter:
     """The pydantic converter with the encryption codec for the keys these settings give (codec/keys.py).
 
-    The embedded stack's key file is made by the process that runs the stack
-    (stack.running_stack: worker, demo); a client only reads it (create_key
-    False), so a client started elsewhere never invents a key the worker lacks.
+    create_key: for the embedded stack, make the data dir's key file if it is
+    missing. The process that runs the stack makes it (stack.running_stack:
+    worker, demo); connect_client only reads it (create_key=False), so a client
+    started elsewhere never invents a key the worker lacks.
     """
     from codec import keyring_for, make_data_converter
 
@@ -108,13 +109,14 @@ async def connect_client(
     settings (default: load_settings() from the environment) give the encryption
     keys, TLS and API key. Extra keyword arguments go to Client.connect (identity,
     interceptors, ...) and win over the settings' tls / api_key; the data
-    converter is always data_converter_for(settings).
+    converter is always data_converter_for(settings), reading (never making)
+    the embedded stack's key file.
     """
     settings = settings if settings is not None else load_settings()
     options = {**connect_options(settings), **kwargs}
     return await Client.connect(
         address,
         namespace=namespace,
-        data_converter=data_converter_for(settings),
+        data_converter=data_converter_for(settings, create_key=False),
         **options,
     )

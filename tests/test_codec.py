@@ -273,14 +273,22 @@ async def test_codec_server_with_a_token_refuses_requests_without_it():
         server.server_close()
 
 
-def test_a_client_reads_the_embedded_key_file_but_never_makes_one(tmp_path: Path):
+async def test_a_client_reads_the_embedded_key_file_but_never_makes_one(tmp_path: Path, monkeypatch):
     """Only the process running the embedded stack makes the key; a client elsewhere sends plain JSON instead."""
-    from stack.client import data_converter_for
+    from stack import client as client_module
 
+    converters = []
+
+    async def fake_connect(target, **kwargs):  # type: ignore[no-untyped-def]
+        converters.append(kwargs["data_converter"])
+
+    monkeypatch.setattr(client_module.Client, "connect", staticmethod(fake_connect))
     settings = load_settings({"COMPLAINTS_DATA_DIR": str(tmp_path / "data")})
-    codec = data_converter_for(settings).payload_codec
-    assert isinstance(codec, EncryptionCodec) and codec.keyring is None
+    await client_module.connect_client("127.0.0.1:7233", settings=settings)
+    assert isinstance(converters[0].payload_codec, EncryptionCodec) and converters[0].payload_codec.keyring is None
     assert not (tmp_path / "data").exists()
     made = keyring_for(settings, create=True)  # what stack.running_stack does
     assert made is not None and re.fullmatch(r"local-\d{8}-[0-9a-f]{6}", made.current_id)
-    assert data_converter_for(settings).payload_codec.keyring == made
+    await client_module.connect_client("127.0.0.1:7233", settings=settings)
+    assert converters[1].payload_codec.keyring == made
+    assert client_module.data_converter_for(settings).payload_codec.keyring == made
