@@ -72,10 +72,6 @@ def build_worker(  # type: ignore[no-untyped-def]
     """
     if policies is None:
         policies = load_policies(load_settings().policies_path)
-    # Each activity holds at most one pooled connection, so more concurrent
-    # activities than connections would only wait in pool.acquire() while their
-    # start-to-close timeouts run: allow exactly as many as the pool can serve.
-    max_activities = pool.get_max_size() if hasattr(pool, "get_max_size") else 10
     return Worker(
         client,
         task_queue=task_queue,
@@ -85,10 +81,25 @@ def build_worker(  # type: ignore[no-untyped-def]
             *DoorActivities(client, pool, task_queue).all(),
             *PolicyActivities(policies).all(),
         ],
-        max_concurrent_activities=max_activities,
-        max_cached_workflows=max_cached_workflows,
-        graceful_shutdown_timeout=graceful_shutdown,
+        **worker_settings(pool, max_cached_workflows, graceful_shutdown),
     )
+
+
+def worker_settings(  # type: ignore[no-untyped-def]
+    pool, max_cached_workflows: int = MAX_CACHED_WORKFLOWS, graceful_shutdown: timedelta = GRACEFUL_SHUTDOWN
+) -> dict:
+    """The worker's cache and concurrency (README, "Performance"); the lifecycle benchmark's bare worker uses them too.
+
+    Each activity holds at most one pooled connection, so more concurrent
+    activities than connections would only wait in pool.acquire() while their
+    start-to-close timeouts run: allow exactly as many as the pool can serve.
+    """
+    max_activities = pool.get_max_size() if hasattr(pool, "get_max_size") else 10
+    return {
+        "max_concurrent_activities": max_activities,
+        "max_cached_workflows": max_cached_workflows,
+        "graceful_shutdown_timeout": graceful_shutdown,
+    }
 
 
 async def serve(

@@ -56,27 +56,34 @@ import argparse
 import asyncio
 import json
 import logging
-import math
-import os
-import platform
 import secrets
-import signal
 import sys
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 
-import temporalio
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest, GetSystemInfoRequest
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 
 from activities import apply_migrations, create_pool, load_policies
 from activities.roster_store import load_roster
 from bench.bare import BARE_TABLE, CREATE_BARE_TABLE, BareInput
+from bench.common import (
+    REPO,
+    CpuMeter,
+    Progress,
+    WorkerProcess,
+    bounded,
+    find_dev_server_pid,
+    machine_info,
+    percentile,
+    say,
+    source_version,
+)
 from complaint_client import ComplaintClient
 from config import load_settings
 from logs import configure_logging
@@ -90,7 +97,6 @@ from workflows.complaint import workflow_id_for
 
 WORKFLOW_CACHE = load_settings().workflow_cache
 
-REPO = Path(__file__).resolve().parent.parent
 DEMO_ROSTER = REPO / "roster" / "demo.json"
 RESULTS = Path(__file__).resolve().with_name("results-escalations.json")
 
@@ -111,213 +117,7 @@ POLL = 0.5
 BARE_STARTS_PER_SECOND = 40.0
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# --- progress ---------------------------------------------------------------
-
-
-class Progress:
-    """A line on stderr every few seconds: what is running and how far it got."""
-
-    def __init__(self, every: float = 2.0) -> None:
-        self.every = every
-        self.started = time.monotonic()
-        self.label = "starting"
-        self.done = 0
-        self.total = 0
-        self.extra = ""
-        self._task: asyncio.Task[None] | None = None
-
-    def set(self, label: str, total: int = 0) -> None:
-        self.label, self.done, self.total, self.extra = label, 0, total, ""
-        self.print()
-
-    def print(self) -> None:
-        count = f" {self.done}/{self.total}" if self.total else ""
-        say(f"[{time.monotonic() - self.started:6.1f}s] {self.label}{count}{self.extra}")
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            self.print()
-
-    def __enter__(self) -> "Progress":
-        self._task = asyncio.create_task(self._tick())
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-
-async def bounded(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]], limit: int, progress: Progress) -> list[Any]:
-    """fn(item) for every item, at most `limit` at a time; raises the first failure once all are done."""
-    gate = asyncio.Semaphore(limit)
-    failures: list[BaseException] = []
-
-    async def one(item: Any) -> Any:
-        async with gate:
-            try:
-                return await fn(item)
-            except Exception as error:  # collected: one failed case should not hide the others' state
-                failures.append(error)
-                return None
-            finally:
-                progress.done += 1
-
-    results = await asyncio.gather(*(one(item) for item in items))
-    if failures:
-        raise RuntimeError(f"{len(failures)} of {len(results)} failed; the first: {type(failures[0]).__name__}: {failures[0]}")
-    return results
-
-
-# --- worker subprocesses ----------------------------------------------------
-
-
-class WorkerProcess:
-    """bench.worker_process in a subprocess; peak RSS read from /proc/<pid>/status."""
-
-    def __init__(self, kind: str, proc: asyncio.subprocess.Process, log_path: Path) -> None:
-        self.kind = kind
-        self.proc = proc
-        self.log_path = log_path
-        self.ready_rss_kib: int | None = None
-
-    @classmethod
-    async def start(cls, kind: str, *, address: str, namespace: str, database_url: str, task_queue: str,
-                    pool_size: int, log_level: str, log_path: Path,
-                    max_cached_workflows: int | None = None) -> "WorkerProcess":
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "BENCH_DATABASE_URL": database_url}
-        with log_path.open("ab") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.worker_process", kind,
-                "--address", address, "--namespace", namespace, "--task-queue", task_queue,
-                "--pool-size", str(pool_size), "--log-level", log_level,
-                *(["--max-cached-workflows", str(max_cached_workflows)] if max_cached_workflows is not None else []),
-                cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=log, stdin=asyncio.subprocess.DEVNULL,
-            )
-        worker = cls(kind, proc, log_path)
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-        except asyncio.TimeoutError:
-            line = b""
-        if line.strip() != b"ready":
-            await worker.stop()
-            raise RuntimeError(f"the {kind} worker did not start; its log ({log_path}) ends:\n{_tail(log_path)}")
-        worker.ready_rss_kib = worker.status_kib("VmRSS")
-        return worker
-
-    def status_kib(self, key: str) -> int | None:
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
-        return None
-
-    async def stop(self) -> int | None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout=30)
-            except asyncio.TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        return self.proc.returncode
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-# --- where the time goes: CPU of the worker, the Temporal server and the machine ---------
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def process_cpu_seconds(pid: int | None) -> float | None:
-    """utime + stime of a process (Linux /proc), None when it cannot be read."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def machine_cpu_jiffies() -> tuple[int, int] | None:
-    """(busy, total) jiffies over all cores since boot, from /proc/stat."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    except (OSError, ValueError, IndexError):
-        return None
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-def find_dev_server_pid(address: str) -> int | None:
-    """The pid of the `temporal server start-dev` listening on address's port, if it runs on this machine."""
-    port = address.rsplit(":", 1)[-1]
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"start-dev" in args and b"--port" in args:
-            at = args.index(b"--port")
-            if at + 1 < len(args) and args[at + 1].decode(errors="replace") == port:
-                return int(proc.name)
-    return None
-
-
-class CpuMeter:
-    """Marks in time; between two marks: wall seconds, CPU of each watched process, machine busy share."""
-
-    def __init__(self, pids: dict[str, int | None]) -> None:
-        self.pids = pids
-        self.marks: dict[str, tuple[float, dict[str, float | None], tuple[int, int] | None]] = {}
-
-    def mark(self, name: str) -> None:
-        self.marks[name] = (
-            time.monotonic(),
-            {who: process_cpu_seconds(pid) for who, pid in self.pids.items()},
-            machine_cpu_jiffies(),
-        )
-
-    def between(self, start: str, end: str) -> dict[str, Any]:
-        if start not in self.marks or end not in self.marks:
-            return {}
-        (t0, cpu0, m0), (t1, cpu1, m1) = self.marks[start], self.marks[end]
-        wall = t1 - t0
-        out: dict[str, Any] = {"wall_seconds": round(wall, 2)}
-        for who in self.pids:
-            a, b = cpu0.get(who), cpu1.get(who)
-            if a is not None and b is not None and wall > 0:
-                out[f"{who}_cpu_seconds"] = round(b - a, 2)
-                out[f"{who}_cores"] = round((b - a) / wall, 2)
-        if m0 and m1 and m1[1] > m0[1]:
-            out["machine_busy"] = round((m1[0] - m0[0]) / (m1[1] - m0[1]), 2)
-        return out
-
-
 # --- figures ------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def figures(rows: list[Any], due: datetime, expected: int) -> dict[str, Any]:
@@ -701,45 +501,6 @@ async def cleanup(ctx: Run, progress: Progress) -> None:
             if not await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {BARE_TABLE})"):
                 await conn.execute(f"DROP TABLE {BARE_TABLE}")
     say("cleanup: workflows deleted, rows removed")
-
-
-async def machine_info(client: Client, pool: Any) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "temporalio": temporalio.__version__,
-    }
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                info["memory_mib"] = int(line.split()[1]) // 1024
-        info["cpu_model"] = next(
-            (l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), None)
-    except OSError:
-        pass
-    try:
-        system = await client.workflow_service.get_system_info(GetSystemInfoRequest())
-        info["temporal_server"] = system.server_version or None
-    except Exception:
-        info["temporal_server"] = None
-    info["postgresql"] = await pool.fetchval("SHOW server_version")
-    return info
-
-
-def source_version() -> dict[str, Any]:
-    """The commit measured, and whether the engine's sources differ from it in the working tree."""
-    import subprocess
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    changed = git("status", "--porcelain", "--", "workflows", "activities", "schemas", "policies", "worker.py", "bench")
-    return {"commit": git("rev-parse", "--short", "HEAD"), "engine_sources_modified": None if changed is None else bool(changed)}
 
 
 def ratio(engine: float | None, bare: float | None) -> str:

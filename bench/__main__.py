@@ -1,0 +1,5 @@
+"""`python -m bench`: the engine against bare Temporal (bench/lifecycle.py)."""
+
+from bench.lifecycle import main
+
+main()
