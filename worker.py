@@ -90,13 +90,15 @@ def worker_settings(  # type: ignore[no-untyped-def]
 ) -> dict:
     """The worker's cache and concurrency (README, "Performance"); the lifecycle benchmark's bare worker uses them too.
 
-    Each activity holds at most one pooled connection, so more concurrent
-    activities than connections would only wait in pool.acquire() while their
-    start-to-close timeouts run: allow exactly as many as the pool can serve.
+    Each activity, regular or local (the event writes), holds at most one pooled
+    connection, so more concurrent activities than connections would only wait
+    in pool.acquire() while their start-to-close timeouts run: allow as many of
+    each kind as the pool can serve. Workflow tasks stay at the SDK's 100.
     """
     max_activities = pool.get_max_size() if hasattr(pool, "get_max_size") else 10
     return {
         "max_concurrent_activities": max_activities,
+        "max_concurrent_local_activities": max_activities,
         "max_cached_workflows": max_cached_workflows,
         "graceful_shutdown_timeout": graceful_shutdown,
     }

@@ -58,6 +58,17 @@ def _normalize_dsn(dsn: str) -> str:
     return dsn
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection needs when it goes back to the pool: nothing beyond asyncpg's own rollback.
+
+    asyncpg's default reset sends a fifth statement batch on every release (advisory
+    unlock, CLOSE ALL, UNLISTEN, RESET ALL): a round trip for each activity. The
+    engine keeps no session state (no SET, LISTEN, cursors; the one session-level
+    advisory lock, the migrations', is released in a finally), so it is skipped.
+    An open transaction is still rolled back by the pool before this is called.
+    """
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs) -> asyncpg.Pool:
     """A pool whose json/jsonb columns take and give Python dicts and lists.
 
@@ -66,6 +77,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwar
     """
     kwargs.setdefault("command_timeout", 60)
     kwargs.setdefault("server_settings", {"application_name": "complaint-engine"})
+    kwargs.setdefault("reset", _keep_session)
     return await asyncpg.create_pool(
         _normalize_dsn(dsn), min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
     )
