@@ -32,3 +32,9 @@ clean-data:
 .PHONY: bench-escalations
 bench-escalations: $(STAMP)
 	$(PY) -m bench.escalations $(if $(CASES),--cases $(CASES))
+
+# The engine against bare Temporal, every section (README, "Performance"); CASES=2000 for the documented N,
+# ARGS='--only lifecycle,latency' for some sections. Prints a table, writes bench/results.json.
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m bench $(if $(CASES),--cases $(CASES)) $(ARGS)

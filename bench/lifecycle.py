@@ -92,7 +92,6 @@ DEMO_ROSTER = REPO / "roster" / "demo.json"
 RESULTS = Path(__file__).resolve().with_name("results.json")
 SECTIONS = ("lifecycle", "latency", "queries", "scale", "database", "growth")
 ACTIONS_PER_CASE = 10
-QUERY_CASE_EVENTS = 500
 # Cases opened (and left waiting) at a time by the scale and fleet set-up.
 OPEN_CONCURRENCY = 50
 
@@ -195,7 +194,8 @@ class Side:
     async def open(self, i: int) -> None:
         raise NotImplementedError
 
-    async def work(self, i: int, latencies: list[float]) -> None:
+    async def work(self, i: int, latencies: list[tuple[str, float]]) -> None:
+        """The case's ten actions, one after the other; each update's round trip (name, ms) into latencies."""
         raise NotImplementedError
 
 
@@ -210,12 +210,12 @@ class EngineSide(Side):
         cid, customer = self.ids(i)
         await self.engine.start_case(intake(cid, customer, self.agent(i)), wait_for_owner=None)
 
-    async def work(self, i: int, latencies: list[float]) -> None:
+    async def work(self, i: int, latencies: list[tuple[str, float]]) -> None:
         cid, customer = self.ids(i)
         for name, payload in script(self.agent(i), customer):
             t0 = time.perf_counter()
             await self.engine.act(cid, name, payload)
-            latencies.append((time.perf_counter() - t0) * 1000)
+            latencies.append((name, (time.perf_counter() - t0) * 1000))
 
 
 class BareSide(Side):
@@ -227,13 +227,13 @@ class BareSide(Side):
             WORKFLOW_TYPE, intake(cid, customer, self.agent(i)), id=f"bare-{cid}", task_queue=self.queue
         )
 
-    async def work(self, i: int, latencies: list[float]) -> None:
+    async def work(self, i: int, latencies: list[tuple[str, float]]) -> None:
         cid, customer = self.ids(i)
         handle = self.ctx.client.get_workflow_handle(f"bare-{cid}")
-        for _, payload in script(self.agent(i), customer):
+        for name, payload in script(self.agent(i), customer):
             t0 = time.perf_counter()
             await handle.execute_update(UPDATE_NAME, payload, result_type=dict)
-            latencies.append((time.perf_counter() - t0) * 1000)
+            latencies.append((name, (time.perf_counter() - t0) * 1000))
 
 
 SIDES: dict[str, type[Side]] = {"engine": EngineSide, "bare": BareSide}
@@ -272,7 +272,7 @@ async def lifecycle_side(ctx: Ctx, side_name: str, n: int, agents: int, label: s
         worker, queue = await ctx.start_worker(SIDES[side_name].kind, label, count_db=count_db)
     assert queue is not None
     side = SIDES[side_name](ctx, queue, label)
-    latencies: list[float] = []
+    latencies: list[tuple[str, float]] = []
     meter = CpuMeter({"worker": worker.pid, "temporal_server": ctx.server_pid, "bench_client": os.getpid()})
 
     async def one_case(i: int) -> None:
@@ -295,7 +295,12 @@ async def lifecycle_side(ctx: Ctx, side_name: str, n: int, agents: int, label: s
             "wall_seconds": round(wall, 2),
             "cases_per_second": round(n / wall, 2),
             "actions_per_second": round(actions / wall, 1),
-            "update_latency_ms": latency_summary(latencies),
+            "update_latency_ms": latency_summary(ms for _, ms in latencies),
+            "update_latency_ms_by_action": {
+                name: {k: v for k, v in latency_summary(ms for n, ms in latencies if n == name).items()
+                       if k in ("p50", "p99")}
+                for name, _ in script(ctx.agents[0], "-")
+            },
             "cpu": meter.between("start", "end"),
             "worker_rss_kib": worker.status_kib("VmRSS"),
             "worker_peak_rss_kib": worker.status_kib("VmHWM"),
@@ -367,8 +372,9 @@ async def timed(n: int, fn: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
 
 async def section_queries(ctx: Ctx) -> dict[str, Any]:
     n_queries = ctx.args.queries
+    events = ctx.args.query_events
     label = "queries"
-    result: dict[str, Any] = {"events": QUERY_CASE_EVENTS, "queries_each": n_queries}
+    result: dict[str, Any] = {"events": events, "queries_each": n_queries}
     # The engine: one case, accepted, then notes sent as signals until it holds 500 events, all in PostgreSQL.
     worker, queue = await ctx.start_worker("engine", label)
     try:
@@ -376,17 +382,17 @@ async def section_queries(ctx: Ctx) -> dict[str, Any]:
         engine = side.engine
         cid, _ = side.ids(0)
         agent = side.agent(0)
-        ctx.progress.set(f"{label}: engine case with {QUERY_CASE_EVENTS} events")
+        ctx.progress.set(f"{label}: engine case with {events} events")
         await side.open(0)
         await engine.act(cid, "accept_ownership", {"actor": agent.id})
         state = await engine.state(cid)
-        for k in range(QUERY_CASE_EVENTS - state.event_count):
+        for k in range(events - state.event_count):
             await engine.send(cid, "add_note", {"actor": agent.id, "text": f"Note {k}: checked the ledger again"})
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             stored = await ctx.pool.fetchval("SELECT count(*) FROM case_events WHERE complaint_id = $1", cid)
             ctx.progress.extra = f": {stored} events stored"
-            if stored >= QUERY_CASE_EVENTS:
+            if stored >= events:
                 break
             await asyncio.sleep(0.5)
         state = await engine.state(cid)
@@ -403,12 +409,12 @@ async def section_queries(ctx: Ctx) -> dict[str, Any]:
     try:
         side = BareSide(ctx, queue, label)
         cid, _ = side.ids(0)
-        ctx.progress.set(f"{label}: bare workflow with {QUERY_CASE_EVENTS} events")
+        ctx.progress.set(f"{label}: bare workflow with {events} events")
         await side.open(0)
         handle = ctx.client.get_workflow_handle(f"bare-{cid}")
-        for k in range(QUERY_CASE_EVENTS - 1):
+        for k in range(events - 1):
             await handle.signal(SIGNAL_NAME, {"actor": "bench", "text": f"Note {k}: checked the ledger again"})
-        while (await handle.query("state", result_type=dict))["event_count"] < QUERY_CASE_EVENTS:
+        while (await handle.query("state", result_type=dict))["event_count"] < events:
             await asyncio.sleep(0.2)
         ctx.progress.set(f"{label}: bare state and timeline queries, {n_queries} each")
         result["bare"] = {
@@ -436,7 +442,7 @@ async def open_cases(ctx: Ctx, side: Side, first: int, count: int, worker: Worke
         await bounded(range(first + done, first + done + chunk), side.open, OPEN_CONCURRENCY, ctx.progress)
         done += chunk
         if worker is not None and rss_every:
-            await asyncio.sleep(1.0)  # let the last openings' workflow tasks finish
+            await asyncio.sleep(1.0 if chunk >= 100 else 0.1)  # let the last openings' workflow tasks finish
             samples.append({"open": done, "rss_kib": worker.status_kib("VmRSS")})
     return samples
 
@@ -748,6 +754,7 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
         "fleet_cases": args.fleet_cases,
         "db_cases": args.db_cases,
         "queries": args.queries,
+        "query_events": args.query_events,
         "pool_size": args.pool_size,
         "max_concurrent_activities": args.pool_size,
         "max_cached_workflows": args.max_cached_workflows or load_settings().workflow_cache,
@@ -794,6 +801,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-cases-single", type=int, default=20, help="cases of the one-agent latency run (default 20)")
     p.add_argument("--db-cases", type=int, default=50, help="cases of the database section (default 50)")
     p.add_argument("--queries", type=int, default=200, help="queries of each kind in the queries section (default 200)")
+    p.add_argument("--query-events", type=int, default=500, help="events of the case the queries read (default 500)")
     p.add_argument("--only", type=_sections, default=list(SECTIONS), help=f"sections to run, comma-separated (default all: {','.join(SECTIONS)})")
     p.add_argument("--pool-size", type=int, default=10, help="database pool per worker = its max concurrent activities (default 10, as worker.py)")
     p.add_argument("--max-cached-workflows", type=int, help="both workers' cache (default: COMPLAINTS_WORKFLOW_CACHE, as worker.py)")
@@ -807,7 +815,7 @@ def parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = parser().parse_args()
     for name in ("cases", "agents", "scale_cases", "fleet_cases", "latency_agents", "latency_cases",
-                 "latency_cases_single", "db_cases", "queries", "pool_size"):
+                 "latency_cases_single", "db_cases", "queries", "query_events", "pool_size"):
         if getattr(args, name) < 1:
             parser().error(f"--{name.replace('_', '-')} must be at least 1")
     configure_logging(load_settings().log_format, level=logging.WARNING)
