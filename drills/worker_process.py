@@ -1,0 +1,134 @@
+"""The crash drill's worker, in a process of its own so the drill can kill -9 it: `python -m drills.worker_process`.
+
+    DRILL_DATABASE_URL=URL python -m drills.worker_process --address HOST:PORT --namespace NS \
+        --task-queue Q [--pool-size 10] [--log-level INFO]
+
+The production worker (worker.build_worker: ComplaintWorkflow, the problem
+door, the case and door activities, resolve_policy) on a pool of --pool-size
+connections, with the production cache (COMPLAINTS_WORKFLOW_CACHE). The
+database URL comes from the environment (a password never shows in `ps`); the
+drill points it at its proxy. Prints one line `ready` on stdout once the worker
+polls; logs (JSON lines) go to stderr. SIGTERM or SIGINT stops it cleanly
+(exit 0); the drill mostly ends it with SIGKILL instead. Migrations, the
+roster and the servers are the drill's business. With DRILL_TRACE_ACTIVATIONS=1
+(the drill sets it) each workflow activation is logged as one `ACTIVATION` line,
+so a history that later fails to replay can be compared with what ran live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import threading
+
+from activities import create_pool, load_policies
+from config import load_settings
+from logs import configure_logging
+from stack.client import connect_client
+from stack.process import exit_for_real
+from worker import build_worker
+
+DATABASE_URL_ENV = "DRILL_DATABASE_URL"
+# Set to 1: one `ACTIVATION ...` line on stderr per workflow activation (see trace_activations).
+TRACE_ENV = "DRILL_TRACE_ACTIVATIONS"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m drills.worker_process", description=__doc__.splitlines()[0])
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    settings = load_settings()
+    policies = load_policies(settings.policies_path)
+    pool = await create_pool(os.environ[DATABASE_URL_ENV], max_size=args.pool_size)
+    try:
+        client = await connect_client(args.address, args.namespace)
+        worker = build_worker(client, pool, args.task_queue, policies, max_cached_workflows=settings.workflow_cache)
+        running = asyncio.create_task(worker.run(), name="worker")
+        await asyncio.sleep(0.2)  # let it register its pollers (a start error surfaces here)
+        if running.done():
+            await running
+        print("ready", flush=True)
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not running.done():
+            await worker.shutdown()
+        await running  # a worker that failed on its own re-raises here: exit 1
+        return 0
+    finally:
+        await pool.close()
+
+
+def trace_activations(record) -> None:  # type: ignore[no-untyped-def]
+    """Call record(run_id, replaying, history_length, timestamp, jobs, commands) for every workflow activation
+    (timestamp: workflow.now() during it, ISO 8601).
+
+    The drill compares what a worker did live with what a replay of the same history does, to tell a
+    nondeterministic workflow from activations the SDK composed differently. Wraps a private temporalio
+    method: a debugging aid, never used by the production worker.
+    """
+    from temporalio.worker import _workflow_instance as instance
+
+    activate = instance._WorkflowInstanceImpl.activate
+
+    def traced(self, act):  # type: ignore[no-untyped-def]
+        completion = activate(self, act)
+        jobs = []
+        for job in act.jobs:
+            kind = job.WhichOneof("variant")
+            detail = getattr(job, kind)
+            extra = detail.name if kind == "do_update" else getattr(detail, "seq", None)
+            jobs.append(f"{kind}({extra})" if extra not in (None, "") else kind)
+        commands = [c.WhichOneof("variant") for c in completion.successful.commands]
+        stamp = act.timestamp.ToDatetime().isoformat(timespec="milliseconds") if act.HasField("timestamp") else "-"
+        record(act.run_id, act.is_replaying, act.history_length, stamp, jobs, commands)
+        return completion
+
+    instance._WorkflowInstanceImpl.activate = traced
+
+
+_log_lock = threading.Lock()
+
+
+def _log_activation(
+    run_id: str, replaying: bool, history_length: int, stamp: str, jobs: list[str], commands: list[str]
+) -> None:
+    line = (
+        f"ACTIVATION run={run_id} replaying={replaying} history_length={history_length} now={stamp} "
+        f"jobs={jobs} commands={commands}\n"
+    )
+    with _log_lock:  # activations run on several threads: one whole line at a time
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    configure_logging("json", level=args.log_level.upper())
+    if os.environ.get(TRACE_ENV) == "1":
+        trace_activations(_log_activation)
+    status = 1
+    try:
+        status = asyncio.run(_run(args))
+    except Exception as error:
+        print(f"drill worker failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+    finally:
+        exit_for_real(status)
+
+
+if __name__ == "__main__":
+    main()
