@@ -1327,7 +1327,7 @@ async def drill(opts: Options) -> int:
             print(f"  {incident.at:6.1f}s  {incident.what} [{incident.in_flight} in flight]")
         print("\nCounts:")
         print(table(rows))
-        print(f"\nEscalations by clock and level: "
+        print("\nEscalations by clock and level: "
               + ", ".join(f"{k} {v}" for k, v in check.escalations_by_level.items()))
         opened = Counter(f"{r.via}:{r.opened_as}" for r in runs)
         print("Cases: " + ", ".join(f"{k} {v}" for k, v in sorted(opened.items()))
