@@ -62,6 +62,11 @@ FLUSH_MAX_BYTES = 512 * 1024
 # instead of two plus an activity task (README, "Performance"). A history recorded before it
 # scheduled record_case_events, a regular activity, and a run that began so keeps doing that.
 LOCAL_WRITES_PATCH = "local-event-writes"
+# workflow.patched id: since this change the opening (resolve_policy, then assign_owner and
+# load_customer_history) runs as local activities in the case's first workflow task, so the first
+# action no longer waits for three activity tasks and two more workflow tasks. A history recorded
+# before it scheduled them as regular activities.
+LOCAL_OPENING_PATCH = "local-opening"
 # A failed local write is retried after a durable timer, never inside the workflow task: the task
 # completes, so a worker asked to stop (or one that dies) never holds it while the database is away.
 _LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=500)
@@ -182,6 +187,8 @@ class ComplaintWorkflow:
         self._action_lock = asyncio.Lock()
         # Whether this case keeps running through its feedback window after closing (see FEEDBACK_WINDOW_PATCH).
         self._feedback_window: bool | None = None
+        # Whether the opening's activities run locally (see LOCAL_OPENING_PATCH); decided in run().
+        self._local_opening = False
         try:
             data = _decode(intake)
             if isinstance(data, dict) and "continued_case" in data:
@@ -216,6 +223,8 @@ class ComplaintWorkflow:
     @workflow.run
     async def run(self, intake: RawValue) -> CaseOutcome:
         case = self._opened_case()
+        if case.policy is None or not case.assigned or case.state.customer_history is None:
+            self._local_opening = workflow.patched(LOCAL_OPENING_PATCH)
         if case.policy is None:
             await self._adopt_policy(case)
         opening = []
@@ -249,12 +258,13 @@ class ComplaintWorkflow:
     async def _adopt_policy(self, case: Case) -> None:
         """Copy the deadline policy into the case: editing the policy file never changes a running case.
 
-        A regular activity, not a local one: with a local activity in the first
-        workflow task, workflow.now() read live and on replay disagreed, so the
-        timeline a query replays differed from the one written to PostgreSQL.
+        A local activity since LOCAL_OPENING_PATCH. (An earlier engine found
+        workflow.now() after a local activity in the first workflow task to differ
+        between the live run and replay; tests/test_local_writes.py replays the demo
+        cases with no cache and compares every event's time with case_events.)
         """
         try:
-            policy = await workflow.execute_activity(
+            policy = await self._opening_activity(
                 "resolve_policy",
                 ResolvePolicyInput(
                     complaint_id=case.state.complaint_id,
@@ -275,7 +285,7 @@ class ComplaintWorkflow:
 
     async def _know_the_customer(self, case: Case) -> None:
         """Load the customer's other cases into the state, for the owner's first look."""
-        case.state.customer_history = await workflow.execute_activity(
+        case.state.customer_history = await self._opening_activity(
             "load_customer_history",
             CustomerHistoryInput(complaint_id=case.state.complaint_id, customer_id=case.state.customer.customer_id),
             result_type=CustomerHistory,
@@ -285,7 +295,7 @@ class ComplaintWorkflow:
 
     async def _assign_owner(self, case: Case) -> None:
         self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
-        assignment = await workflow.execute_activity(
+        assignment = await self._opening_activity(
             "assign_owner",
             AssignOwnerInput(
                 complaint_id=case.state.complaint_id,
@@ -304,6 +314,18 @@ class ComplaintWorkflow:
         )
         case.assign(assignment, workflow.now())
         self._log("owner assigned", actor="system:routing", owner=case.state.owner)
+
+    def _opening_activity(self, name: str, arg: Any, *, result_type: Any, start_to_close_timeout: timedelta,
+                          retry_policy: RetryPolicy) -> Any:
+        """One activity of the opening: local since LOCAL_OPENING_PATCH, regular in histories from before."""
+        if self._local_opening:
+            return workflow.execute_local_activity(
+                name, arg, result_type=result_type, start_to_close_timeout=start_to_close_timeout,
+                retry_policy=retry_policy, local_retry_threshold=_LOCAL_RETRY_THRESHOLD,
+            )
+        return workflow.execute_activity(
+            name, arg, result_type=result_type, start_to_close_timeout=start_to_close_timeout, retry_policy=retry_policy
+        )
 
     # --- queries -----------------------------------------------------------
 
