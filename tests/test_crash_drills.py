@@ -33,7 +33,7 @@ from temporalio.testing import WorkflowEnvironment
 from complaint_client import ComplaintClient
 from drills.crash import EXIT_NONDETERMINISM_ONLY
 from schemas import CaseOutcome, TimelineEvent
-from schemas.activity_io import RecordCaseEvents
+from schemas.activity_io import RecordCaseEvents, WriteCaseEvents
 from tests.conftest import start_time_skipping_env
 from tests.test_workflow import OWNER, ROSTER, customer_of, new_intake
 
@@ -136,12 +136,10 @@ async def test_a_write_held_up_past_the_feedback_window_still_completes_the_case
             self._refuse()
             await super().record_case_events(inp)
 
-        if hasattr(CaseActivities, "write_case_events"):  # the local-activity write, where the engine has it
-
-            @activity.defn(name="write_case_events")
-            async def write_case_events(self, inp):  # type: ignore[no-untyped-def]
-                self._refuse()
-                await super().write_case_events(inp)
+        @activity.defn(name="write_case_events")
+        async def write_case_events(self, inp: WriteCaseEvents) -> None:
+            self._refuse()
+            await super().write_case_events(inp)
 
     await load_roster(pool, ROSTER)
     activities = DatabaseAway(pool)
@@ -163,11 +161,13 @@ async def test_a_write_held_up_past_the_feedback_window_still_completes_the_case
         try:
             while not activities.refused:  # the closing write has met the outage
                 await asyncio.sleep(0.05)
-            # The write retries with backoff while the feedback window (20 s) ends.
-            await skipping_env.sleep(timedelta(seconds=45))
+            closing = await skipping_env.get_current_time()
+            # The write retries with backoff while the feedback window (20 s) ends. (Time is skipped
+            # only while no workflow task is open; a local activity's retries keep one open.)
+            while await skipping_env.get_current_time() < closing + timedelta(seconds=25):
+                await skipping_env.sleep(timedelta(seconds=5))
             activities.away = False
-            await skipping_env.sleep(timedelta(seconds=40))  # past the next retry (backoff capped at 30 s)
-            # The workflow completes once the write is through.
+            # The workflow completes once the write is through (at its next retry).
             outcome = await client.get_workflow_handle(f"complaint-{cid}", result_type=CaseOutcome).result()
         finally:
             confirming.cancel()
@@ -176,6 +176,6 @@ async def test_a_write_held_up_past_the_feedback_window_still_completes_the_case
         return await engine.handle(cid).query("timeline", result_type=list[TimelineEvent])
 
     async with build_worker(client, pool, task_queue, case_activities=activities, graceful_shutdown=timedelta(0)):
-        timeline = await asyncio.wait_for(scenario(), timeout=120)
+        timeline = await asyncio.wait_for(scenario(), timeout=150)
     stored = [r["seq"] for r in await pool.fetch("SELECT seq FROM case_events WHERE complaint_id = $1 ORDER BY seq", cid)]
     assert stored == [e.seq for e in timeline] == list(range(1, len(timeline) + 1))
