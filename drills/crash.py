@@ -615,7 +615,7 @@ class OutageReport:
     activity_types: dict[str, int] = field(default_factory=dict)
     first_write_after_seconds: float | None = None
     # From the worker's log (regular and local activities alike): failed attempts during the outage,
-    # how many activities they were, and the seconds between one activity's successive failures.
+    # in how many (case, activity type), and the seconds between successive failures of one of them.
     failed_attempts: int = 0
     failing_activities: int = 0
     retry_gaps_seconds: list[float] = field(default_factory=list)
@@ -713,8 +713,8 @@ class Chaos:
                   f"worker pid {report.worker_pid_after} {'still up' if report.worker_alive_after else 'NOT the same live process'}; "
                   f"{report.retrying_activities} activities of {report.retrying_cases} cases were retrying "
                   f"(attempts up to {report.max_attempt}, backoff {_backoffs(report.backoff_seconds)}); the worker's log: "
-                  f"{report.failed_attempts} failed attempts of {report.failing_activities} activities, "
-                  f"{_gaps(report.retry_gaps_seconds)} between one activity's attempts")
+                  f"{report.failed_attempts} failed attempts by {report.failing_activities} (case, activity), "
+                  f"{_gaps(report.retry_gaps_seconds)} between one's attempts")
         await self._first_write_after()
 
     async def _read_retries(self) -> None:
@@ -779,6 +779,7 @@ def _size(path: Path) -> int:
 
 def _read_failed_attempts(log_path: Path, offset: int, report: OutageReport) -> None:
     """Failed activity attempts the worker logged since `offset`, and the gaps between each one's attempts."""
+    # Per case and activity type: a local activity's attempts each have an activity id of their own.
     attempts: dict[tuple[str, str], list[datetime]] = {}
     try:
         with log_path.open("rb") as log:
@@ -791,7 +792,7 @@ def _read_failed_attempts(log_path: Path, offset: int, report: OutageReport) -> 
             continue
         try:
             entry = json.loads(line)
-            key = (entry["workflow_id"], entry["activity_id"])
+            key = (entry["workflow_id"], entry["activity_type"])
             attempts.setdefault(key, []).append(datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")))
         except (ValueError, KeyError):
             continue
@@ -1240,6 +1241,7 @@ async def drill(opts: Options) -> int:
             say(f"[{cases_seconds:6.1f}s] every agent is done; checking PostgreSQL against the timelines")
             if not worker.alive():
                 await worker.start()  # the timeline queries of completed cases need a worker
+            agents.deadline = asyncio.get_running_loop().time() + 180  # the checks' own time, however long the cases took
             say("replaying every case's and door's history with this checkout's code")
             doors = sorted({r.door_workflow_id for r in runs if r.door_workflow_id})
             replay_failures = await replay_check(
@@ -1300,7 +1302,7 @@ async def drill(opts: Options) -> int:
             ("worker up through the outage", "yes" if outage.worker_alive_after else ("n/a" if plan.outage_start is None else "NO")),
             ("activities retrying in the outage", f"{outage.retrying_activities} in {outage.retrying_cases} cases, "
                                                   f"attempts up to {outage.max_attempt}, backoff {_backoffs(outage.backoff_seconds)}"),
-            ("failed attempts in the worker's log", f"{outage.failed_attempts} of {outage.failing_activities} activities, "
+            ("failed attempts in the worker's log", f"{outage.failed_attempts} by {outage.failing_activities} (case, activity), "
                                                     f"{_gaps(outage.retry_gaps_seconds)} apart"),
             ("first write after the outage (s)", outage.first_write_after_seconds),
             ("events (case_events)", check.events),
