@@ -127,11 +127,12 @@ async def test_a_new_run_takes_over_whatever_the_previous_one_wrote(fresh_pool):
 
 
 @pytest.mark.integration
-async def test_every_demo_case_replayed_from_its_history_matches_what_the_local_writes_stored(dev_env, pool):
+async def test_every_demo_case_replayed_from_its_history_matches_what_was_stored(dev_env, pool):
     """The six demo cases (one escalates live, one is joined through the door) on a worker, then each
     case's timeline queried through a worker with no cache, which replays the whole history: every
-    event, times included, must equal its case_events row. The events were written by local activities
-    (write_case_events markers in the history, no record_case_events activity)."""
+    event, times included, must equal its case_events row. The local writes are withdrawn for new
+    executions (workflows/complaint.py, _withdrawn_patch): a new case schedules record_case_events
+    and records no local-event-writes or local-opening marker."""
     import json
     import uuid
     from pathlib import Path
@@ -169,11 +170,14 @@ async def test_every_demo_case_replayed_from_its_history_matches_what_the_local_
     replayer = Replayer(workflows=[ComplaintWorkflow, ProblemDoorWorkflow], data_converter=dev_env.client.data_converter)
     for cid in ids:
         history = await engine.handle(cid).fetch_history()
-        kinds = [e.event_type for e in history.events]
-        assert EventType.EVENT_TYPE_MARKER_RECORDED in kinds
+        markers = [
+            str(e.marker_recorded_event_attributes.details)
+            for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        ]
+        assert not any("local-event-writes" in m or "local-opening" in m for m in markers), cid
         scheduled = [
             e.activity_task_scheduled_event_attributes.activity_type.name
             for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         ]
-        assert "record_case_events" not in scheduled
+        assert "record_case_events" in scheduled and "resolve_policy" in scheduled
         assert (await replayer.replay_workflow(history)).replay_failure is None

@@ -67,9 +67,25 @@ LOCAL_WRITES_PATCH = "local-event-writes"
 # action no longer waits for three activity tasks and two more workflow tasks. A history recorded
 # before it scheduled them as regular activities.
 LOCAL_OPENING_PATCH = "local-opening"
+# Both local-activity changes are WITHDRAWN for new executions: under the crash drills (kill -9 of the
+# worker mid-task) cases that used them stopped replaying (local-activity markers and the patch markers
+# themselves out of step with a replay). A new run takes the regular activities and records no marker;
+# only a replayed history that recorded a marker keeps the local path, for the whole run, so those
+# histories (tests/fixtures/histories/*_local_*) still replay. See _withdrawn_patch.
 # A failed local write is retried after a durable timer, never inside the workflow task: the task
 # completes, so a worker asked to stop (or one that dies) never holds it while the database is away.
 _LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=500)
+
+
+def _withdrawn_patch(patch_id: str) -> bool:
+    """A patch no new execution takes: True only while replaying a history that recorded its marker.
+
+    Live (not replaying), the old branch is taken and no marker is recorded, so a later replay of
+    the same point finds no marker either and takes the old branch again: deterministic both ways.
+    """
+    if not workflow.unsafe.is_replaying():
+        return False
+    return workflow.patched(patch_id)
 
 
 def workflow_id_for(complaint_id: str) -> str:
@@ -189,6 +205,8 @@ class ComplaintWorkflow:
         self._feedback_window: bool | None = None
         # Whether the opening's activities run locally (see LOCAL_OPENING_PATCH); decided in run().
         self._local_opening = False
+        # Whether this run writes its events with the local activity (see LOCAL_WRITES_PATCH); decided at the first write.
+        self._local_writes: bool | None = None
         try:
             data = _decode(intake)
             if isinstance(data, dict) and "continued_case" in data:
@@ -224,7 +242,7 @@ class ComplaintWorkflow:
     async def run(self, intake: RawValue) -> CaseOutcome:
         case = self._opened_case()
         if case.policy is None or not case.assigned or case.state.customer_history is None:
-            self._local_opening = workflow.patched(LOCAL_OPENING_PATCH)
+            self._local_opening = _withdrawn_patch(LOCAL_OPENING_PATCH)
         if case.policy is None:
             await self._adopt_policy(case)
         opening = []
@@ -590,7 +608,9 @@ class ComplaintWorkflow:
         case = self._opened_case()
         batch = self._next_batch()
         info = workflow.info()
-        if workflow.patched(LOCAL_WRITES_PATCH):
+        if self._local_writes is None:
+            self._local_writes = _withdrawn_patch(LOCAL_WRITES_PATCH)  # once per run, then kept
+        if self._local_writes:
             await workflow.execute_local_activity(
                 "write_case_events",
                 WriteCaseEvents(
