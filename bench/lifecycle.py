@@ -474,6 +474,14 @@ async def fleet_queries(ctx: Ctx) -> dict[str, Any]:
         while (count := (await ctx.client.count_workflows(everything)).count) < target and time.monotonic() < deadline:
             await asyncio.sleep(1)
         query = page_query.format(owner=ctx.agents[0].id)
+        # The search attributes of the newest cases may still be on their way: wait until the page's count settles.
+        previous, deadline = -1, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            matching = (await ctx.client.count_workflows(query)).count
+            if matching == previous:
+                break
+            previous = matching
+            await asyncio.sleep(2)
 
         async def page() -> int:
             return len([w async for w in ctx.client.list_workflows(query, limit=100, page_size=100)])
@@ -494,6 +502,26 @@ async def fleet_queries(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
+async def drained(ctx: Ctx, queue: str, timeout: float = 1800.0) -> None:
+    """Wait until the task queue's workflow-task backlog is empty (twice in a row), or timeout."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    request = DescribeTaskQueueRequest(
+        namespace=ctx.namespace, task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, report_stats=True,
+    )
+    empty, deadline = 0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = (await ctx.client.workflow_service.describe_task_queue(request)).stats
+        ctx.progress.extra = f": backlog {stats.approximate_backlog_count}"
+        empty = empty + 1 if stats.approximate_backlog_count == 0 else 0
+        if empty >= 2:
+            return
+        await asyncio.sleep(1)
+
+
 async def section_scale(ctx: Ctx) -> dict[str, Any]:
     n_open, n = ctx.args.scale_cases, ctx.args.cases
     out: dict[str, Any] = {"open_cases": n_open, "lifecycle_cases": n,
@@ -509,12 +537,18 @@ async def section_scale(ctx: Ctx) -> dict[str, Any]:
             t0 = time.perf_counter()
             samples = await open_cases(ctx, side, 0, n_open, worker, rss_every=max(1, min(1000, n_open // 10)))
             open_s = time.perf_counter() - t0
+            # The starts are answered at once; their first workflow tasks queue up. Wait until the worker took them all.
+            ctx.progress.set(f"scale: waiting for the {side_name} worker to take up the opened cases")
+            await drained(ctx, queue)
+            taken_s = time.perf_counter() - t0
             rss_open = worker.status_kib("VmRSS")
             lifecycle = await lifecycle_side(ctx, side_name, n, ctx.args.agents, label, worker=worker, queue=queue,
                                              first_case=n_open)
             out[side_name] = {
                 "open_seconds": round(open_s, 1),
                 "opened_per_second": round(n_open / open_s, 1) if open_s else None,
+                "taken_up_seconds": round(taken_s, 1),
+                "taken_up_per_second": round(n_open / taken_s, 1) if taken_s else None,
                 "worker_rss_kib_at_start": start_rss,
                 "worker_rss_kib_with_cases_open": rss_open,
                 "rss_by_open_cases": samples,
@@ -612,7 +646,8 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         add(f"scale: worker RSS with {s['open_cases']:,} open (MiB)",
             round(e["worker_rss_kib_with_cases_open"] / 1024, 1), round(b["worker_rss_kib_with_cases_open"] / 1024, 1))
         add("  MiB per 1,000 open cases", e["mib_per_1000_open_cases"], b["mib_per_1000_open_cases"])
-        add("  opened per second", e["opened_per_second"], b["opened_per_second"])
+        add("  opened per second (started)", e["opened_per_second"], b["opened_per_second"])
+        add("  taken up by the worker per second", e.get("taken_up_per_second"), b.get("taken_up_per_second"))
         el, bl = e["lifecycle_with_cases_open"], b["lifecycle_with_cases_open"]
         add(f"  lifecycle N={s['lifecycle_cases']} beside them: cases/s", el["cases_per_second"], bl["cases_per_second"], 2)
     if "database" in sections:
