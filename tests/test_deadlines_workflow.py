@@ -17,7 +17,7 @@ from temporalio import activity
 
 from complaint_client import ComplaintClient
 from schemas import TimelineEvent
-from schemas.activity_io import WriteCaseEvents
+from schemas.activity_io import RecordCaseEvents
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker, start_time_skipping_env
@@ -315,12 +315,9 @@ async def test_each_escalation_notifies_once_across_a_worker_crash(dev_env, pool
 
     On the dev server, in real time, with the demo policy (seconds) and a
     complaint received 29 s ago: levels 1 and 2 of the acknowledge clock are
-    due at once, level 3 a second later. The write is a local activity, inside
-    the workflow task that fired the levels, so that task never completes: a
-    fresh worker runs it again after its timeout, at its own time, and writes the
-    same escalations again over the rows of the lost attempt. The outbox still
-    has one row per (case, clock, level, occurrence), each pointing at its event
-    in the timeline, and level 3 fires normally.
+    due at once, level 3 a second later. Temporal retries the write on a fresh
+    worker after its 10 s timeout: the outbox still has one row per (case,
+    clock, level, occurrence), and level 3 fires normally.
     """
     from activities import CaseActivities
     from activities.roster_store import load_roster
@@ -330,9 +327,9 @@ async def test_each_escalation_notifies_once_across_a_worker_crash(dev_env, pool
     committed = asyncio.Event()
 
     class DiesAfterCommitting(CaseActivities):
-        @activity.defn(name="write_case_events")
-        async def write_case_events(self, inp: WriteCaseEvents) -> None:
-            await super().write_case_events(inp)
+        @activity.defn(name="record_case_events")
+        async def record_case_events(self, inp: RecordCaseEvents) -> None:
+            await super().record_case_events(inp)
             if any(event.kind == "escalated" for event in inp.events):
                 committed.set()
                 await asyncio.Event().wait()  # hangs like a killed process: no completion is reported
