@@ -113,40 +113,6 @@ class CaseActivities:
         return assignment
 
     @staticmethod
-    async def _queue_notifications(
-        conn: asyncpg.Connection, complaint_id: str, events: list[TimelineEvent], log: Any
-    ) -> list[asyncpg.Record]:
-        """Insert the outbox rows of the batch's escalations; return the rows actually inserted."""
-        notices = _escalation_notices(events, log)
-        if not notices:
-            return []
-        rows = await conn.fetch(
-            """
-            INSERT INTO notifications (complaint_id, clock, level, occurrence, recipient, recipient_role,
-                                       reason, due_at, deadline, event_seq)
-            SELECT $1, n.clock, n.level, n.occurrence, n.recipient, n.recipient_role,
-                   n.reason, n.due_at, n.deadline, n.event_seq
-            FROM unnest($2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::text[],
-                        $8::timestamptz[], $9::timestamptz[], $10::int[])
-                 AS n(clock, level, occurrence, recipient, recipient_role, reason, due_at, deadline, event_seq)
-            ORDER BY n.event_seq
-            ON CONFLICT (complaint_id, clock, level, occurrence) DO NOTHING
-            RETURNING id, clock, level, occurrence, recipient, recipient_role, due_at
-            """,
-            complaint_id,
-            [n.clock for _, n in notices],
-            [n.level for _, n in notices],
-            [n.occurrence for _, n in notices],
-            [n.recipient for _, n in notices],
-            [n.recipient_role for _, n in notices],
-            [n.reason for _, n in notices],
-            [n.due_at for _, n in notices],
-            [n.deadline for _, n in notices],
-            [seq for seq, _ in notices],
-        )
-        return sorted(rows, key=lambda r: r["id"])
-
-    @staticmethod
     def _existing_assignment(existing: asyncpg.Record, roster: dict[str, Agent]) -> Assignment:
         stored = existing["assignment"]
         if stored and stored.get("owner", {}).get("agent_id") == existing["owner"]:
@@ -203,165 +169,88 @@ class CaseActivities:
     async def record_case_events(self, inp: RecordCaseEvents) -> None:
         """Append the events (each (complaint_id, seq) written once) and refresh the snapshot.
 
-        Each `escalated` event also queues one row in the notifications outbox, in
-        the same transaction, once per (complaint_id, clock, level, occurrence).
+        Each `escalated` event also queues one row in the notifications outbox, once
+        per (complaint_id, clock, level, occurrence). Everything in one statement
+        (one round trip, atomic; README, "Performance"): the events, their
+        notifications, the snapshot unless a newer one is there, and only the
+        promises that changed. A seq already stored with other content is a bug
+        (two histories for one case?): nothing is written and the activity fails,
+        non-retryable, naming the seqs.
         """
         state = inp.state
         log = _logger(complaint_id=state.complaint_id, workflow_id=inp.workflow_id)
         events = inp.events
+        notices = _escalation_notices(events, log)
         last_seq = max([e.seq for e in events] + [state.event_count])
-        columns = (
+        promises = state.promises
+        row = await self.pool.fetchrow(
+            _RECORD_CASE_EVENTS,
+            state.complaint_id,
+            inp.workflow_id,
+            inp.run_id,
             [e.seq for e in events],
             [e.at for e in events],
             [e.kind for e in events],
             [e.actor for e in events],
             [e.channel for e in events],
             [e.data for e in events],
+            [n.clock for _, n in notices],
+            [n.level for _, n in notices],
+            [n.occurrence for _, n in notices],
+            [n.recipient for _, n in notices],
+            [n.recipient_role for _, n in notices],
+            [n.reason for _, n in notices],
+            [n.due_at for _, n in notices],
+            [n.deadline for _, n in notices],
+            [seq for seq, _ in notices],
+            state.customer.customer_id,
+            state.category,
+            state.severity,
+            state.status,
+            state.owner,
+            state.policy,
+            state.summary,
+            state.received_at,
+            state.closed_at,
+            state.outcome,
+            state.root_cause,
+            state.escalation_level,
+            state.next_deadline,
+            last_seq,
+            state.model_dump(mode="json"),
+            [p.promise_id for p in promises],
+            [p.description for p in promises],
+            [p.owed_by for p in promises],
+            [p.due_at for p in promises],
+            [p.status for p in promises],
+            [p.renegotiations for p in promises],
+            [p.made_at for p in promises],
+            [p.kept_at for p in promises],
+            [p.evidence for p in promises],
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            inserted = []
-            queued: list[asyncpg.Record] = []
-            if events:
-                inserted = await conn.fetch(
-                    """
-                    INSERT INTO case_events (complaint_id, seq, at, kind, actor, channel, data)
-                    SELECT $1, e.seq, e.at, e.kind, e.actor, e.channel, e.data
-                    FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
-                         AS e(seq, at, kind, actor, channel, data)
-                    ON CONFLICT (complaint_id, seq) DO NOTHING
-                    RETURNING seq
-                    """,
-                    state.complaint_id,
-                    *columns,
-                )
-                if len(inserted) < len(events):
-                    conflicts = await conn.fetch(
-                        """
-                        SELECT c.seq, c.kind AS stored_kind, e.kind AS new_kind
-                        FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
-                             AS e(seq, at, kind, actor, channel, data)
-                        JOIN case_events c ON c.complaint_id = $1 AND c.seq = e.seq
-                        WHERE (c.at, c.kind, c.actor, c.channel, c.data)
-                              IS DISTINCT FROM (e.at, e.kind, e.actor, e.channel, e.data)
-                        ORDER BY c.seq
-                        """,
-                        state.complaint_id,
-                        *columns,
-                    )
-                    if conflicts:
-                        detail = ", ".join(
-                            f"seq {r['seq']} (stored {r['stored_kind']}, new {r['new_kind']})" for r in conflicts
-                        )
-                        log.error("timeline conflict", seqs=[r["seq"] for r in conflicts])
-                        raise ApplicationError(
-                            f"case {state.complaint_id}: events already recorded with different content "
-                            f"at {detail}; the timeline is append-only, so this is a bug in the workflow "
-                            "(two histories for one case?)",
-                            type="TimelineConflict",
-                            non_retryable=True,
-                        )
-                queued = await self._queue_notifications(conn, state.complaint_id, events, log)
-
-            snapshot_written = await conn.fetchval(
-                """
-                INSERT INTO cases (complaint_id, workflow_id, run_id, customer_id, category, severity,
-                                   status, owner, policy, summary, received_at, closed_at, outcome,
-                                   root_cause, escalation_level, next_deadline, last_seq, snapshot)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-                ON CONFLICT (complaint_id) DO UPDATE SET
-                    workflow_id = EXCLUDED.workflow_id,
-                    run_id = EXCLUDED.run_id,
-                    customer_id = EXCLUDED.customer_id,
-                    category = EXCLUDED.category,
-                    severity = EXCLUDED.severity,
-                    status = EXCLUDED.status,
-                    owner = COALESCE(EXCLUDED.owner, cases.owner),
-                    policy = EXCLUDED.policy,
-                    summary = EXCLUDED.summary,
-                    received_at = EXCLUDED.received_at,
-                    closed_at = EXCLUDED.closed_at,
-                    outcome = EXCLUDED.outcome,
-                    root_cause = EXCLUDED.root_cause,
-                    escalation_level = EXCLUDED.escalation_level,
-                    next_deadline = EXCLUDED.next_deadline,
-                    last_seq = EXCLUDED.last_seq,
-                    snapshot = EXCLUDED.snapshot,
-                    updated_at = now()
-                WHERE cases.last_seq < EXCLUDED.last_seq
-                RETURNING true
-                """,
-                state.complaint_id,
-                inp.workflow_id,
-                inp.run_id,
-                state.customer.customer_id,
-                state.category,
-                state.severity,
-                state.status,
-                state.owner,
-                state.policy,
-                state.summary,
-                state.received_at,
-                state.closed_at,
-                state.outcome,
-                state.root_cause,
-                state.escalation_level,
-                state.next_deadline,
-                last_seq,
-                state.model_dump(mode="json"),
+        conflicts = row["conflicts"]
+        if conflicts:
+            detail = ", ".join(f"seq {c['seq']} (stored {c['stored_kind']}, new {c['new_kind']})" for c in conflicts)
+            log.error("timeline conflict", seqs=[c["seq"] for c in conflicts])
+            raise ApplicationError(
+                f"case {state.complaint_id}: events already recorded with different content "
+                f"at {detail}; the timeline is append-only, so this is a bug in the workflow "
+                "(two histories for one case?)",
+                type="TimelineConflict",
+                non_retryable=True,
             )
-            if snapshot_written and state.promises:
-                # Same staleness rule as the snapshot: promises only move forward with it.
-                await conn.executemany(
-                    """
-                    INSERT INTO promises (complaint_id, promise_id, description, owed_by, due_at, status,
-                                          renegotiations, made_at, kept_at, evidence)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                    ON CONFLICT (complaint_id, promise_id) DO UPDATE SET
-                        description = EXCLUDED.description,
-                        owed_by = EXCLUDED.owed_by,
-                        due_at = EXCLUDED.due_at,
-                        status = EXCLUDED.status,
-                        renegotiations = EXCLUDED.renegotiations,
-                        made_at = EXCLUDED.made_at,
-                        kept_at = EXCLUDED.kept_at,
-                        evidence = EXCLUDED.evidence,
-                        updated_at = now()
-                    """,
-                    [
-                        (
-                            state.complaint_id,
-                            p.promise_id,
-                            p.description,
-                            p.owed_by,
-                            p.due_at,
-                            p.status,
-                            p.renegotiations,
-                            p.made_at,
-                            p.kept_at,
-                            p.evidence,
-                        )
-                        for p in state.promises
-                    ],
-                )
         # Logged once committed: each row inserted now, none that a retry found already queued.
-        for row in queued:
-            log.info(
-                "notification queued",
-                notification_id=row["id"],
-                recipient=row["recipient"],
-                recipient_role=row["recipient_role"],
-                clock=row["clock"],
-                level=row["level"],
-                occurrence=row["occurrence"],
-                due_at=row["due_at"].isoformat(),
-            )
+        queued = row["queued"] or []
+        for notice in queued:
+            log.info("notification queued", **notice)
         log.info(
             "case events recorded",
             events=len(events),
-            new_events=len(inserted),
+            new_events=row["inserted"],
             notifications_queued=len(queued),
             last_seq=last_seq,
-            snapshot_written=bool(snapshot_written),
+            snapshot_written=row["snapshot_written"],
+            promises_written=row["promises_written"],
         )
 
     # -- write_case_events (a local activity) ------------------------------------
@@ -613,6 +502,109 @@ SELECT (SELECT ok FROM go) AS fenced_ok,
             'notification_id', id, 'recipient', recipient, 'recipient_role', recipient_role, 'clock', clock,
             'level', level, 'occurrence', occurrence, 'due_at', due_at) ORDER BY id)
         FROM queued WHERE inserted) AS queued,
+       EXISTS (SELECT 1 FROM snapshot) AS snapshot_written,
+       (SELECT count(*) FROM promised) AS promises_written
+"""
+
+
+# The whole write of record_case_events (a regular activity): one statement, one round trip, atomic.
+# conflicts  batch events whose seq is stored with other content; when there is one, nothing is written
+# written    the new events (a retry finds its rows there and writes none)
+# queued     one notification per escalation, once per (clock, level, occurrence)
+# snapshot   the cases row, unless a newer snapshot (higher last_seq) is there
+# promised   the promises that changed, with the snapshot
+_RECORD_CASE_EVENTS = """
+WITH batch AS (
+    SELECT * FROM unnest($4::int[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
+         AS e(seq, at, kind, actor, channel, data)
+),
+conflicts AS (
+    SELECT c.seq, c.kind AS stored_kind, e.kind AS new_kind
+    FROM batch e JOIN case_events c ON c.complaint_id = $1 AND c.seq = e.seq
+    WHERE (c.at, c.kind, c.actor, c.channel, c.data) IS DISTINCT FROM (e.at, e.kind, e.actor, e.channel, e.data)
+),
+go AS (
+    SELECT NOT EXISTS (SELECT 1 FROM conflicts) AS ok
+),
+written AS (
+    INSERT INTO case_events (complaint_id, seq, at, kind, actor, channel, data)
+    SELECT $1, e.seq, e.at, e.kind, e.actor, e.channel, e.data FROM batch e
+    WHERE (SELECT ok FROM go)
+    ON CONFLICT (complaint_id, seq) DO NOTHING
+    RETURNING seq
+),
+queued AS (
+    INSERT INTO notifications (complaint_id, clock, level, occurrence, recipient, recipient_role,
+                               reason, due_at, deadline, event_seq)
+    SELECT $1, n.clock, n.level, n.occurrence, n.recipient, n.recipient_role, n.reason, n.due_at, n.deadline, n.event_seq
+    FROM unnest($10::text[], $11::int[], $12::int[], $13::text[], $14::text[], $15::text[],
+                $16::timestamptz[], $17::timestamptz[], $18::int[])
+         AS n(clock, level, occurrence, recipient, recipient_role, reason, due_at, deadline, event_seq)
+    WHERE (SELECT ok FROM go)
+    ORDER BY n.event_seq
+    ON CONFLICT (complaint_id, clock, level, occurrence) DO NOTHING
+    RETURNING id, clock, level, occurrence, recipient, recipient_role, due_at
+),
+snapshot AS (
+    INSERT INTO cases (complaint_id, workflow_id, run_id, customer_id, category, severity,
+                       status, owner, policy, summary, received_at, closed_at, outcome,
+                       root_cause, escalation_level, next_deadline, last_seq, snapshot)
+    SELECT $1, $2, $3, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33
+    WHERE (SELECT ok FROM go)
+    ON CONFLICT (complaint_id) DO UPDATE SET
+        workflow_id = EXCLUDED.workflow_id,
+        run_id = EXCLUDED.run_id,
+        customer_id = EXCLUDED.customer_id,
+        category = EXCLUDED.category,
+        severity = EXCLUDED.severity,
+        status = EXCLUDED.status,
+        owner = COALESCE(EXCLUDED.owner, cases.owner),
+        policy = EXCLUDED.policy,
+        summary = EXCLUDED.summary,
+        received_at = EXCLUDED.received_at,
+        closed_at = EXCLUDED.closed_at,
+        outcome = EXCLUDED.outcome,
+        root_cause = EXCLUDED.root_cause,
+        escalation_level = EXCLUDED.escalation_level,
+        next_deadline = EXCLUDED.next_deadline,
+        last_seq = EXCLUDED.last_seq,
+        snapshot = EXCLUDED.snapshot,
+        updated_at = now()
+    WHERE cases.last_seq < EXCLUDED.last_seq
+    RETURNING 1
+),
+promised AS (
+    INSERT INTO promises (complaint_id, promise_id, description, owed_by, due_at, status,
+                          renegotiations, made_at, kept_at, evidence)
+    SELECT $1, p.promise_id, p.description, p.owed_by, p.due_at, p.status, p.renegotiations, p.made_at,
+           p.kept_at, p.evidence
+    FROM unnest($34::text[], $35::text[], $36::text[], $37::timestamptz[], $38::text[], $39::int[],
+                $40::timestamptz[], $41::timestamptz[], $42::text[])
+         AS p(promise_id, description, owed_by, due_at, status, renegotiations, made_at, kept_at, evidence)
+    WHERE EXISTS (SELECT 1 FROM snapshot)
+    ON CONFLICT (complaint_id, promise_id) DO UPDATE SET
+        description = EXCLUDED.description,
+        owed_by = EXCLUDED.owed_by,
+        due_at = EXCLUDED.due_at,
+        status = EXCLUDED.status,
+        renegotiations = EXCLUDED.renegotiations,
+        made_at = EXCLUDED.made_at,
+        kept_at = EXCLUDED.kept_at,
+        evidence = EXCLUDED.evidence,
+        updated_at = now()
+    WHERE (promises.description, promises.owed_by, promises.due_at, promises.status, promises.renegotiations,
+           promises.made_at, promises.kept_at, promises.evidence)
+          IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.owed_by, EXCLUDED.due_at, EXCLUDED.status,
+                            EXCLUDED.renegotiations, EXCLUDED.made_at, EXCLUDED.kept_at, EXCLUDED.evidence)
+    RETURNING 1
+)
+SELECT (SELECT json_agg(json_build_object('seq', seq, 'stored_kind', stored_kind, 'new_kind', new_kind) ORDER BY seq)
+        FROM conflicts) AS conflicts,
+       (SELECT count(*) FROM written) AS inserted,
+       (SELECT json_agg(json_build_object(
+            'notification_id', id, 'recipient', recipient, 'recipient_role', recipient_role, 'clock', clock,
+            'level', level, 'occurrence', occurrence, 'due_at', due_at) ORDER BY id)
+        FROM queued) AS queued,
        EXISTS (SELECT 1 FROM snapshot) AS snapshot_written,
        (SELECT count(*) FROM promised) AS promises_written
 """
