@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 from activities import (
     CaseActivities,
     DoorActivities,
+    OpeningActivities,
     PolicyActivities,
     PolicyBook,
     PolicyFileError,
@@ -72,14 +73,17 @@ def build_worker(  # type: ignore[no-untyped-def]
     """
     if policies is None:
         policies = load_policies(load_settings().policies_path)
+    cases = case_activities or CaseActivities(pool)
+    policy_activities = PolicyActivities(policies)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ComplaintWorkflow, ProblemDoorWorkflow],
         activities=[
-            *(case_activities or CaseActivities(pool)).all(),
+            *cases.all(),
             *DoorActivities(client, pool, task_queue).all(),
-            *PolicyActivities(policies).all(),
+            *policy_activities.all(),
+            *OpeningActivities(cases, policy_activities).all(),
         ],
         **worker_settings(pool, max_cached_workflows, graceful_shutdown),
     )

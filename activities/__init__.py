@@ -3,12 +3,14 @@
 from activities.case_activities import CaseActivities
 from activities.db import apply_migrations, create_pool
 from activities.door_activities import DoorActivities
+from activities.opening_activities import OpeningActivities
 from activities.policies import PolicyBook, PolicyFileError, UnknownPolicy, load_policies
 from activities.policy_activities import PolicyActivities
 
 __all__ = [
     "CaseActivities",
     "DoorActivities",
+    "OpeningActivities",
     "PolicyActivities",
     "PolicyBook",
     "PolicyFileError",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from schemas.common import InputMessage
-from schemas.state import CaseState, TimelineEvent
+from schemas.common import InputMessage, OutputMessage, Severity
+from schemas.policy import ResolvedPolicy
+from schemas.roster import Assignment
+from schemas.state import CaseState, CustomerHistory, TimelineEvent
 
 
 class AssignOwnerInput(InputMessage):
@@ -51,3 +53,25 @@ class WriteCaseEvents(RecordCaseEvents):
 class CustomerHistoryInput(InputMessage):
     complaint_id: str
     customer_id: str
+
+
+class OpenCaseInput(InputMessage):
+    """What open_case needs: the intake's routing facts and the policy it asked for (None: the severity's default)."""
+
+    complaint_id: str
+    workflow_id: str
+    customer_id: str
+    category: str
+    severity: Severity
+    policy: str | None = None
+    summary: str
+    received_at: datetime
+    received_by: str | None = None
+
+
+class OpenedCase(OutputMessage):
+    """The opening in one answer: the policy the case copies, its owner, and the customer's other cases."""
+
+    policy: ResolvedPolicy
+    assignment: Assignment
+    customer_history: CustomerHistory

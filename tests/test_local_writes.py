@@ -179,5 +179,5 @@ async def test_every_demo_case_replayed_from_its_history_matches_what_was_stored
             e.activity_task_scheduled_event_attributes.activity_type.name
             for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         ]
-        assert "record_case_events" in scheduled and "resolve_policy" in scheduled
+        assert "record_case_events" in scheduled and "open_case" in scheduled
         assert (await replayer.replay_workflow(history)).replay_failure is None

@@ -12,6 +12,7 @@ from typing import AsyncIterator
 
 import pytest
 from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
@@ -221,6 +222,39 @@ async def test_an_invalid_intake_fails_the_case_with_a_clear_error(engine):
     cause = caught.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "InvalidIntake"
     assert "severity" in cause.message and "summary" in cause.message
+
+
+async def test_a_case_opens_with_one_activity_task(engine):
+    """The opening (policy, owner, the customer's other cases) is one open_case activity, then the first write."""
+    complaint_id = await open_case(engine, accept=False, direct=True)
+    state = await engine.act(complaint_id, "accept_ownership", {"actor": OWNER})
+    assert state.policy == "standard" and state.owner == OWNER and state.customer_history is not None
+    assert {"first_response", "resolution"} <= {c.name for c in state.clocks}
+    history = await engine.client.get_workflow_handle(f"complaint-{complaint_id}").fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert scheduled[0] == "open_case" and set(scheduled[1:]) == {"record_case_events"}, scheduled
+    markers = [
+        str(e.marker_recorded_event_attributes.details)
+        for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    assert any("one-opening-activity" in m for m in markers)
+    kinds = [e.kind for e in await engine.timeline(complaint_id)]
+    assert kinds[:3] == ["complaint_received", "policy_applied", "owner_assigned"], kinds
+
+
+async def test_an_unknown_policy_fails_the_case_as_an_invalid_intake(engine):
+    intake = new_intake(policy="gold")
+    handle = await engine.client.start_workflow(
+        "ComplaintWorkflow", intake, id=f"complaint-{intake['complaint_id']}", task_queue=engine.task_queue
+    )
+    with pytest.raises(WorkflowFailureError) as caught:
+        await handle.result()
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidIntake"
+    assert "unknown policy 'gold'" in cause.message
 
 
 async def test_a_workflow_id_that_does_not_match_the_complaint_fails_clearly(engine):

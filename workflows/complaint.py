@@ -26,7 +26,14 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from schemas.actions import ACTIONS, Action
-    from schemas.activity_io import AssignOwnerInput, CustomerHistoryInput, RecordCaseEvents, WriteCaseEvents
+    from schemas.activity_io import (
+        AssignOwnerInput,
+        CustomerHistoryInput,
+        OpenCaseInput,
+        OpenedCase,
+        RecordCaseEvents,
+        WriteCaseEvents,
+    )
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
     from schemas.policy import ResolvedPolicy, ResolvePolicyInput
@@ -72,6 +79,11 @@ LOCAL_OPENING_PATCH = "local-opening"
 # themselves out of step with a replay). A new run takes the regular activities and records no marker;
 # only a replayed history that recorded a marker keeps the local path, for the whole run, so those
 # histories (tests/fixtures/histories/*_local_*) still replay. See _withdrawn_patch.
+# workflow.patched id: since this change a case opens with one regular activity, open_case (the
+# policy, the owner and the customer's history in one activity task), where it took three
+# (resolve_policy, then assign_owner and load_customer_history) and two more workflow tasks.
+# Crash-safe like any regular activity. A history recorded before it took the three.
+ONE_OPENING_PATCH = "one-opening-activity"
 # A failed local write is retried after a durable timer, never inside the workflow task: the task
 # completes, so a worker asked to stop (or one that dies) never holds it while the database is away.
 _LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=500)
@@ -86,6 +98,13 @@ def _withdrawn_patch(patch_id: str) -> bool:
     if not workflow.unsafe.is_replaying():
         return False
     return workflow.patched(patch_id)
+
+
+def _raise_if_unknown_policy(error: ActivityError) -> None:
+    """An intake naming a policy the worker does not know fails the case, saying so (never retried)."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "UnknownPolicy":
+        raise ApplicationError(f"invalid complaint intake: {cause.message}", type="InvalidIntake", non_retryable=True)
 
 
 def workflow_id_for(complaint_id: str) -> str:
@@ -241,16 +260,13 @@ class ComplaintWorkflow:
     @workflow.run
     async def run(self, intake: RawValue) -> CaseOutcome:
         case = self._opened_case()
+        unopened = case.policy is None and not case.assigned and case.state.customer_history is None
         if case.policy is None or not case.assigned or case.state.customer_history is None:
             self._local_opening = _withdrawn_patch(LOCAL_OPENING_PATCH)
-        if case.policy is None:
-            await self._adopt_policy(case)
-        opening = []
-        if not case.assigned:
-            opening.append(self._assign_owner(case))
-        if case.state.customer_history is None:
-            opening.append(self._know_the_customer(case))
-        await asyncio.gather(*opening)
+        if unopened and not self._local_opening and workflow.patched(ONE_OPENING_PATCH):
+            await self._open(case)
+        else:
+            await self._open_in_three(case)
         self._sync_search_attributes()
         await self._run_until_run_ends()
         if not case.closed:
@@ -272,6 +288,47 @@ class ComplaintWorkflow:
         outcome = case.outcome()
         self._log("case finished", actor="system:engine", outcome=outcome.outcome, feedback=outcome.satisfaction)
         return outcome
+
+    async def _open(self, case: Case) -> None:
+        """The opening in one activity task (ONE_OPENING_PATCH): policy, owner, the customer's other cases."""
+        self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
+        try:
+            opened = await workflow.execute_activity(
+                "open_case",
+                OpenCaseInput(
+                    complaint_id=case.state.complaint_id,
+                    workflow_id=workflow.info().workflow_id,
+                    customer_id=case.state.customer.customer_id,
+                    category=case.state.category,
+                    severity=case.state.severity,
+                    policy=None if case.state.policy == "default" else case.state.policy,
+                    summary=case.state.summary,
+                    received_at=case.state.received_at,
+                    received_by=case.state.received_by,
+                ),
+                result_type=OpenedCase,
+                start_to_close_timeout=_DB_TIMEOUT,
+                retry_policy=_DB_RETRY,
+            )
+        except ActivityError as error:
+            _raise_if_unknown_policy(error)
+            raise
+        now = workflow.now()
+        case.adopt_policy(opened.policy, now)
+        case.assign(opened.assignment, now)
+        case.state.customer_history = opened.customer_history
+        self._log("owner assigned", actor="system:routing", owner=case.state.owner)
+
+    async def _open_in_three(self, case: Case) -> None:
+        """The opening of histories recorded before ONE_OPENING_PATCH (and of a run that began so)."""
+        if case.policy is None:
+            await self._adopt_policy(case)
+        opening = []
+        if not case.assigned:
+            opening.append(self._assign_owner(case))
+        if case.state.customer_history is None:
+            opening.append(self._know_the_customer(case))
+        await asyncio.gather(*opening)
 
     async def _adopt_policy(self, case: Case) -> None:
         """Copy the deadline policy into the case: editing the policy file never changes a running case.
@@ -295,9 +352,7 @@ class ComplaintWorkflow:
                 retry_policy=_DB_RETRY,
             )
         except ActivityError as error:
-            cause = error.cause
-            if isinstance(cause, ApplicationError) and cause.type == "UnknownPolicy":
-                raise ApplicationError(f"invalid complaint intake: {cause.message}", type="InvalidIntake", non_retryable=True)
+            _raise_if_unknown_policy(error)
             raise
         case.adopt_policy(policy, workflow.now())
 
