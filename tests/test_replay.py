@@ -20,7 +20,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.complaint import FEEDBACK_WINDOW_PATCH, ComplaintWorkflow
+from workflows.complaint import FEEDBACK_WINDOW_PATCH, ONE_OPENING_PATCH, ComplaintWorkflow
 from workflows.problem_door import ProblemDoorWorkflow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "histories"
@@ -93,10 +93,28 @@ def test_the_feedback_window_patch_is_replayed_both_ways():
     assert FEEDBACK_WINDOW_PATCH not in _patch_markers(old)
     assert old["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
     new = history_dict(FIXTURES / MANIFEST["resolved_at_first_contact"]["file"])
-    assert _patch_markers(new) == [FEEDBACK_WINDOW_PATCH]
+    assert _patch_markers(new) == [ONE_OPENING_PATCH, FEEDBACK_WINDOW_PATCH]
     completed = history_dict(FIXTURES / MANIFEST["escalated_then_transferred"]["file"])
-    assert _patch_markers(completed) == [FEEDBACK_WINDOW_PATCH]
+    assert _patch_markers(completed) == [ONE_OPENING_PATCH, FEEDBACK_WINDOW_PATCH]
     assert completed["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+
+
+def test_the_one_opening_patch_is_replayed_both_ways():
+    """A history that opened with three activities has no marker and replays them; a current one opens with open_case."""
+    for name in ("resolved_at_first_contact", "escalated_then_transferred", "joined_from_a_second_channel"):
+        old = history_dict(FIXTURES / MANIFEST[f"{name}_three_activity_opening"]["file"])
+        new = history_dict(FIXTURES / MANIFEST[name]["file"])
+        assert ONE_OPENING_PATCH not in _patch_markers(old)
+        assert {"resolve_policy", "assign_owner", "load_customer_history"} <= set(_scheduled(old)) and "open_case" not in _scheduled(old)
+        assert ONE_OPENING_PATCH in _patch_markers(new)
+        assert _scheduled(new)[0] == "open_case" and "resolve_policy" not in _scheduled(new)
+
+
+def _scheduled(history: dict) -> list[str]:
+    return [
+        e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for e in history["events"] if "activityTaskScheduledEventAttributes" in e
+    ]
 
 
 async def test_a_history_the_code_no_longer_matches_fails_the_replay():
