@@ -75,12 +75,21 @@ class CaseSummary:
 
 
 class ComplaintClient:
-    def __init__(self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE, *, database: Any = None) -> None:
+    def __init__(
+        self, client: Client, task_queue: str = DEFAULT_TASK_QUEUE, *, database: Any = None, read_your_writes: bool = False
+    ) -> None:
         """database: an asyncpg pool (or connection) on the engine's PostgreSQL, for the complete
-        timeline of a case that continued as new (`timeline`); nothing else needs it."""
+        timeline of a case that continued as new (`timeline`); nothing else needs it.
+
+        read_your_writes: `act` returns only once the action's events are in PostgreSQL too (one more
+        update per action, `wait_for_writes`), for callers that read case_events or cases next. Without
+        it an update answers as soon as the case applied the action (its events are durable in the
+        workflow's history) and they reach PostgreSQL in the case's next write, milliseconds later.
+        """
         self.client = client
         self.task_queue = task_queue
         self.database = database
+        self.read_your_writes = read_your_writes
 
     # --- starting ----------------------------------------------------------
 
@@ -199,7 +208,7 @@ class ComplaintClient:
         """Apply an action as an Update: returns the state after it, or raises CommandRejected."""
         model = _action(action_name, action)
         try:
-            return await self.handle(complaint_id).execute_update(
+            state = await self.handle(complaint_id).execute_update(
                 action_name,
                 model,
                 id=model.request_id,
@@ -219,6 +228,40 @@ class ComplaintClient:
                 f"case {complaint_id} is closed and its feedback window has ended, so it takes no more "
                 "actions (a new contact about the same problem opens a related case)",
             ) from None
+        if self.read_your_writes:
+            await self.wait_written(complaint_id, state.event_count)
+        return state
+
+    async def wait_written(self, complaint_id: str, seq: int | None = None) -> None:
+        """Return once the case's events up to seq (default: all so far) are in PostgreSQL.
+
+        A case whose workflow has completed wrote every event before it ended.
+        """
+        try:
+            await self.handle(complaint_id).execute_update("wait_for_writes", seq, result_type=int)
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError):
+                raise CommandRejected(cause.type or "InvalidCommand", cause.message) from None
+            raise
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            status = await self._status(complaint_id)
+            if status != WorkflowExecutionStatus.COMPLETED:
+                raise IncompleteTimeline(
+                    f"case {complaint_id}: its workflow is {status.name.lower() if status else 'not found'}, "
+                    "so its last events may never have been written"
+                ) from None
+            # Completed: a run ends only once every event is written.
+
+    async def _status(self, complaint_id: str) -> WorkflowExecutionStatus | None:
+        try:
+            return (await self.handle(complaint_id).describe()).status
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
 
     async def _exists(self, complaint_id: str) -> bool:
         try:

@@ -64,12 +64,17 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @asynccontextmanager
 async def running_worker(client: Client, pool) -> AsyncIterator[ComplaintClient]:
-    """A real worker on a fresh task queue, and a typed client pointed at it."""
+    """A real worker on a fresh task queue, and a typed client pointed at it.
+
+    The client reads its writes (an update returns once its events are in PostgreSQL): the tests
+    read case_events and cases right after acting, and the Java time-skipping server does not skip
+    time while a write is still in flight. tests/test_answer_before_write.py tests the plain client.
+    """
     from worker import build_worker
 
     task_queue = f"complaints-test-{uuid.uuid4().hex[:8]}"
     async with build_worker(client, pool, task_queue):
-        yield ComplaintClient(client, task_queue)
+        yield ComplaintClient(client, task_queue, read_your_writes=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

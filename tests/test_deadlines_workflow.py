@@ -73,7 +73,7 @@ async def engine(clock_env, pool) -> AsyncIterator[TrackingClient]:
 
     await load_roster(pool, ROSTER)
     async with running_worker(clock_env.client, pool) as plain:
-        client = TrackingClient(plain.client, plain.task_queue)
+        client = TrackingClient(plain.client, plain.task_queue, read_your_writes=plain.read_your_writes)
         yield client
         await end_cases(client, client.started, client.doors)
 
@@ -336,7 +336,7 @@ async def test_each_escalation_notifies_once_across_a_worker_crash(dev_env, pool
 
     client = dev_env.client
     task_queue = f"complaints-crash-{uuid.uuid4().hex[:8]}"
-    engine = ComplaintClient(client, task_queue)
+    engine = ComplaintClient(client, task_queue, read_your_writes=True)
     received = datetime.now(timezone.utc) - timedelta(seconds=29)
     async with build_worker(client, pool, task_queue, case_activities=DiesAfterCommitting(pool), graceful_shutdown=timedelta(0)):
         started = await engine.start(intake(policy="demo", received_at=received.isoformat()))

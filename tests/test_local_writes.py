@@ -151,7 +151,7 @@ async def test_every_demo_case_replayed_from_its_history_matches_what_was_stored
     roster = Roster.model_validate(json.loads((Path(__file__).parents[1] / "roster" / "demo.json").read_text()))
     await load_roster(pool, roster)
     queue = f"local-writes-{uuid.uuid4().hex[:8]}"
-    engine = ComplaintClient(dev_env.client, queue)
+    engine = ComplaintClient(dev_env.client, queue, read_your_writes=True)
     ids = [f"LW-{uuid.uuid4().hex[:8]}-{i}" for i in range(len(SCENARIOS))]
     async with build_worker(dev_env.client, pool, queue):
         outcomes = await asyncio.gather(*(s.run(engine, cid) for s, cid in zip(SCENARIOS, ids)))

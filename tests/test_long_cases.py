@@ -137,7 +137,7 @@ async def engine(clock_env, pool) -> AsyncIterator[ComplaintClient]:
 
     await load_roster(pool, ROSTER)
     async with running_worker(clock_env.client, pool) as plain:
-        client = ComplaintClient(plain.client, plain.task_queue, database=pool)
+        client = ComplaintClient(plain.client, plain.task_queue, database=pool, read_your_writes=True)
         client.started = []  # type: ignore[attr-defined]
         yield client
         for workflow_id in client.started:  # type: ignore[attr-defined]
@@ -269,7 +269,7 @@ async def test_a_burst_of_large_notes_during_a_write_is_written_in_bounded_batch
     client = time_skipping_env.client
     task_queue = f"complaints-burst-{uuid.uuid4().hex[:8]}"
     async with build_worker(client, pool, task_queue, case_activities=HeldWrite(pool)):
-        engine = ComplaintClient(client, task_queue, database=pool)
+        engine = ComplaintClient(client, task_queue, database=pool, read_your_writes=True)
         started = await engine.start_case(new_intake())
         cid = started.complaint_id
         try:

@@ -80,7 +80,7 @@ async def engine(clock_env, pool) -> AsyncIterator[Engine]:
 
     await load_roster(pool, ROSTER)
     async with running_worker(clock_env.client, pool) as plain:
-        client = Engine(plain.client, plain.task_queue)
+        client = Engine(plain.client, plain.task_queue, read_your_writes=plain.read_your_writes)
         yield client
         await end_cases(client, client.started)
 

@@ -296,7 +296,7 @@ async def test_an_idle_door_completes_and_the_next_contact_starts_a_fresh_run(cl
     await load_roster(pool, ROSTER)
     task_queue = f"complaints-door-{uuid.uuid4().hex[:8]}"
     async with build_worker(clock_env.client, pool, task_queue, policy_book()):
-        engine = ComplaintClient(clock_env.client, task_queue)
+        engine = ComplaintClient(clock_env.client, task_queue, read_your_writes=True)
         customer = new_customer()
         first = await engine.start(intake(customer))
         door = clock_env.client.get_workflow_handle(first.door_workflow_id)

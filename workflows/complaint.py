@@ -84,6 +84,12 @@ LOCAL_OPENING_PATCH = "local-opening"
 # (resolve_policy, then assign_owner and load_customer_history) and two more workflow tasks.
 # Crash-safe like any regular activity. A history recorded before it took the three.
 ONE_OPENING_PATCH = "one-opening-activity"
+# workflow.patched id: since this change an update answers with the state as soon as its action is
+# applied (its events are in the workflow's history, durable), and the events reach PostgreSQL in the
+# next write, batched with whatever else came meanwhile; `wait_for_writes` (ComplaintClient.wait_written,
+# or read_your_writes=True) waits for them. A history recorded before it answered each update after
+# the write.
+ANSWER_BEFORE_WRITE_PATCH = "answer-before-write"
 # A failed local write is retried after a durable timer, never inside the workflow task: the task
 # completes, so a worker asked to stop (or one that dies) never holds it while the database is away.
 _LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=500)
@@ -492,11 +498,31 @@ class ComplaintWorkflow:
             events = await self._apply(name, action)
         except Rejection as rejection:
             raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
-        if events:
-            # The caller hears "done" only once the events are in the database.
+        if events and not workflow.patched(ANSWER_BEFORE_WRITE_PATCH):
+            # Histories from before the patch: the caller heard "done" only once the events were written.
             last_seq = events[-1].seq
             await workflow.wait_condition(lambda: self._persisted_seq >= last_seq)
         return self._opened_case().state
+
+    @workflow.update(name="wait_for_writes")
+    async def wait_for_writes(self, seq: int | None = None) -> int:
+        """Answers once every event up to seq (default: every event so far) is in PostgreSQL: read your writes.
+
+        Returns the last seq written (at least seq). Changes nothing, records nothing.
+        """
+        wanted = self._opened_case().event_count if seq is None else seq
+        await workflow.wait_condition(lambda: self._persisted_seq >= wanted)
+        return self._persisted_seq
+
+    @wait_for_writes.validator
+    def validate_wait_for_writes(self, seq: int | None = None) -> None:
+        case = self._opened_case()
+        if seq is not None and not 0 <= seq <= case.event_count:
+            raise ApplicationError(
+                f"wait_for_writes: seq must be between 0 and the case's last event, {case.event_count} (got {seq})",
+                type="InvalidCommand",
+                non_retryable=True,
+            )
 
     async def _run_signal(self, name: str, payload: RawValue) -> None:
         if self._case is None:

@@ -1,0 +1,149 @@
+"""An update answers once its action is applied; its events reach PostgreSQL in the case's next write.
+
+On the dev server, with a real worker whose event write the test can hold:
+the answer comes while the write waits, the actions taken meanwhile go into
+one write, `wait_for_writes` (ComplaintClient.wait_written, read_your_writes)
+answers only once the rows are there, and nothing is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import AsyncIterator
+
+import pytest
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+
+from activities.case_activities import CaseActivities
+from complaint_client import CommandRejected, ComplaintClient, IncompleteTimeline
+from schemas.activity_io import RecordCaseEvents
+from tests.test_workflow import OWNER, ROSTER, new_intake
+from workflows.complaint import ANSWER_BEFORE_WRITE_PATCH
+
+
+class HeldWrites(CaseActivities):
+    """record_case_events, held while `held` is clear; each batch's seqs are kept in `batches`."""
+
+    def __init__(self, pool) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(pool)
+        self.open = asyncio.Event()
+        self.open.set()
+        self.batches: list[list[int]] = []
+        self.waiting = 0
+
+    @activity.defn(name="record_case_events")
+    async def record_case_events(self, inp: RecordCaseEvents) -> None:
+        if not self.open.is_set():
+            self.waiting += 1
+            try:
+                await self.open.wait()
+            finally:
+                self.waiting -= 1
+        self.batches.append([e.seq for e in inp.events])
+        await super().record_case_events(inp)
+
+    async def until_a_write_waits(self) -> None:
+        while not self.waiting:
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def held(dev_env, pool) -> AsyncIterator[tuple[ComplaintClient, ComplaintClient, HeldWrites]]:
+    """A plain client, a read-your-writes client and the held writes, on a worker of the test's own."""
+    from activities.roster_store import load_roster
+    from worker import build_worker
+
+    await load_roster(pool, ROSTER)
+    writes = HeldWrites(pool)
+    task_queue = f"answer-first-{uuid.uuid4().hex[:8]}"
+    plain = ComplaintClient(dev_env.client, task_queue)
+    async with build_worker(dev_env.client, pool, task_queue, case_activities=writes):
+        yield plain, ComplaintClient(dev_env.client, task_queue, read_your_writes=True), writes
+        writes.open.set()
+
+
+async def stored_seqs(pool, complaint_id: str) -> list[int]:  # type: ignore[no-untyped-def]
+    rows = await pool.fetch("SELECT seq FROM case_events WHERE complaint_id = $1 ORDER BY seq", complaint_id)
+    return [r["seq"] for r in rows]
+
+
+async def opened(engine: ComplaintClient) -> str:
+    started = await engine.start_case(new_intake())
+    await engine.act(started.complaint_id, "accept_ownership", {"actor": OWNER})
+    await engine.wait_written(started.complaint_id)
+    return started.complaint_id
+
+
+async def test_an_update_answers_while_its_write_waits_and_the_rows_follow(held, pool):
+    engine, _, writes = held
+    cid = await opened(engine)
+    written = await stored_seqs(pool, cid)
+    writes.open.clear()
+    try:
+        first = await engine.act(cid, "add_note", {"actor": OWNER, "text": "Customer called back, calmer now"})
+        await writes.until_a_write_waits()
+        # Answered with the note applied, its event not yet in PostgreSQL.
+        assert first.event_count == written[-1] + 1
+        assert await stored_seqs(pool, cid) == written
+        # Two more actions while the write waits: answered at once too.
+        second = await engine.act(cid, "add_note", {"actor": OWNER, "text": "Refund reference RF-1 sent"})
+        third = await engine.act(cid, "contact_customer", {"actor": OWNER, "channel": "phone", "summary": "Explained the refund"})
+        assert (second.event_count, third.event_count) == (first.event_count + 1, first.event_count + 2)
+        assert await stored_seqs(pool, cid) == written
+        waiting = asyncio.create_task(engine.wait_written(cid))
+        await asyncio.sleep(0.5)
+        assert not waiting.done(), "wait_written answered before the rows were written"
+    finally:
+        writes.open.set()
+    await asyncio.wait_for(waiting, 10)
+    assert await stored_seqs(pool, cid) == list(range(1, third.event_count + 1))
+    # The held write carried the first note; the two actions taken meanwhile went into one write after it.
+    assert writes.batches[-2:] == [[first.event_count], [second.event_count, third.event_count]], writes.batches
+    timeline = await engine.timeline(cid)
+    assert [e.seq for e in timeline] == list(range(1, third.event_count + 1))
+    history = await engine.handle(cid).fetch_history()
+    markers = [
+        str(e.marker_recorded_event_attributes.details)
+        for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    assert any(ANSWER_BEFORE_WRITE_PATCH in m for m in markers)
+    await engine.handle(cid).terminate("test finished")
+
+
+async def test_read_your_writes_returns_only_once_the_rows_are_there(held, pool):
+    plain, reading, writes = held
+    cid = await opened(plain)
+    writes.open.clear()
+    acting = asyncio.create_task(reading.act(cid, "add_note", {"actor": OWNER, "text": "Escalated to billing ops"}))
+    try:
+        await writes.until_a_write_waits()
+        await asyncio.sleep(0.5)
+        assert not acting.done(), "a read-your-writes act answered before its write"
+    finally:
+        writes.open.set()
+    state = await asyncio.wait_for(acting, 10)
+    assert (await stored_seqs(pool, cid))[-1] == state.event_count
+    await plain.handle(cid).terminate("test finished")
+
+
+async def test_wait_for_writes_refuses_a_seq_the_case_does_not_have(held):
+    engine, _, _ = held
+    cid = await opened(engine)
+    state = await engine.state(cid)
+    with pytest.raises(CommandRejected) as caught:
+        await engine.wait_written(cid, state.event_count + 5)
+    assert caught.value.kind == "InvalidCommand"
+    assert f"between 0 and the case's last event, {state.event_count}" in str(caught.value)
+    await engine.wait_written(cid, 1)  # long written: answers at once
+    await engine.handle(cid).terminate("test finished")
+
+
+async def test_waiting_on_a_terminated_case_says_its_writes_may_be_missing(held):
+    engine, _, _ = held
+    cid = await opened(engine)
+    await engine.handle(cid).terminate("test: an operator ended it")
+    with pytest.raises(IncompleteTimeline) as caught:
+        await engine.wait_written(cid)
+    assert "its workflow is terminated" in str(caught.value)
