@@ -15,8 +15,9 @@ engine  the production worker (worker.build_worker). A case: ComplaintClient.sta
         workflow per customer), received by its agent, then ten updates through the typed
         client: accept_ownership, contact_customer, request_info, provide_info,
         make_promise, add_note, keep_promise, propose_resolution, confirm_resolution
-        (the case closes), record_feedback. Each update returns once its events are in
-        PostgreSQL.
+        (the case closes), record_feedback. Each update answers once the case has applied
+        it (its events reach PostgreSQL in the case's next write); a case counts as done
+        once all its events are written (ComplaintClient.wait_written, one more update).
 bare    bench/bare_lifecycle.py: a workflow started the same way, then ten updates, each
         running one no-op activity. Same worker settings (worker.worker_settings: cache,
         max concurrent activities = pool size, graceful shutdown), same payloads.
@@ -216,6 +217,16 @@ class EngineSide(Side):
             t0 = time.perf_counter()
             await self.engine.act(cid, name, payload)
             latencies.append((name, (time.perf_counter() - t0) * 1000))
+        # A case counts as done once all its events are in PostgreSQL (an update answers before its write).
+        await self.engine.wait_written(cid)
+
+
+class EngineReadingWritesSide(EngineSide):
+    """The engine through a client that reads its writes: each update answers once its events are written."""
+
+    def __init__(self, ctx: Ctx, queue: str, label: str) -> None:
+        super().__init__(ctx, queue, label)
+        self.engine = ComplaintClient(ctx.client, queue, read_your_writes=True)
 
 
 class BareSide(Side):
@@ -236,7 +247,7 @@ class BareSide(Side):
             latencies.append((name, (time.perf_counter() - t0) * 1000))
 
 
-SIDES: dict[str, type[Side]] = {"engine": EngineSide, "bare": BareSide}
+SIDES: dict[str, type[Side]] = {"engine": EngineSide, "engine_read_your_writes": EngineReadingWritesSide, "bare": BareSide}
 
 
 async def run_agents(n: int, agents: int, one_case: Callable[[int], Awaitable[None]], progress: Progress) -> None:
@@ -350,6 +361,7 @@ async def section_latency(ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for agents, cases in ((1, ctx.args.latency_cases_single), (ctx.args.latency_agents, ctx.args.latency_cases)):
         run = await both_sides(ctx, cases, agents, f"latency{agents}")
+        reading = await lifecycle_side(ctx, "engine_read_your_writes", cases, agents, f"latency{agents}-reading")
         out[str(agents)] = {
             "agents": agents,
             "cases": cases,
@@ -357,6 +369,11 @@ async def section_latency(ctx: Ctx) -> dict[str, Any]:
             "engine": run["engine"]["update_latency_ms"],
             "bare": run["bare"]["update_latency_ms"],
             "ratio": {"p50": run["ratio"]["update_p50"], "p99": run["ratio"]["update_p99"]},
+            # act() with read_your_writes=True: the update, then wait_for_writes (answered once written).
+            "engine_read_your_writes": reading["update_latency_ms"],
+            "ratio_read_your_writes": {
+                p: ratio(reading["update_latency_ms"].get(p), run["bare"]["update_latency_ms"].get(p)) for p in ("p50", "p99")
+            },
         }
     return out
 
@@ -629,6 +646,10 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         for key, s in sections["latency"].items():
             add(f"update latency, {key} agent{'s' if key != '1' else ''}: p50 (ms)", lat(s["engine"], "p50"), lat(s["bare"], "p50"))
             add("  p99 (ms)", lat(s["engine"], "p99"), lat(s["bare"], "p99"))
+            if "engine_read_your_writes" in s:
+                ryw = s["engine_read_your_writes"]
+                add("  engine reading its writes: p50 (ms)", lat(ryw, "p50"), lat(s["bare"], "p50"))
+                add("  engine reading its writes: p99 (ms)", lat(ryw, "p99"), lat(s["bare"], "p99"))
     if "queries" in sections:
         s = sections["queries"]
         for q in ("state", "timeline"):
