@@ -240,7 +240,7 @@ async def test_a_case_opens_with_one_activity_task(engine):
         str(e.marker_recorded_event_attributes.details)
         for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
     ]
-    assert any("one-opening-activity" in m for m in markers)
+    assert any("open-in-one-answer-first" in m for m in markers)
     kinds = [e.kind for e in await engine.timeline(complaint_id)]
     assert kinds[:3] == ["complaint_received", "policy_applied", "owner_assigned"], kinds
 

@@ -79,17 +79,19 @@ LOCAL_OPENING_PATCH = "local-opening"
 # themselves out of step with a replay). A new run takes the regular activities and records no marker;
 # only a replayed history that recorded a marker keeps the local path, for the whole run, so those
 # histories (tests/fixtures/histories/*_local_*) still replay. See _withdrawn_patch.
-# workflow.patched id: since this change a case opens with one regular activity, open_case (the
-# policy, the owner and the customer's history in one activity task), where it took three
-# (resolve_policy, then assign_owner and load_customer_history) and two more workflow tasks.
-# Crash-safe like any regular activity. A history recorded before it took the three.
-ONE_OPENING_PATCH = "one-opening-activity"
-# workflow.patched id: since this change an update answers with the state as soon as its action is
-# applied (its events are in the workflow's history, durable), and the events reach PostgreSQL in the
-# next write, batched with whatever else came meanwhile; `wait_for_writes` (ComplaintClient.wait_written,
-# or read_your_writes=True) waits for them. A history recorded before it answered each update after
-# the write.
-ANSWER_BEFORE_WRITE_PATCH = "answer-before-write"
+# workflow.patched id, asked once in a run's first workflow task, for two changes of fewer round trips
+# (README, "Performance"), both crash-safe (regular activities):
+# - a case opens with one activity, open_case (the policy, the owner and the customer's other cases
+#   in one activity task), where it took three (resolve_policy, then assign_owner and
+#   load_customer_history) and two more workflow tasks;
+# - an update answers with the state as soon as its action is applied (its events are in the
+#   workflow's history, durable) and the events reach PostgreSQL in the next write, batched with
+#   whatever else came meanwhile; `wait_for_writes` (ComplaintClient.wait_written, or
+#   read_your_writes=True) waits for them.
+# One patch, not two: each patch marker costs an upsert of TemporalChangeVersion (a visibility write).
+# A run that began before it opened with three activities and answers each update after its write,
+# to its end; its next run (continue-as-new) takes the new way.
+LEAN_ROUND_TRIPS_PATCH = "open-in-one-answer-first"
 # A failed local write is retried after a durable timer, never inside the workflow task: the task
 # completes, so a worker asked to stop (or one that dies) never holds it while the database is away.
 _LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=500)
@@ -230,6 +232,8 @@ class ComplaintWorkflow:
         self._feedback_window: bool | None = None
         # Whether the opening's activities run locally (see LOCAL_OPENING_PATCH); decided in run().
         self._local_opening = False
+        # Whether this run opens in one activity and answers updates before writing (LEAN_ROUND_TRIPS_PATCH); decided in run().
+        self._lean = False
         # Whether this run writes its events with the local activity (see LOCAL_WRITES_PATCH); decided at the first write.
         self._local_writes: bool | None = None
         try:
@@ -266,10 +270,11 @@ class ComplaintWorkflow:
     @workflow.run
     async def run(self, intake: RawValue) -> CaseOutcome:
         case = self._opened_case()
+        self._lean = workflow.patched(LEAN_ROUND_TRIPS_PATCH)
         unopened = case.policy is None and not case.assigned and case.state.customer_history is None
         if case.policy is None or not case.assigned or case.state.customer_history is None:
             self._local_opening = _withdrawn_patch(LOCAL_OPENING_PATCH)
-        if unopened and not self._local_opening and workflow.patched(ONE_OPENING_PATCH):
+        if unopened and not self._local_opening and self._lean:
             await self._open(case)
         else:
             await self._open_in_three(case)
@@ -296,7 +301,7 @@ class ComplaintWorkflow:
         return outcome
 
     async def _open(self, case: Case) -> None:
-        """The opening in one activity task (ONE_OPENING_PATCH): policy, owner, the customer's other cases."""
+        """The opening in one activity task (LEAN_ROUND_TRIPS_PATCH): policy, owner, the customer's other cases."""
         self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
         try:
             opened = await workflow.execute_activity(
@@ -326,7 +331,7 @@ class ComplaintWorkflow:
         self._log("owner assigned", actor="system:routing", owner=case.state.owner)
 
     async def _open_in_three(self, case: Case) -> None:
-        """The opening of histories recorded before ONE_OPENING_PATCH (and of a run that began so)."""
+        """The opening of histories recorded before LEAN_ROUND_TRIPS_PATCH (and of a run that began so)."""
         if case.policy is None:
             await self._adopt_policy(case)
         opening = []
@@ -498,7 +503,7 @@ class ComplaintWorkflow:
             events = await self._apply(name, action)
         except Rejection as rejection:
             raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
-        if events and not workflow.patched(ANSWER_BEFORE_WRITE_PATCH):
+        if events and not self._lean:
             # Histories from before the patch: the caller heard "done" only once the events were written.
             last_seq = events[-1].seq
             await workflow.wait_condition(lambda: self._persisted_seq >= last_seq)
