@@ -117,16 +117,17 @@ def test_the_lean_round_trips_patch_is_replayed_both_ways():
 
 
 def _answered_in_the_accepting_task(history: dict) -> list[bool]:
-    """For each completed update: was it completed in the workflow task that accepted it?"""
+    """For each completed action update: was it completed in the workflow task that accepted it?
+    (wait_for_writes, which the recorder sends after each action, waits for the write by design.)"""
     events = history["events"]
     accepted_at: dict[str, int] = {}
     answered = []
     for index, event in enumerate(events):
         accepted = event.get("workflowExecutionUpdateAcceptedEventAttributes")
-        if accepted:
+        if accepted and accepted["acceptedRequest"]["input"]["name"] != "wait_for_writes":
             accepted_at[accepted["protocolInstanceId"]] = index
         completed = event.get("workflowExecutionUpdateCompletedEventAttributes")
-        if completed:
+        if completed and completed["meta"]["updateId"] in accepted_at:
             between = events[accepted_at[completed["meta"]["updateId"]] + 1:index]
             answered.append(all(e["eventType"] != "EVENT_TYPE_WORKFLOW_TASK_COMPLETED" for e in between))
     return answered

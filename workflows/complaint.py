@@ -278,7 +278,8 @@ class ComplaintWorkflow:
             await self._open(case)
         else:
             await self._open_in_three(case)
-        self._sync_search_attributes()
+        if not self._lean:
+            self._sync_search_attributes()  # since LEAN_ROUND_TRIPS_PATCH, with each write (_flush)
         await self._run_until_run_ends()
         if not case.closed:
             carried = case.carry(self._persisted_seq, self._runs)
@@ -584,7 +585,8 @@ class ComplaintWorkflow:
         # handlers always see each other's effects.
         events = case.apply(name, action, workflow.now())
         if events:
-            self._sync_search_attributes()
+            if not self._lean:
+                self._sync_search_attributes()
             self._log("action applied", actor=action.actor, action=name, seq=events[-1].seq)
         return events
 
@@ -609,7 +611,8 @@ class ComplaintWorkflow:
             await self._sleep_until(wake_at, lambda: case.next_wake() != wake_at)
             fired = case.advance_clocks(workflow.now())
             if fired:
-                self._sync_search_attributes()
+                if not self._lean:
+                    self._sync_search_attributes()
                 for event in fired:
                     if event.kind == "escalated":
                         self._log(
@@ -692,6 +695,10 @@ class ComplaintWorkflow:
 
     async def _flush(self) -> None:
         case = self._opened_case()
+        if self._lean:
+            # The search attributes follow the case once per write, not once per action: each upsert is
+            # a visibility write on the server, and the actions a write batches need only the last.
+            self._sync_search_attributes()
         batch = self._next_batch()
         info = workflow.info()
         if self._local_writes is None:
