@@ -217,6 +217,11 @@ def _add_action_parser(commands: argparse._SubParsersAction, name: str, model: t
     source.add_argument("--json", dest="payload_json", metavar="JSON", help="the whole payload as a JSON object")
     source.add_argument("--file", dest="payload_file", metavar="FILE", help="the whole payload from a JSON file ('-': stdin)")
     sub.add_argument("--signal", action="store_true", help="send as a Signal (fire and forget) instead of an Update")
+    sub.add_argument(
+        "--wait-written",
+        action="store_true",
+        help="return only once the action's events are in PostgreSQL too (an update answers as soon as the case applied it)",
+    )
     for field_name, field in _action_fields(model).items():
         kind = _kind(field.annotation)
         dest = f"field__{field_name}"
@@ -614,6 +619,9 @@ async def cmd_action(args: argparse.Namespace, session: Session) -> int:
         hint += f" (resending with --request-id {action.request_id} is safe)"
     state = await session.call(client.act(args.complaint_id, name, action), args.complaint_id, hint=hint)
     print(render_state(state))
+    if args.wait_written:
+        await session.call(client.wait_written(args.complaint_id, state.event_count), args.complaint_id)
+        print(f"Written to PostgreSQL: events 1..{state.event_count}")
     return EXIT_OK
 
 

@@ -47,17 +47,7 @@ class OpeningActivities:
             )
         )
         assignment = await self.cases.assign_owner(
-            AssignOwnerInput(
-                complaint_id=inp.complaint_id,
-                workflow_id=inp.workflow_id,
-                customer_id=inp.customer_id,
-                category=inp.category,
-                severity=inp.severity,
-                policy=policy.name,
-                summary=inp.summary,
-                received_at=inp.received_at,
-                received_by=inp.received_by,
-            )
+            AssignOwnerInput(**inp.model_dump(exclude={"policy"}), policy=policy.name)
         )
         history = await self.cases.load_customer_history(
             CustomerHistoryInput(complaint_id=inp.complaint_id, customer_id=inp.customer_id)

@@ -215,10 +215,7 @@ class ComplaintClient:
                 result_type=CaseState,
             )
         except WorkflowUpdateFailedError as error:
-            cause = error.cause
-            if isinstance(cause, ApplicationError):
-                raise CommandRejected(cause.type or "InvalidCommand", cause.message) from None
-            raise
+            raise _rejection(error) from None
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND or not await self._exists(complaint_id):
                 raise
@@ -240,10 +237,7 @@ class ComplaintClient:
         try:
             await self.handle(complaint_id).execute_update("wait_for_writes", seq, result_type=int)
         except WorkflowUpdateFailedError as error:
-            cause = error.cause
-            if isinstance(cause, ApplicationError):
-                raise CommandRejected(cause.type or "InvalidCommand", cause.message) from None
-            raise
+            raise _rejection(error) from None
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -427,6 +421,14 @@ def _quoted(value: str) -> str:
     if "'" in value or "\\" in value:
         raise ValueError(f"filter values cannot contain quotes or backslashes (got {value!r})")
     return f"'{value}'"
+
+
+def _rejection(error: WorkflowUpdateFailedError) -> Exception:
+    """The case's refusal as CommandRejected; any other failure of the update as it came."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError):
+        return CommandRejected(cause.type or "InvalidCommand", cause.message)
+    return error
 
 
 def _action(name: str, action: Action | dict[str, Any]) -> Action:

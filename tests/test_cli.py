@@ -105,7 +105,7 @@ async def engine(dev_env, pool, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         yield client
 
 
-async def test_start_act_show_and_list(engine, capsys, tmp_path):
+async def test_start_act_show_and_list(engine, pool, capsys, tmp_path):
     # start from a JSON file, then again: one case
     intake = new_intake()
     cid = intake["complaint_id"]
@@ -121,9 +121,13 @@ async def test_start_act_show_and_list(engine, capsys, tmp_path):
     assert status == 0 and err == ""
     assert f"Case {cid}: Charged twice" in out and "in_progress" in out
     status, out, _ = await run_cli(
-        capsys, "make_promise", cid, "--actor", OWNER, "--description", "Refund the duplicate charge", "--due-at", "+2d"
+        capsys, "make_promise", cid, "--actor", OWNER, "--description", "Refund the duplicate charge", "--due-at", "+2d",
+        "--wait-written",
     )
     assert status == 0 and "promise     P1 [open] Refund the duplicate charge" in out
+    state = await engine.state(cid)
+    assert out.rstrip().endswith(f"Written to PostgreSQL: events 1..{state.event_count}")
+    assert await pool.fetchval("SELECT max(seq) FROM case_events WHERE complaint_id = $1", cid) == state.event_count
     status, out, _ = await run_cli(
         capsys, "request_info", cid, "--actor", OWNER, "--fields", "card_last4", "--question", "Which card?"
     )

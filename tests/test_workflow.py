@@ -212,15 +212,21 @@ async def test_starting_the_same_complaint_twice_gives_one_case(engine):
     assert len(received) == 1
 
 
-async def test_an_invalid_intake_fails_the_case_with_a_clear_error(engine):
-    bad = new_intake(severity="urgent", summary="")
+async def failure_of(engine: ComplaintClient, intake: dict) -> ApplicationError:
+    """Start a case on intake (directly) and return the ApplicationError its workflow failed with."""
     handle = await engine.client.start_workflow(
-        "ComplaintWorkflow", bad, id=f"complaint-{bad['complaint_id']}", task_queue=engine.task_queue
+        "ComplaintWorkflow", intake, id=f"complaint-{intake['complaint_id']}", task_queue=engine.task_queue
     )
     with pytest.raises(WorkflowFailureError) as caught:
         await handle.result()
     cause = caught.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type == "InvalidIntake"
+    assert isinstance(cause, ApplicationError)
+    return cause
+
+
+async def test_an_invalid_intake_fails_the_case_with_a_clear_error(engine):
+    cause = await failure_of(engine, new_intake(severity="urgent", summary=""))
+    assert cause.type == "InvalidIntake"
     assert "severity" in cause.message and "summary" in cause.message
 
 
@@ -246,15 +252,8 @@ async def test_a_case_opens_with_one_activity_task(engine):
 
 
 async def test_an_unknown_policy_fails_the_case_as_an_invalid_intake(engine):
-    intake = new_intake(policy="gold")
-    handle = await engine.client.start_workflow(
-        "ComplaintWorkflow", intake, id=f"complaint-{intake['complaint_id']}", task_queue=engine.task_queue
-    )
-    with pytest.raises(WorkflowFailureError) as caught:
-        await handle.result()
-    cause = caught.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type == "InvalidIntake"
-    assert "unknown policy 'gold'" in cause.message
+    cause = await failure_of(engine, new_intake(policy="gold"))
+    assert cause.type == "InvalidIntake" and "unknown policy 'gold'" in cause.message
 
 
 async def test_a_workflow_id_that_does_not_match_the_complaint_fails_clearly(engine):

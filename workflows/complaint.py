@@ -115,6 +115,21 @@ def _raise_if_unknown_policy(error: ActivityError) -> None:
         raise ApplicationError(f"invalid complaint intake: {cause.message}", type="InvalidIntake", non_retryable=True)
 
 
+def _routing_facts(case: Case) -> dict[str, Any]:
+    """What routing needs of a case, for the opening activities' inputs."""
+    state = case.state
+    return {
+        "complaint_id": state.complaint_id,
+        "workflow_id": workflow.info().workflow_id,
+        "customer_id": state.customer.customer_id,
+        "category": state.category,
+        "severity": state.severity,
+        "summary": state.summary,
+        "received_at": state.received_at,
+        "received_by": state.received_by,
+    }
+
+
 def workflow_id_for(complaint_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{complaint_id}"
 
@@ -308,15 +323,8 @@ class ComplaintWorkflow:
             opened = await workflow.execute_activity(
                 "open_case",
                 OpenCaseInput(
-                    complaint_id=case.state.complaint_id,
-                    workflow_id=workflow.info().workflow_id,
-                    customer_id=case.state.customer.customer_id,
-                    category=case.state.category,
-                    severity=case.state.severity,
+                    **_routing_facts(case),
                     policy=None if case.state.policy == "default" else case.state.policy,
-                    summary=case.state.summary,
-                    received_at=case.state.received_at,
-                    received_by=case.state.received_by,
                 ),
                 result_type=OpenedCase,
                 start_to_close_timeout=_DB_TIMEOUT,
@@ -382,17 +390,7 @@ class ComplaintWorkflow:
         self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
         assignment = await self._opening_activity(
             "assign_owner",
-            AssignOwnerInput(
-                complaint_id=case.state.complaint_id,
-                workflow_id=workflow.info().workflow_id,
-                customer_id=case.state.customer.customer_id,
-                category=case.state.category,
-                severity=case.state.severity,
-                policy=case.state.policy,
-                summary=case.state.summary,
-                received_at=case.state.received_at,
-                received_by=case.state.received_by,
-            ),
+            AssignOwnerInput(**_routing_facts(case), policy=case.state.policy),
             result_type=Assignment,
             start_to_close_timeout=_DB_TIMEOUT,
             retry_policy=_DB_RETRY,
