@@ -63,6 +63,7 @@ async def _work_the_cases(engine: ComplaintClient, pool) -> int:  # type: ignore
         print(f"  {scenario.story}")
         started = time.monotonic()
         outcome = await scenario.run(engine, complaint_id)
+        await engine.wait_written(complaint_id)  # the outbox printed below is read from PostgreSQL
         elapsed = time.monotonic() - started
         state = await engine.state(complaint_id)
         print()

@@ -199,7 +199,7 @@ def promise_warn_seconds(policy: Any) -> float:
 
 async def run_engine(ctx: "Run", progress: Progress) -> dict[str, Any]:
     n, prefix = ctx.cases, ctx.case_prefix
-    engine = ComplaintClient(ctx.client, ctx.engine_queue)
+    engine = ComplaintClient(ctx.client, ctx.engine_queue, read_your_writes=True)  # it plans from the snapshots in PostgreSQL
     owners = [a for a in ctx.roster.agents if a.role == "agent" and a.active and a.supervisor_id]
     like = prefix + "%"
 
