@@ -179,54 +179,9 @@ class CaseActivities:
         """
         state = inp.state
         log = _logger(complaint_id=state.complaint_id, workflow_id=inp.workflow_id)
-        events = inp.events
-        notices = _escalation_notices(events, log)
-        last_seq = max([e.seq for e in events] + [state.event_count])
-        promises = state.promises
+        batch = _BatchColumns(inp, log)
         row = await self.pool.fetchrow(
-            _RECORD_CASE_EVENTS,
-            state.complaint_id,
-            inp.workflow_id,
-            inp.run_id,
-            [e.seq for e in events],
-            [e.at for e in events],
-            [e.kind for e in events],
-            [e.actor for e in events],
-            [e.channel for e in events],
-            [e.data for e in events],
-            [n.clock for _, n in notices],
-            [n.level for _, n in notices],
-            [n.occurrence for _, n in notices],
-            [n.recipient for _, n in notices],
-            [n.recipient_role for _, n in notices],
-            [n.reason for _, n in notices],
-            [n.due_at for _, n in notices],
-            [n.deadline for _, n in notices],
-            [seq for seq, _ in notices],
-            state.customer.customer_id,
-            state.category,
-            state.severity,
-            state.status,
-            state.owner,
-            state.policy,
-            state.summary,
-            state.received_at,
-            state.closed_at,
-            state.outcome,
-            state.root_cause,
-            state.escalation_level,
-            state.next_deadline,
-            last_seq,
-            state.model_dump(mode="json"),
-            [p.promise_id for p in promises],
-            [p.description for p in promises],
-            [p.owed_by for p in promises],
-            [p.due_at for p in promises],
-            [p.status for p in promises],
-            [p.renegotiations for p in promises],
-            [p.made_at for p in promises],
-            [p.kept_at for p in promises],
-            [p.evidence for p in promises],
+            _RECORD_CASE_EVENTS, state.complaint_id, inp.workflow_id, inp.run_id, *batch.columns
         )
         conflicts = row["conflicts"]
         if conflicts:
@@ -239,16 +194,13 @@ class CaseActivities:
                 type="TimelineConflict",
                 non_retryable=True,
             )
-        # Logged once committed: each row inserted now, none that a retry found already queued.
-        queued = row["queued"] or []
-        for notice in queued:
-            log.info("notification queued", **notice)
+        queued = _log_queued(row, log)
         log.info(
             "case events recorded",
-            events=len(events),
+            events=len(inp.events),
             new_events=row["inserted"],
             notifications_queued=len(queued),
-            last_seq=last_seq,
+            last_seq=batch.last_seq,
             snapshot_written=row["snapshot_written"],
             promises_written=row["promises_written"],
         )
@@ -273,10 +225,7 @@ class CaseActivities:
         """
         state = inp.state
         log = _logger(complaint_id=state.complaint_id, workflow_id=inp.workflow_id)
-        events = inp.events
-        notices = _escalation_notices(events, log)
-        last_seq = max([e.seq for e in events] + [state.event_count])
-        promises = state.promises
+        batch = _BatchColumns(inp, log)
         row = await self.pool.fetchrow(
             _WRITE_CASE_EVENTS,
             state.complaint_id,
@@ -284,6 +233,40 @@ class CaseActivities:
             inp.run_id,
             inp.fence,
             inp.committed_seq,
+            *batch.columns,
+        )
+        if not row["fenced_ok"]:
+            log.warning("write refused: a newer workflow task of this run already wrote", fence=inp.fence)
+            raise ApplicationError(
+                f"case {state.complaint_id}: a newer workflow task of run {inp.run_id} already wrote its events "
+                f"(this task's history length {inp.fence}); this write is from an attempt that will not complete",
+                type="SupersededWrite",
+            )
+        queued = _log_queued(row, log)
+        log.info(
+            "case events recorded",
+            events=len(inp.events),
+            new_events=row["inserted"],
+            replaced_events=row["replaced"],
+            removed_events=row["removed"],
+            dropped_notifications=row["dropped_notifications"],
+            notifications_queued=len(queued),
+            last_seq=batch.last_seq,
+            snapshot_written=row["snapshot_written"],
+            promises_written=row["promises_written"],
+        )
+
+
+class _BatchColumns:
+    """The columns a batch write sends, in its statement's parameter order after the case's ids:
+    the events, the notifications of its escalations, the snapshot, the promises."""
+
+    def __init__(self, inp: RecordCaseEvents, log: Any) -> None:
+        state, events = inp.state, inp.events
+        notices = _escalation_notices(events, log)
+        promises = state.promises
+        self.last_seq = max([e.seq for e in events] + [state.event_count])
+        self.columns: list[Any] = [
             [e.seq for e in events],
             [e.at for e in events],
             [e.kind for e in events],
@@ -312,7 +295,7 @@ class CaseActivities:
             state.root_cause,
             state.escalation_level,
             state.next_deadline,
-            last_seq,
+            self.last_seq,
             state.model_dump(mode="json"),
             [p.promise_id for p in promises],
             [p.description for p in promises],
@@ -323,29 +306,15 @@ class CaseActivities:
             [p.made_at for p in promises],
             [p.kept_at for p in promises],
             [p.evidence for p in promises],
-        )
-        if not row["fenced_ok"]:
-            log.warning("write refused: a newer workflow task of this run already wrote", fence=inp.fence)
-            raise ApplicationError(
-                f"case {state.complaint_id}: a newer workflow task of run {inp.run_id} already wrote its events "
-                f"(this task's history length {inp.fence}); this write is from an attempt that will not complete",
-                type="SupersededWrite",
-            )
-        queued = row["queued"] or []
-        for notice in queued:
-            log.info("notification queued", **notice)
-        log.info(
-            "case events recorded",
-            events=len(events),
-            new_events=row["inserted"],
-            replaced_events=row["replaced"],
-            removed_events=row["removed"],
-            dropped_notifications=row["dropped_notifications"],
-            notifications_queued=len(queued),
-            last_seq=last_seq,
-            snapshot_written=row["snapshot_written"],
-            promises_written=row["promises_written"],
-        )
+        ]
+
+
+def _log_queued(row: asyncpg.Record, log: Any) -> list[dict[str, Any]]:
+    """Log each notification the write queued (once committed: none a retry found already there)."""
+    queued = row["queued"] or []
+    for notice in queued:
+        log.info("notification queued", **notice)
+    return queued
 
 
 def _escalation_notices(events: list[TimelineEvent], log: Any) -> list[tuple[int, EscalationNotice]]:
@@ -380,6 +349,37 @@ def _escalation_chain(owner: Agent, roster: dict[str, Agent]) -> tuple[Agent | N
         ]
         manager = next((m for m in managers if m.team == owner.team), None) or next(iter(managers), None)
     return supervisor, manager
+
+
+def _promised_cte(first: int) -> str:
+    """The `promised` step both writes share: upsert the promises that changed (parameters $first to
+    $first+8), only when the snapshot was written."""
+    a = [f"${first + i}" for i in range(9)]
+    return f"""promised AS (
+    INSERT INTO promises (complaint_id, promise_id, description, owed_by, due_at, status,
+                          renegotiations, made_at, kept_at, evidence)
+    SELECT $1, p.promise_id, p.description, p.owed_by, p.due_at, p.status, p.renegotiations, p.made_at,
+           p.kept_at, p.evidence
+    FROM unnest({a[0]}::text[], {a[1]}::text[], {a[2]}::text[], {a[3]}::timestamptz[], {a[4]}::text[], {a[5]}::int[],
+                {a[6]}::timestamptz[], {a[7]}::timestamptz[], {a[8]}::text[])
+         AS p(promise_id, description, owed_by, due_at, status, renegotiations, made_at, kept_at, evidence)
+    WHERE EXISTS (SELECT 1 FROM snapshot)
+    ON CONFLICT (complaint_id, promise_id) DO UPDATE SET
+        description = EXCLUDED.description,
+        owed_by = EXCLUDED.owed_by,
+        due_at = EXCLUDED.due_at,
+        status = EXCLUDED.status,
+        renegotiations = EXCLUDED.renegotiations,
+        made_at = EXCLUDED.made_at,
+        kept_at = EXCLUDED.kept_at,
+        evidence = EXCLUDED.evidence,
+        updated_at = now()
+    WHERE (promises.description, promises.owed_by, promises.due_at, promises.status, promises.renegotiations,
+           promises.made_at, promises.kept_at, promises.evidence)
+          IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.owed_by, EXCLUDED.due_at, EXCLUDED.status,
+                            EXCLUDED.renegotiations, EXCLUDED.made_at, EXCLUDED.kept_at, EXCLUDED.evidence)
+    RETURNING 1
+)"""
 
 
 # The whole write of write_case_events: one statement, one round trip, atomic. Its parts:
@@ -468,31 +468,7 @@ snapshot AS (
        OR (cases.write_fence, cases.last_seq) < (EXCLUDED.write_fence, EXCLUDED.last_seq)
     RETURNING 1
 ),
-promised AS (
-    INSERT INTO promises (complaint_id, promise_id, description, owed_by, due_at, status,
-                          renegotiations, made_at, kept_at, evidence)
-    SELECT $1, p.promise_id, p.description, p.owed_by, p.due_at, p.status, p.renegotiations, p.made_at,
-           p.kept_at, p.evidence
-    FROM unnest($36::text[], $37::text[], $38::text[], $39::timestamptz[], $40::text[], $41::int[],
-                $42::timestamptz[], $43::timestamptz[], $44::text[])
-         AS p(promise_id, description, owed_by, due_at, status, renegotiations, made_at, kept_at, evidence)
-    WHERE EXISTS (SELECT 1 FROM snapshot)
-    ON CONFLICT (complaint_id, promise_id) DO UPDATE SET
-        description = EXCLUDED.description,
-        owed_by = EXCLUDED.owed_by,
-        due_at = EXCLUDED.due_at,
-        status = EXCLUDED.status,
-        renegotiations = EXCLUDED.renegotiations,
-        made_at = EXCLUDED.made_at,
-        kept_at = EXCLUDED.kept_at,
-        evidence = EXCLUDED.evidence,
-        updated_at = now()
-    WHERE (promises.description, promises.owed_by, promises.due_at, promises.status, promises.renegotiations,
-           promises.made_at, promises.kept_at, promises.evidence)
-          IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.owed_by, EXCLUDED.due_at, EXCLUDED.status,
-                            EXCLUDED.renegotiations, EXCLUDED.made_at, EXCLUDED.kept_at, EXCLUDED.evidence)
-    RETURNING 1
-)
+{promised}
 SELECT (SELECT ok FROM go) AS fenced_ok,
        (SELECT count(*) FROM written WHERE inserted) AS inserted,
        (SELECT count(*) FROM written WHERE NOT inserted) AS replaced,
@@ -504,7 +480,7 @@ SELECT (SELECT ok FROM go) AS fenced_ok,
         FROM queued WHERE inserted) AS queued,
        EXISTS (SELECT 1 FROM snapshot) AS snapshot_written,
        (SELECT count(*) FROM promised) AS promises_written
-"""
+""".replace("{promised}", _promised_cte(36))
 
 
 # The whole write of record_case_events (a regular activity): one statement, one round trip, atomic.
@@ -573,31 +549,7 @@ snapshot AS (
     WHERE cases.last_seq < EXCLUDED.last_seq
     RETURNING 1
 ),
-promised AS (
-    INSERT INTO promises (complaint_id, promise_id, description, owed_by, due_at, status,
-                          renegotiations, made_at, kept_at, evidence)
-    SELECT $1, p.promise_id, p.description, p.owed_by, p.due_at, p.status, p.renegotiations, p.made_at,
-           p.kept_at, p.evidence
-    FROM unnest($34::text[], $35::text[], $36::text[], $37::timestamptz[], $38::text[], $39::int[],
-                $40::timestamptz[], $41::timestamptz[], $42::text[])
-         AS p(promise_id, description, owed_by, due_at, status, renegotiations, made_at, kept_at, evidence)
-    WHERE EXISTS (SELECT 1 FROM snapshot)
-    ON CONFLICT (complaint_id, promise_id) DO UPDATE SET
-        description = EXCLUDED.description,
-        owed_by = EXCLUDED.owed_by,
-        due_at = EXCLUDED.due_at,
-        status = EXCLUDED.status,
-        renegotiations = EXCLUDED.renegotiations,
-        made_at = EXCLUDED.made_at,
-        kept_at = EXCLUDED.kept_at,
-        evidence = EXCLUDED.evidence,
-        updated_at = now()
-    WHERE (promises.description, promises.owed_by, promises.due_at, promises.status, promises.renegotiations,
-           promises.made_at, promises.kept_at, promises.evidence)
-          IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.owed_by, EXCLUDED.due_at, EXCLUDED.status,
-                            EXCLUDED.renegotiations, EXCLUDED.made_at, EXCLUDED.kept_at, EXCLUDED.evidence)
-    RETURNING 1
-)
+{promised}
 SELECT (SELECT json_agg(json_build_object('seq', seq, 'stored_kind', stored_kind, 'new_kind', new_kind) ORDER BY seq)
         FROM conflicts) AS conflicts,
        (SELECT count(*) FROM written) AS inserted,
@@ -607,4 +559,4 @@ SELECT (SELECT json_agg(json_build_object('seq', seq, 'stored_kind', stored_kind
         FROM queued) AS queued,
        EXISTS (SELECT 1 FROM snapshot) AS snapshot_written,
        (SELECT count(*) FROM promised) AS promises_written
-"""
+""".replace("{promised}", _promised_cte(34))
