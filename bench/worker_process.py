@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 
 from temporalio.worker import Worker
@@ -37,7 +36,7 @@ from bench.bare_lifecycle import BareLifecycle, bare_lifecycle_activities
 from config import load_settings
 from logs import configure_logging
 from stack.client import connect_client
-from stack.process import exit_for_real
+from stack.process import exit_for_real, run_worker_until, stop_on_signals
 from worker import GRACEFUL_SHUTDOWN, build_worker, worker_settings
 
 
@@ -55,10 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     # The production setting (COMPLAINTS_WORKFLOW_CACHE), or the experiment's override, for both kinds.
     cache = args.max_cached_workflows or load_settings().workflow_cache
     pool_options = {}
@@ -91,17 +87,7 @@ async def _run(args: argparse.Namespace) -> int:
                 max_cached_workflows=cache,
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             )
-        running = asyncio.create_task(worker.run(), name="worker")
-        await asyncio.sleep(0.2)  # let it register its pollers (a start error surfaces here)
-        if running.done():
-            await running
-        print("ready", flush=True)
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not running.done():
-            await worker.shutdown()
-        await running
+        await run_worker_until(worker, stop)  # a worker that failed on its own re-raises here: exit 1
         return 0
     finally:
         await pool.close()

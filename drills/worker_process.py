@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 import threading
 
@@ -28,7 +27,7 @@ from activities import create_pool, load_policies
 from config import load_settings
 from logs import configure_logging
 from stack.client import connect_client
-from stack.process import exit_for_real
+from stack.process import exit_for_real, run_worker_until, stop_on_signals
 from worker import build_worker
 
 DATABASE_URL_ENV = "DRILL_DATABASE_URL"
@@ -47,27 +46,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     settings = load_settings()
     policies = load_policies(settings.policies_path)
     pool = await create_pool(os.environ[DATABASE_URL_ENV], max_size=args.pool_size)
     try:
         client = await connect_client(args.address, args.namespace)
         worker = build_worker(client, pool, args.task_queue, policies, max_cached_workflows=settings.workflow_cache)
-        running = asyncio.create_task(worker.run(), name="worker")
-        await asyncio.sleep(0.2)  # let it register its pollers (a start error surfaces here)
-        if running.done():
-            await running
-        print("ready", flush=True)
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not running.done():
-            await worker.shutdown()
-        await running  # a worker that failed on its own re-raises here: exit 1
+        await run_worker_until(worker, stop)  # a worker that failed on its own re-raises here: exit 1
         return 0
     finally:
         await pool.close()
