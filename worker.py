@@ -40,6 +40,7 @@ from config import DEFAULT_WORKFLOW_CACHE, Settings, SettingsError, load_setting
 from logs import configure_logging
 from stack import redact_url, running_stack
 from stack.client import connect_client, connect_options
+from workflow_runner import GuardedWorkflowRunner
 from workflows.complaint import ComplaintWorkflow
 from workflows.problem_door import ProblemDoorWorkflow
 
@@ -79,6 +80,8 @@ def build_worker(  # type: ignore[no-untyped-def]
         client,
         task_queue=task_queue,
         workflows=[ComplaintWorkflow, ProblemDoorWorkflow],
+        # The sandbox, guarded so that a query never makes a case unreplayable (workflow_runner.py).
+        workflow_runner=GuardedWorkflowRunner(),
         activities=[
             *cases.all(),
             *DoorActivities(client, pool, task_queue).all(),

@@ -18,6 +18,7 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -28,10 +29,14 @@ from config import DEFAULT_TASK_QUEUE
 from schemas import ACTIONS, Action, CaseOutcome, CaseState, ComplaintIntake, TimelineEvent, describe_validation_error
 from workflows import search_attributes as sa
 from schemas.door import DoorOutcome, DoorResult, DoorStart
+from schemas.errors import QUERY_DEFERRED_MESSAGE
 from workflows import problem_door
 from workflows.complaint import WORKFLOW_ID_PREFIX, workflow_id_for
 
 WORKFLOW_TYPE = "ComplaintWorkflow"
+# How long a query the worker deferred is asked again (workflow_runner.py): the case's workflow task
+# reaches a live worker within the sticky queue's 10 s schedule-to-start timeout after a restart.
+QUERY_DEFERRED_PATIENCE = timedelta(seconds=30)
 
 
 class IncompleteTimeline(Exception):
@@ -275,7 +280,7 @@ class ComplaintClient:
     # --- reading -----------------------------------------------------------
 
     async def state(self, complaint_id: str) -> CaseState:
-        return await self.handle(complaint_id).query("state", result_type=CaseState)
+        return await self._query(complaint_id, "state", CaseState)
 
     async def timeline(self, complaint_id: str) -> list[TimelineEvent]:
         """The case's complete timeline, seq 1 to the last.
@@ -300,7 +305,23 @@ class ComplaintClient:
 
     async def recent_timeline(self, complaint_id: str) -> list[TimelineEvent]:
         """What the `timeline` query answers: the whole timeline, or after a continue-as-new the carried tail and since."""
-        return await self.handle(complaint_id).query("timeline", result_type=list[TimelineEvent])
+        return await self._query(complaint_id, "timeline", list[TimelineEvent])
+
+    async def _query(self, complaint_id: str, name: str, result_type: Any) -> Any:
+        """The query's answer; a query the worker deferred (a restarted worker catching up on the
+        case, workflow_runner.py) is asked again for up to QUERY_DEFERRED_PATIENCE."""
+        handle = self.handle(complaint_id)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + QUERY_DEFERRED_PATIENCE.total_seconds()
+        delay = 0.1
+        while True:
+            try:
+                return await handle.query(name, result_type=result_type)
+            except WorkflowQueryFailedError as error:
+                if QUERY_DEFERRED_MESSAGE not in str(error) or loop.time() + delay > give_up:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def outcome(self, complaint_id: str, *, timeout: timedelta | None = None) -> CaseOutcome:
         """Wait for the case to close and return its outcome.
@@ -309,12 +330,11 @@ class ComplaintClient:
         reopening contact, may still come), so this watches the `outcome` query
         rather than waiting for the workflow result. TimeoutError after timeout.
         """
-        handle = self.handle(complaint_id)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout.total_seconds()
         delay = 0.05
         while True:
-            outcome = await handle.query("outcome", result_type=CaseOutcome | None)
+            outcome = await self._query(complaint_id, "outcome", CaseOutcome | None)
             if outcome is not None:
                 return outcome
             if deadline is not None and loop.time() >= deadline:

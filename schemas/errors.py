@@ -43,3 +43,11 @@ def _location(part: object) -> str:
 def _short(value: object, limit: int = 60) -> str:
     shown = repr(value)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+# A query's failure message when the worker deferred it to keep the case replayable (workflow_runner.py);
+# complaint_client retries such queries.
+QUERY_DEFERRED_MESSAGE = (
+    "query deferred: this case has events that no workflow task has delivered yet (its worker was restarted); "
+    "ask again in a few seconds"
+)

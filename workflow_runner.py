@@ -1,0 +1,118 @@
+"""The worker's workflow runner: the SDK's sandbox, plus a guard that keeps every case replayable.
+
+Why a guard. A query for a case that no worker has cached is sent to a worker as a
+"legacy query task" carrying the case's whole history. When that history ends with
+events no workflow task has delivered yet (a timer that fired, an activity that
+completed, while the case's task waited on a worker that had died), the SDK
+(temporalio 1.35.0's core) runs those events through the workflow as a *live*
+activation, with the previous task's workflow.now(), before it answers the query,
+and keeps the result in its cache. When the real workflow task arrives with an
+update in it, the worker has already applied the events and gets the update on
+its own; a replay of the recorded history gets both in one activation, in the
+SDK's other order (updates first) and at the task's own time. The commands differ
+(a timer started in the first and cancelled in the second uses a timer sequence
+number the replay never uses), so the history no longer replays: the case is
+stuck at its next cache eviction, worker restart or uncached query (TMPRL1100,
+for ever). The crash drill saw it in 14 to 36 of 50 cases per run.
+
+Such an activation is recognisable: it is not a replay, it carries jobs, its
+history is longer than the previous activation's, and its time is that previous
+activation's (no new workflow task started, so there is no new time). The guard
+fails it instead of running it. The SDK then fails the query (the caller sees
+`QUERY_DEFERRED_MESSAGE`, and `complaint_client` retries it) and drops the case
+from its cache; the case's real workflow task replays the history and delivers
+the new events and the update together, exactly as any later replay will.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from temporalio.bridge.proto.workflow_activation import WorkflowActivation
+from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
+from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from schemas.errors import QUERY_DEFERRED_MESSAGE
+
+log = structlog.get_logger("worker.runner")
+
+# Jobs that neither change a case nor come from its history.
+_BOOKKEEPING_JOBS = frozenset({"query_workflow", "remove_from_cache"})
+
+
+def runs_undelivered_events(
+    activation: WorkflowActivation, previous: tuple[int, int] | None
+) -> bool:
+    """Whether `activation` runs history events ahead of their workflow task (a legacy query's catch-up).
+
+    previous: (history length, time in ns) of the last activation this case's instance ran with jobs
+    of its history, None if there was none.
+    """
+    if previous is None or activation.is_replaying or not activation.HasField("timestamp"):
+        return False
+    if not any(job.WhichOneof("variant") not in _BOOKKEEPING_JOBS for job in activation.jobs):
+        return False
+    previous_length, previous_time = previous
+    return activation.history_length > previous_length and activation.timestamp.ToNanoseconds() == previous_time
+
+
+class GuardedWorkflowRunner(WorkflowRunner):
+    """`inner` (the SDK's sandbox by default), with every instance guarded (see the module's docstring)."""
+
+    def __init__(self, inner: WorkflowRunner | None = None) -> None:
+        self._inner = inner or SandboxedWorkflowRunner()
+
+    def prepare_workflow(self, defn: Any) -> None:
+        self._inner.prepare_workflow(defn)
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return _GuardedInstance(self._inner.create_instance(det))
+
+    def set_worker_level_failure_exception_types(self, types: Sequence[type[BaseException]]) -> None:
+        self._inner.set_worker_level_failure_exception_types(types)
+
+
+class _GuardedInstance(WorkflowInstance):
+    def __init__(self, inner: WorkflowInstance) -> None:
+        self._inner = inner
+        self._previous: tuple[int, int] | None = None
+
+    def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
+        if runs_undelivered_events(act, self._previous):
+            info = self._inner.get_info()
+            log.warning(
+                "query deferred",
+                reason="undelivered history events",
+                workflow_id=info.workflow_id,
+                run_id=act.run_id,
+                history_length=act.history_length,
+                jobs=[job.WhichOneof("variant") for job in act.jobs],
+            )
+            return _failed(act.run_id, QUERY_DEFERRED_MESSAGE)
+        if act.HasField("timestamp") and any(
+            job.WhichOneof("variant") not in _BOOKKEEPING_JOBS for job in act.jobs
+        ):
+            self._previous = (act.history_length, act.timestamp.ToNanoseconds())
+        return self._inner.activate(act)
+
+    def get_serialization_context(self, command_info: Any) -> Any:
+        return self._inner.get_serialization_context(command_info)
+
+    def get_external_store_context(self, command_info: Any) -> Any:
+        return self._inner.get_external_store_context(command_info)
+
+    def get_info(self) -> Any:
+        return self._inner.get_info()
+
+    def get_thread_id(self) -> int | None:
+        return self._inner.get_thread_id()
+
+
+def _failed(run_id: str, message: str) -> WorkflowActivationCompletion:
+    completion = WorkflowActivationCompletion(run_id=run_id)
+    completion.failed.failure.message = message
+    completion.failed.failure.application_failure_info.SetInParent()
+    return completion
