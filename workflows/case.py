@@ -99,6 +99,10 @@ class Case:
         # Transfer targets' open-case counts, read for the action being applied (never carried).
         self.workloads: dict[str, AgentWorkload] = {}
         self._lenient = False
+        # Whether a full case refuses what would grow it (rules.STATE_BUDGET_BYTES) when an action is applied.
+        # The workflow asks workflow.patched here, only when the budget bites, so that a history recorded
+        # before the budget replays as it ran; a validator (lenient) always refuses, it leaves no history.
+        self.budget_in_force: Callable[[], bool] = lambda: True
 
     # --- opening -----------------------------------------------------------
 
@@ -332,6 +336,14 @@ class Case:
         while len(self.applied_requests) > REQUEST_ID_MEMORY:
             del self.applied_requests[next(iter(self.applied_requests))]
 
+    def _require_room(self, action: Action, name: str) -> None:
+        """Refuse an action that would grow the state past rules.STATE_BUDGET_BYTES (see budget_in_force)."""
+        used = rules.state_bytes(self.state)
+        if rules.has_room(used, len(action.model_dump_json().encode())):
+            return
+        if self._lenient or self.budget_in_force():
+            raise rules.case_full(self.state.complaint_id, name, used)
+
     def reject(self, name: str, actor: str, reason: str, now: datetime, request_id: str | None = None) -> TimelineEvent:
         """Record a signal that could not be applied: the only trace a rejected signal leaves."""
         return self._record("command_rejected", actor, now, action=name, reason=reason, request_id=request_id)
@@ -473,6 +485,7 @@ class Case:
     def _check_provide_info(self, a: ProvideInfo, actor: Actor, now: datetime) -> None:
         rules.require_open(self.state)
         rules.require_customer_or_owner(self.state, actor, "provide_info")
+        self._require_room(a, "provide_info")
 
     def _merge_facts(
         self, facts: dict[str, Any], channel: Channel, source: str, now: datetime
@@ -515,6 +528,7 @@ class Case:
     def _check_make_promise(self, a: MakePromise, actor: Actor, now: datetime) -> None:
         self._owner_working(actor, "make_promise")
         rules.require_future(a.due_at, now, "due_at")
+        self._require_room(a, "make_promise")
 
     def _apply_make_promise(self, a: MakePromise, actor: Actor, now: datetime) -> None:
         promise = Promise(
@@ -675,6 +689,7 @@ class Case:
                     f"goodwill {settling[0]} that settles the case already awaits approval; "
                     "wait for the decision (approve_goodwill) before offering another"
                 )
+        self._require_room(a, "offer_goodwill")
         self._roster_record(actor.id, current=True)
 
     def _apply_offer_goodwill(self, a: OfferGoodwill, actor: Actor, now: datetime) -> None:
@@ -808,6 +823,8 @@ class Case:
             rules.require_roster_member(actor, self._roster_record(actor.id), "record a contact")
         if self.closed:
             rules.require_reopenable(self.state, now)
+        if a.facts:
+            self._require_room(a, "new_contact")
 
     def _apply_new_contact(self, a: NewContact, actor: Actor, now: datetime) -> None:
         if self.closed:

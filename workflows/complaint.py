@@ -62,6 +62,10 @@ FEEDBACK_WINDOW_PATCH = "feedback-window"
 # Temporal's 2 MB payload limit, however many signals arrived during the previous write);
 # a history recorded before it wrote whatever had accumulated in one activity.
 BOUNDED_WRITES_PATCH = "bounded-event-writes"
+# workflow.patched id: since this change a case whose state is full (rules.STATE_BUDGET_BYTES) refuses the
+# actions that would grow it. Asked only when the budget bites, so a history recorded before it (which
+# accepted such an action) replays as it ran, and a case that never fills up carries no marker.
+STATE_BUDGET_PATCH = "state-budget"
 FLUSH_MAX_EVENTS = 500
 FLUSH_MAX_BYTES = 512 * 1024
 # workflow.patched id: since this change the events are written by write_case_events, a local
@@ -106,6 +110,10 @@ def _withdrawn_patch(patch_id: str) -> bool:
     if not workflow.unsafe.is_replaying():
         return False
     return workflow.patched(patch_id)
+
+
+def _state_budget_in_force() -> bool:
+    return workflow.patched(STATE_BUDGET_PATCH)
 
 
 def _raise_if_unknown_policy(error: ActivityError) -> None:
@@ -275,10 +283,12 @@ class ComplaintWorkflow:
                 self._intake_error = f"invalid complaint intake: {rejection.message}"
                 return
             self._case = Case.receive(parsed, workflow.now())
+            self._case.budget_in_force = _state_budget_in_force
 
     def _resume(self, continued: ContinuedCase) -> None:
         carried = continued.continued_case
         self._case = Case.resume(carried)
+        self._case.budget_in_force = _state_budget_in_force
         self._persisted_seq = carried.persisted_seq
         self._runs = carried.runs + 1
 

@@ -242,6 +242,35 @@ def never_ask_twice(state: CaseState, fields: list[str]) -> None:
         )
 
 
+# --- a case's size ------------------------------------------------------------
+
+# A case's state (its CaseState as JSON) stays under this. The state is the answer to every update and most
+# of a continue-as-new's input, and Temporal refuses any payload over 2 MB: a state past that would fail
+# every workflow task of its case, for ever. Only the actions that add entries (facts, promises, goodwill)
+# grow it; the others replace fields bounded by their schemas.
+STATE_BUDGET_BYTES = 1024 * 1024
+# Room kept for what an action adds besides its own text (ids, times, statuses) and for the actions after it.
+_ENTRY_OVERHEAD_BYTES = 4 * 1024
+
+
+def state_bytes(state: CaseState) -> int:
+    return len(state.model_dump_json().encode())
+
+
+def has_room(used_bytes: int, action_bytes: int) -> bool:
+    """Whether an action of action_bytes (its JSON) fits a state of used_bytes: it may add up to twice its size
+    (a fact is kept in the state and named in the awaiting list; a promise's text and its clock)."""
+    return used_bytes + 2 * action_bytes + _ENTRY_OVERHEAD_BYTES <= STATE_BUDGET_BYTES
+
+
+def case_full(complaint_id: str, action: str, used_bytes: int) -> Rejection:
+    return invalid(
+        f"case {complaint_id} is full: its state holds {used_bytes:,} bytes of at most {STATE_BUDGET_BYTES:,}, "
+        f"too few for this {action}; keep long material (documents, transcripts) outside the case and refer "
+        "to it in a note, or send less at a time"
+    )
+
+
 # --- promises --------------------------------------------------------------
 
 
