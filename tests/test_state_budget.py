@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.case_builders import CUSTOMER, NOW, accepted_case, action, later
+from tests.case_builders import CUSTOMER, accepted_case, action, later
 from tests.test_case_rules import rejected
 from workflows import rules
 from workflows.case import Case
