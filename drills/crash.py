@@ -869,6 +869,15 @@ class ReplayFailure:
 Activation = tuple[int, str, list[str], list[str]]  # history_length, workflow.now(), jobs, commands
 
 
+def deferred_queries(worker_log: Path) -> int:
+    """How many queries the worker's guard deferred (workflow_runner.py: a legacy query's catch-up refused)."""
+    try:
+        lines = worker_log.read_text(errors="replace").splitlines()
+    except OSError:
+        return 0
+    return sum(1 for line in lines if '"event": "query deferred"' in line)
+
+
 def live_activations(worker_log: Path) -> dict[str, list[Activation]]:
     """The activations each run went through when the worker processed it live (not replaying), in order,
     from the worker's `ACTIVATION` lines (drills/worker_process.py)."""
@@ -1311,6 +1320,7 @@ async def drill(opts: Options) -> int:
             ("notifications (outbox rows)", check.notifications),
             ("promises escalated L1+L2 before kept", f"{check.promise_escalated_l1_l2}/{check.cases}"),
             ("client calls retried", sum(r.retries for r in runs)),
+            ("queries deferred by the worker's guard", deferred_queries(worker.log_path)),
             ("duplicates", check.duplicates),
             ("lost", check.lost),
             ("gaps", check.gaps),
@@ -1376,6 +1386,7 @@ async def drill(opts: Options) -> int:
                 "duplicates": check.duplicates, "lost": check.lost, "gaps": check.gaps,
                 "mismatched": check.mismatched, "snapshot_problems": check.snapshot_problems,
                 "agent_errors": len(agent_errors), "client_retries": sum(r.retries for r in runs),
+                "deferred_queries": deferred_queries(worker.log_path),
                 "stuck": len(stuck), "replay_failures": len(replay_failures), "stuck_although_replays": len(failed_live),
             },
             "outage": asdict(outage),
