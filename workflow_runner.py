@@ -43,6 +43,13 @@ log = structlog.get_logger("worker.runner")
 _BOOKKEEPING_JOBS = frozenset({"query_workflow", "remove_from_cache"})
 
 
+def _runs_history(activation: WorkflowActivation) -> bool:
+    """Whether the activation carries jobs of the case's history (not only queries or an eviction), at a time."""
+    return activation.HasField("timestamp") and any(
+        job.WhichOneof("variant") not in _BOOKKEEPING_JOBS for job in activation.jobs
+    )
+
+
 def runs_undelivered_events(
     activation: WorkflowActivation, previous: tuple[int, int] | None
 ) -> bool:
@@ -51,9 +58,7 @@ def runs_undelivered_events(
     previous: (history length, time in ns) of the last activation this case's instance ran with jobs
     of its history, None if there was none.
     """
-    if previous is None or activation.is_replaying or not activation.HasField("timestamp"):
-        return False
-    if not any(job.WhichOneof("variant") not in _BOOKKEEPING_JOBS for job in activation.jobs):
+    if previous is None or activation.is_replaying or not _runs_history(activation):
         return False
     previous_length, previous_time = previous
     return activation.history_length > previous_length and activation.timestamp.ToNanoseconds() == previous_time
@@ -92,9 +97,7 @@ class _GuardedInstance(WorkflowInstance):
                 jobs=[job.WhichOneof("variant") for job in act.jobs],
             )
             return _failed(act.run_id, QUERY_DEFERRED_MESSAGE)
-        if act.HasField("timestamp") and any(
-            job.WhichOneof("variant") not in _BOOKKEEPING_JOBS for job in act.jobs
-        ):
+        if _runs_history(act):
             self._previous = (act.history_length, act.timestamp.ToNanoseconds())
         return self._inner.activate(act)
 
