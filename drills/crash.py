@@ -1299,6 +1299,7 @@ async def drill(opts: Options) -> int:
         status = 0 if passed else (EXIT_NONDETERMINISM_ONLY if engine_failures == 0 and nondeterministic else 1)
         runtime = time.monotonic() - began
         outage = chaos.outage
+        deferred = deferred_queries(worker.log_path)
         rows: list[tuple[str, Any]] = [
             ("cases", check.cases),
             ("completed (workflow result)", check.completed),
@@ -1320,7 +1321,7 @@ async def drill(opts: Options) -> int:
             ("notifications (outbox rows)", check.notifications),
             ("promises escalated L1+L2 before kept", f"{check.promise_escalated_l1_l2}/{check.cases}"),
             ("client calls retried", sum(r.retries for r in runs)),
-            ("queries deferred by the worker's guard", deferred_queries(worker.log_path)),
+            ("queries deferred by the worker's guard", deferred),
             ("duplicates", check.duplicates),
             ("lost", check.lost),
             ("gaps", check.gaps),
@@ -1386,7 +1387,7 @@ async def drill(opts: Options) -> int:
                 "duplicates": check.duplicates, "lost": check.lost, "gaps": check.gaps,
                 "mismatched": check.mismatched, "snapshot_problems": check.snapshot_problems,
                 "agent_errors": len(agent_errors), "client_retries": sum(r.retries for r in runs),
-                "deferred_queries": deferred_queries(worker.log_path),
+                "deferred_queries": deferred,
                 "stuck": len(stuck), "replay_failures": len(replay_failures), "stuck_although_replays": len(failed_live),
             },
             "outage": asdict(outage),
