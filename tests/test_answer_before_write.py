@@ -20,7 +20,7 @@ from activities.case_activities import CaseActivities
 from complaint_client import CommandRejected, ComplaintClient, IncompleteTimeline
 from schemas.activity_io import RecordCaseEvents
 from tests.test_workflow import OWNER, ROSTER, new_intake
-from workflows.complaint import LEAN_ROUND_TRIPS_PATCH
+from workflows.complaint import PACED_WRITES_PATCH
 
 
 class HeldWrites(CaseActivities):
@@ -108,7 +108,7 @@ async def test_an_update_answers_while_its_write_waits_and_the_rows_follow(held,
         str(e.marker_recorded_event_attributes.details)
         for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
     ]
-    assert any(LEAN_ROUND_TRIPS_PATCH in m for m in markers)
+    assert any(PACED_WRITES_PATCH in m for m in markers)  # which stands for LEAN_ROUND_TRIPS_PATCH too
     await engine.handle(cid).terminate("test finished")
 
 

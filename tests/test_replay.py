@@ -20,7 +20,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.complaint import FEEDBACK_WINDOW_PATCH, LEAN_ROUND_TRIPS_PATCH, ComplaintWorkflow
+from workflows.complaint import FEEDBACK_WINDOW_PATCH, LEAN_ROUND_TRIPS_PATCH, PACED_WRITES_PATCH, ComplaintWorkflow
 from workflows.problem_door import ProblemDoorWorkflow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "histories"
@@ -70,7 +70,7 @@ def test_the_fixtures_cover_the_representative_cases():
         "continued_as_new_run1_bounded",
         "continued_as_new_run2_bounded",
         "pre_feedback_window_resolved",
-    }
+    } | {f"{s.run.__name__}_answer_first" for s in SCENARIOS} | {"escalated_then_transferred_answer_first"}
     assert expected <= names, f"missing fixtures: {sorted(expected - names)}"
     assert names <= set(MANIFEST), f"fixtures without a manifest row: {sorted(names - set(MANIFEST))}"
     assert MANIFEST["escalated_then_transferred"]["ends"] == "completed"
@@ -92,11 +92,24 @@ def test_the_feedback_window_patch_is_replayed_both_ways():
     old = history_dict(FIXTURES / MANIFEST["pre_feedback_window_resolved"]["file"])
     assert FEEDBACK_WINDOW_PATCH not in _patch_markers(old)
     assert old["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
-    new = history_dict(FIXTURES / MANIFEST["resolved_at_first_contact"]["file"])
+    new = history_dict(FIXTURES / MANIFEST["resolved_at_first_contact_answer_first"]["file"])
     assert _patch_markers(new) == [LEAN_ROUND_TRIPS_PATCH, FEEDBACK_WINDOW_PATCH]
-    completed = history_dict(FIXTURES / MANIFEST["escalated_then_transferred"]["file"])
+    completed = history_dict(FIXTURES / MANIFEST["escalated_then_transferred_answer_first"]["file"])
     assert FEEDBACK_WINDOW_PATCH in _patch_markers(completed)
     assert completed["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+
+
+def test_the_paced_writes_patch_stands_for_the_patches_before_it():
+    """A current case records one marker, paced-writes, and still runs through its feedback window
+    and opens with open_case: the changes of the two markers it replaces."""
+    for name in ("resolved_at_first_contact", "escalated_then_transferred", "joined_from_a_second_channel"):
+        current = history_dict(FIXTURES / MANIFEST[name]["file"])
+        assert _patch_markers(current) == [PACED_WRITES_PATCH], name
+        assert _scheduled(current)[0] == "open_case", name
+    completed = history_dict(FIXTURES / MANIFEST["escalated_then_transferred"]["file"])
+    assert completed["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+    timers = [e["timerStartedEventAttributes"]["startToFireTimeout"] for e in completed["events"] if "timerStartedEventAttributes" in e]
+    assert len(timers) >= 2, timers  # its clocks, then the feedback window
 
 
 def test_the_lean_round_trips_patch_is_replayed_both_ways():
@@ -105,7 +118,7 @@ def test_the_lean_round_trips_patch_is_replayed_both_ways():
     open_case and answers most updates in the task that accepted them."""
     for name in ("resolved_at_first_contact", "escalated_then_transferred", "joined_from_a_second_channel"):
         old = history_dict(FIXTURES / MANIFEST[f"{name}_three_activity_opening"]["file"])
-        new = history_dict(FIXTURES / MANIFEST[name]["file"])
+        new = history_dict(FIXTURES / MANIFEST[f"{name}_answer_first"]["file"])
         assert LEAN_ROUND_TRIPS_PATCH not in _patch_markers(old)
         assert {"resolve_policy", "assign_owner", "load_customer_history"} <= set(_scheduled(old)) and "open_case" not in _scheduled(old)
         assert not any(_answered_in_the_accepting_task(old)), name

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.policy import ResolvedPolicy, ResolvePolicyInput
     from schemas.roster import AgentRef, AgentWorkload, Assignment
     from schemas.state import CaseOutcome, CaseState, ContinuedCase, CustomerHistory, TimelineEvent
+    from workflows import pacing
     from workflows import search_attributes as sa
     from workflows.case import Case
     from workflows.rules import Rejection, check_received_at
@@ -96,6 +97,11 @@ LOCAL_OPENING_PATCH = "local-opening"
 # A run that began before it opened with three activities and answers each update after its write,
 # to its end; its next run (continue-as-new) takes the new way.
 LEAN_ROUND_TRIPS_PATCH = "open-in-one-answer-first"
+# workflow.patched id, asked first in a run's first workflow task: since this change a case gathers
+# the writes of actions that come in a burst (workflows/pacing.py), and this one marker stands for
+# LEAN_ROUND_TRIPS_PATCH and FEEDBACK_WINDOW_PATCH too, which a run that has it never asks: one
+# TemporalChangeVersion upsert a run instead of two. A run that began before it asks those two as before.
+PACED_WRITES_PATCH = "paced-writes"
 # A failed local write is retried after a durable timer, never inside the workflow task: the task
 # completes, so a worker asked to stop (or one that dies) never holds it while the database is away.
 _LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=500)
@@ -259,6 +265,14 @@ class ComplaintWorkflow:
         self._lean = False
         # Whether this run writes its events with the local activity (see LOCAL_WRITES_PATCH); decided at the first write.
         self._local_writes: bool | None = None
+        # Whether this run paces its writes (PACED_WRITES_PATCH); decided in run().
+        self._paced = False
+        # Pacing (workflows/pacing.py): until when the unwritten events may wait, the last event handed to a
+        # write, the previous action's time, and how many callers wait for writes.
+        self._gather_until: datetime | None = None
+        self._claimed_seq = 0
+        self._last_action_at: datetime | None = None
+        self._writes_awaited = 0
         try:
             data = _decode(intake)
             if isinstance(data, dict) and "continued_case" in data:
@@ -290,12 +304,16 @@ class ComplaintWorkflow:
         self._case = Case.resume(carried)
         self._case.budget_in_force = _state_budget_in_force
         self._persisted_seq = carried.persisted_seq
+        self._claimed_seq = carried.persisted_seq
         self._runs = carried.runs + 1
 
     @workflow.run
     async def run(self, intake: RawValue) -> CaseOutcome:
         case = self._opened_case()
-        self._lean = workflow.patched(LEAN_ROUND_TRIPS_PATCH)
+        self._paced = workflow.patched(PACED_WRITES_PATCH)
+        self._lean = self._paced or workflow.patched(LEAN_ROUND_TRIPS_PATCH)
+        if self._paced:
+            self._feedback_window = True
         unopened = case.policy is None and not case.assigned and case.state.customer_history is None
         if case.policy is None or not case.assigned or case.state.customer_history is None:
             self._local_opening = _withdrawn_patch(LOCAL_OPENING_PATCH)
@@ -525,7 +543,11 @@ class ComplaintWorkflow:
         Returns the last seq written (at least seq). Changes nothing, records nothing.
         """
         wanted = self._opened_case().event_count if seq is None else seq
-        await workflow.wait_condition(lambda: self._persisted_seq >= wanted)
+        self._writes_awaited += 1  # a paced case writes at once while anyone waits
+        try:
+            await workflow.wait_condition(lambda: self._persisted_seq >= wanted)
+        finally:
+            self._writes_awaited -= 1
         return self._persisted_seq
 
     @wait_for_writes.validator
@@ -591,7 +613,18 @@ class ComplaintWorkflow:
             case.learn_workload(workload)
         # Checking and applying happen with no await between them, so concurrent
         # handlers always see each other's effects.
-        events = case.apply(name, action, workflow.now())
+        now = workflow.now()
+        joins_pending_batch = case.event_count > self._claimed_seq
+        events = case.apply(name, action, now)
+        if events and self._paced:
+            self._gather_until = pacing.gather_until(
+                applied_at=now,
+                previous_action_at=self._last_action_at,
+                joins_pending_batch=joins_pending_batch,
+                pending_until=self._gather_until,
+                closed=case.closed,
+            )
+            self._last_action_at = now
         if events:
             if not self._lean:
                 self._sync_search_attributes()
@@ -615,10 +648,11 @@ class ComplaintWorkflow:
                 # Cases closed before the feedback window existed completed at once: replaying their
                 # histories must do the same. Decided here, before sleeping, never inside a condition.
                 self._feedback_window = workflow.patched(FEEDBACK_WINDOW_PATCH)
-            wake_at = case.next_wake()
-            await self._sleep_until(wake_at, lambda: case.next_wake() != wake_at)
+            wake_at = self._next_wake()
+            await self._sleep_until(wake_at, lambda: self._next_wake() != wake_at)
             fired = case.advance_clocks(workflow.now())
             if fired:
+                self._gather_until = None  # escalations and their notifications are never held
                 if not self._lean:
                     self._sync_search_attributes()
                 for event in fired:
@@ -630,11 +664,11 @@ class ComplaintWorkflow:
                             level=event.data.get("level"),
                             recipient=event.data.get("recipient"),
                         )
-            if self._has_unpersisted():
+            if self._has_unpersisted() and self._write_due():
                 await self._flush()
             elif self._run_should_end() and workflow.all_handlers_finished():
                 return
-            elif wake_at is not None and wake_at <= workflow.now() and case.next_wake() == wake_at:
+            elif wake_at is not None and wake_at <= workflow.now() and self._next_wake() == wake_at:
                 # Nothing fired, nothing to write, the wake-up instant already passed and the schedule
                 # is unchanged: the next turn would do exactly this again without yielding, a spin in
                 # one workflow task (TMPRL1101 deadlock). It happens when a write held up past a closed
@@ -652,7 +686,7 @@ class ComplaintWorkflow:
 
         def work_waiting() -> bool:
             return (
-                self._has_unpersisted()
+                (self._has_unpersisted() and self._write_due(on_its_timer=False))
                 or schedule_changed()
                 or (self._run_should_end() and workflow.all_handlers_finished())
             )
@@ -684,6 +718,31 @@ class ComplaintWorkflow:
     def _has_unpersisted(self) -> bool:
         return self._persisted_seq < self._opened_case().event_count
 
+    def _write_due(self, on_its_timer: bool = True) -> bool:
+        """Whether the unwritten events go now: always, unless a paced case is gathering a burst.
+
+        A gathering's end is its timer's to tell (on_its_timer=False while sleeping on it): were a
+        task that comes after the end but before the timer's firing to end the wait, the timer
+        would be canceled after it fired, which the time-skipping test server cannot take
+        (temporalio/sdk-java#3088) and a real server takes as one more task.
+        """
+        if self._gather_until is None:
+            return True
+        return pacing.write_due(
+            now=workflow.now() if on_its_timer else None,
+            until=self._gather_until,
+            writes_awaited=self._writes_awaited > 0,
+            closed=self._opened_case().closed,
+            run_ending=self._run_should_end(),
+        )
+
+    def _next_wake(self) -> datetime | None:
+        """The case's next clock instant, or sooner the end of a burst's gathering while events wait for it."""
+        wake_at = self._opened_case().next_wake()
+        if self._gather_until is None or not self._has_unpersisted():
+            return wake_at
+        return self._gather_until if wake_at is None else min(wake_at, self._gather_until)
+
     def _next_batch(self) -> list[TimelineEvent]:
         """The events to write next: all not yet written, bounded since BOUNDED_WRITES_PATCH.
 
@@ -708,6 +767,8 @@ class ComplaintWorkflow:
             # a visibility write on the server, and the actions a write batches need only the last.
             self._sync_search_attributes()
         batch = self._next_batch()
+        self._gather_until = None
+        self._claimed_seq = batch[-1].seq
         info = workflow.info()
         if self._local_writes is None:
             self._local_writes = _withdrawn_patch(LOCAL_WRITES_PATCH)  # once per run, then kept
