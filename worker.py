@@ -40,7 +40,7 @@ from config import DEFAULT_WORKFLOW_CACHE, Settings, SettingsError, load_setting
 from logs import configure_logging
 from stack import redact_url, running_stack
 from stack.client import connect_client, connect_options
-from workflow_runner import GuardedWorkflowRunner
+from workflow_runner import GuardedWorkflowRunner, compile_for_the_sandbox
 from workflows.complaint import ComplaintWorkflow
 from workflows.problem_door import ProblemDoorWorkflow
 
@@ -76,10 +76,12 @@ def build_worker(  # type: ignore[no-untyped-def]
         policies = load_policies(load_settings().policies_path)
     cases = case_activities or CaseActivities(pool)
     policy_activities = PolicyActivities(policies)
+    workflows = [ComplaintWorkflow, ProblemDoorWorkflow]
+    compile_for_the_sandbox(workflows)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ComplaintWorkflow, ProblemDoorWorkflow],
+        workflows=workflows,
         # The sandbox, guarded so that a query never makes a case unreplayable (workflow_runner.py).
         workflow_runner=GuardedWorkflowRunner(),
         activities=[

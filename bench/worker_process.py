@@ -38,6 +38,7 @@ from logs import configure_logging
 from stack.client import connect_client
 from stack.process import exit_for_real, run_worker_until, stop_on_signals
 from worker import GRACEFUL_SHUTDOWN, build_worker, worker_settings
+from workflow_runner import compile_for_the_sandbox
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +71,7 @@ async def _run(args: argparse.Namespace) -> int:
                 client, pool, args.task_queue, load_policies(load_settings().policies_path), max_cached_workflows=cache
             )
         elif args.kind == "bare-lifecycle":
+            compile_for_the_sandbox([BareLifecycle])  # as build_worker does for the engine's workflows
             worker = Worker(
                 client,
                 task_queue=args.task_queue,
@@ -78,6 +80,7 @@ async def _run(args: argparse.Namespace) -> int:
                 **worker_settings(pool, cache),
             )
         else:
+            compile_for_the_sandbox([SleepThenNoop])
             worker = Worker(
                 client,
                 task_queue=args.task_queue,
