@@ -43,6 +43,11 @@ def test_the_bench_command_runs_every_section_and_writes_its_results(tmp_path: P
     for side in ("engine", "bare"):
         assert lifecycle[side]["cases"] == 5 and lifecycle[side]["update_latency_ms"]["count"] == 50
     assert lifecycle["ratio"]["cases_per_second"] > 0
+    # Three rounds by default, the order swapped each round; the figures are the median round's.
+    rounds = lifecycle["rounds"]
+    assert [r["order"] for r in rounds] == ["bare, engine", "engine, bare", "bare, engine"]
+    assert lifecycle["ratio"]["cases_per_second"] == sorted(r["ratio"] for r in rounds)[1]
+    assert "round 2 (engine, bare): cases/s" in done.stdout
     assert set(results["sections"]["latency"]) == {"1", "3"}
     assert results["sections"]["queries"]["engine_case"]["event_count"] >= 30
     assert results["sections"]["queries"]["fleet"]["engine"]["workflows"] >= 30
