@@ -132,6 +132,30 @@ def _pick_format(format: str) -> str:
     return format
 
 
+class UnlockedStreamHandler(logging.StreamHandler):
+    """A stream handler that takes no lock of its own: each record is one write, under the stream's lock.
+
+    temporalio interrupts a workflow thread whose activation runs past 2 s (its deadlock
+    detection) with an asynchronous exception. One that lands between a handler's acquire()
+    and the try that releases it leaks the handler's lock, and the next record from any thread
+    then blocks for ever: the scale benchmark's worker hung so, on the SDK's own "Failed
+    handling activation" line, with 6,244 cases waiting. With no lock there is nothing to
+    leak; a record is a single write (message and newline), which the stream's buffered
+    writer makes whole under its own lock, taken and released in C.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def flush(self) -> None:
+        stream = getattr(self, "stream", None)
+        if stream is not None and hasattr(stream, "flush"):
+            stream.flush()
+
+
 def configure_logging(
     format: str = "auto", level: int | str = logging.INFO, *, forward_core_logs: bool = True
 ) -> str:
@@ -182,7 +206,7 @@ def configure_logging(
         ],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final, scrub_rendered_line],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = UnlockedStreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):

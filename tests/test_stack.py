@@ -153,6 +153,33 @@ def json_log_lines():
     wf.logger.workflow_info_on_message, activity.logger.activity_info_on_message = saved[2], saved[3]
 
 
+def test_a_log_handler_lock_left_held_never_stops_the_logs(json_log_lines) -> None:
+    """The SDK interrupts a deadlocked workflow thread with an asynchronous exception, which can leave a
+    handler's lock held by a thread that is gone: the worker's handler takes no lock, so logging goes on."""
+    import threading
+
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logs.UnlockedStreamHandler)
+    taken = threading.Event()
+
+    def take_and_leave() -> None:
+        handler.acquire()  # and never release: a thread interrupted between acquire() and its try
+        taken.set()
+
+    threading.Thread(target=take_and_leave).start()
+    assert taken.wait(5)
+    done = threading.Event()
+
+    def log_lines() -> None:
+        logging.getLogger("temporalio.worker._workflow").error("Failed handling activation on workflow with run ID r-9")
+        handler.flush()
+        done.set()
+
+    threading.Thread(target=log_lines, daemon=True).start()
+    assert done.wait(5), "logging blocked on the handler's lock"
+    assert [line["event"] for line in json_log_lines()][-1] == "Failed handling activation on workflow with run ID r-9"
+
+
 def test_json_logs_flatten_temporal_context_and_keep_extras(json_log_lines) -> None:
     logging.getLogger("temporalio.workflow").info(
         "owner assigned",
