@@ -616,7 +616,9 @@ class ComplaintWorkflow:
         now = workflow.now()
         joins_pending_batch = case.event_count > self._claimed_seq
         events = case.apply(name, action, now)
-        if events and self._paced:
+        if not events:
+            return events
+        if self._paced:
             self._gather_until = pacing.gather_until(
                 applied_at=now,
                 previous_action_at=self._last_action_at,
@@ -625,10 +627,9 @@ class ComplaintWorkflow:
                 closed=case.closed,
             )
             self._last_action_at = now
-        if events:
-            if not self._lean:
-                self._sync_search_attributes()
-            self._log("action applied", actor=action.actor, action=name, seq=events[-1].seq)
+        if not self._lean:
+            self._sync_search_attributes()
+        self._log("action applied", actor=action.actor, action=name, seq=events[-1].seq)
         return events
 
     # --- clocks and persistence --------------------------------------------
