@@ -43,6 +43,7 @@ from schemas.errors import QUERY_DEFERRED_MESSAGE
 
 log = structlog.get_logger("worker.runner")
 
+
 def compile_for_the_sandbox(workflow_classes: Sequence[type]) -> list[str]:
     """Write the bytecode of the workflow classes' modules where the import system looks for it.
 
