@@ -21,7 +21,7 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
 
 from activities import (
     CaseActivities,
@@ -65,31 +65,36 @@ def build_worker(  # type: ignore[no-untyped-def]
     case_activities: CaseActivities | None = None,
     graceful_shutdown: timedelta = GRACEFUL_SHUTDOWN,
     max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
+    workflows: bool = True,
+    activities: bool = True,
+    workflow_runner: WorkflowRunner | None = None,
 ) -> Worker:
     """The worker: ComplaintWorkflow and the problem door, the case and door activities on `pool`,
     and resolve_policy on `policies`. Cases the door opens run on `task_queue`.
 
     policies None: load the file the settings name (COMPLAINTS_POLICIES, else the shipped one).
     case_activities: a replacement for CaseActivities(pool) (the crash drills use one).
+    workflows, activities: which of the two it polls for (tests run them apart to stop one side).
+    workflow_runner: a replacement for the guarded sandbox (tests show what the guard prevents).
     """
     if policies is None:
         policies = load_policies(load_settings().policies_path)
     cases = case_activities or CaseActivities(pool)
     policy_activities = PolicyActivities(policies)
-    workflows = [ComplaintWorkflow, ProblemDoorWorkflow]
-    compile_for_the_sandbox(workflows)
+    workflow_classes = [ComplaintWorkflow, ProblemDoorWorkflow] if workflows else []
+    compile_for_the_sandbox(workflow_classes)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=workflows,
-        # The sandbox, guarded so that a query never makes a case unreplayable (workflow_runner.py).
-        workflow_runner=GuardedWorkflowRunner(),
+        workflows=workflow_classes,
+        # The sandbox, guarded so that every case stays replayable (workflow_runner.py).
+        workflow_runner=workflow_runner or GuardedWorkflowRunner(),
         activities=[
             *cases.all(),
             *DoorActivities(client, pool, task_queue).all(),
             *policy_activities.all(),
             *OpeningActivities(cases, policy_activities).all(),
-        ],
+        ] if activities else [],
         **worker_settings(pool, max_cached_workflows, graceful_shutdown),
     )
 
