@@ -38,3 +38,19 @@ bench-escalations: $(STAMP)
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) -m bench $(if $(CASES),--cases $(CASES)) $(ARGS)
+
+# The crash drill for SEEDS seeds in a row (default 20: the seeds that once failed, then random ones),
+# one line per seed (docs/crash-drills.md). Random exploration lives here, never in `make test`.
+.PHONY: drill
+drill: $(STAMP)
+	$(PY) -m drills.seeds --seeds $(or $(SEEDS),20) $(ARGS)
+
+# Each message's JSON Schema into docs/schemas/ (docs/contract.md); CHECK=1 only checks that they are current.
+.PHONY: schemas
+schemas: $(STAMP)
+	$(PY) -m tools.json_schemas $(if $(CHECK),--check)
+
+# Re-record the replay fixtures from the current code (tests/fixtures/histories; docs/versioning.md).
+.PHONY: fixtures
+fixtures: $(STAMP)
+	$(PY) -m tests.fixtures.histories.record --fresh

@@ -40,7 +40,8 @@ from config import DEFAULT_WORKFLOW_CACHE, Settings, SettingsError, load_setting
 from logs import configure_logging
 from stack import redact_url, running_stack
 from stack.client import connect_client, connect_options
-from workflow_runner import GuardedWorkflowRunner, compile_for_the_sandbox
+from stack.bytecode import compile_for_the_sandbox
+from workflow_runner import GuardedWorkflowRunner
 from workflows.complaint import ComplaintWorkflow
 from workflows.problem_door import ProblemDoorWorkflow
 
@@ -70,7 +71,7 @@ def build_worker(  # type: ignore[no-untyped-def]
     workflow_runner: WorkflowRunner | None = None,
 ) -> Worker:
     """The worker: ComplaintWorkflow and the problem door, the case and door activities on `pool`,
-    and resolve_policy on `policies`. Cases the door opens run on `task_queue`.
+    and open_case resolving policies from `policies`. Cases the door opens run on `task_queue`.
 
     policies None: load the file the settings name (COMPLAINTS_POLICIES, else the shipped one).
     case_activities: a replacement for CaseActivities(pool) (the crash drills use one).
@@ -92,7 +93,6 @@ def build_worker(  # type: ignore[no-untyped-def]
         activities=[
             *cases.all(),
             *DoorActivities(client, pool, task_queue).all(),
-            *policy_activities.all(),
             *OpeningActivities(cases, policy_activities).all(),
         ] if activities else [],
         **worker_settings(pool, max_cached_workflows, graceful_shutdown),

@@ -15,10 +15,13 @@ number the replay never uses), so the history no longer replays: the case is
 stuck at its next cache eviction, worker restart or uncached query (TMPRL1100,
 for ever). The crash drill saw it in 14 to 36 of 50 cases per run.
 
-Such an activation is recognisable: it is not a replay, it carries jobs, its
-history is longer than the previous activation's, and its time is that previous
-activation's (no new workflow task started, so there is no new time). The guard
-fails it instead of running it. The SDK then fails the query (the caller sees
+Such an activation is recognisable: it is not a replay, it carries jobs of the
+history, and either its history is longer than the previous activation's at that
+previous activation's time (no new workflow task started, so there is no new
+time), or its time is that of a task a killed worker began and which has timed out
+(runs_a_timed_out_task; the crash drill's seed 15880575 found this second kind,
+docs/decisions/0004-timers-follow-instants.md). The guard fails it instead of
+running it. The SDK then fails the query (the caller sees
 `QUERY_DEFERRED_MESSAGE`, and `complaint_client` retries it) and drops the case
 from its cache; the case's real workflow task replays the history and delivers
 the new events and the update together, exactly as any later replay will.
@@ -26,17 +29,15 @@ the new events and the update together, exactly as any later replay will.
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import py_compile
-import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
-from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
+from temporalio.converter import DataConverter
+from temporalio.worker import Replayer, WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from schemas.errors import QUERY_DEFERRED_MESSAGE
@@ -44,28 +45,10 @@ from schemas.errors import QUERY_DEFERRED_MESSAGE
 log = structlog.get_logger("worker.runner")
 
 
-def compile_for_the_sandbox(workflow_classes: Sequence[type]) -> list[str]:
-    """Write the bytecode of the workflow classes' modules where the import system looks for it.
-
-    The sandbox imports a workflow's module afresh for every case it loads (a new case, or one
-    replayed after a cache eviction). Without bytecode on disk each of those imports compiles the
-    module's source again: a tenth of the engine worker's CPU in the lifecycle benchmark, on a
-    machine with PYTHONDONTWRITEBYTECODE=1 (Python then reads bytecode but never writes it).
-    Returns the modules compiled; one whose directory cannot be written is left as it was.
-    """
-    compiled = []
-    for module in dict.fromkeys(cls.__module__ for cls in workflow_classes):
-        source = inspect.getsourcefile(sys.modules[module])
-        if source is None:
-            continue
-        try:
-            py_compile.compile(source, cfile=importlib.util.cache_from_source(source), doraise=True)
-        except (OSError, py_compile.PyCompileError) as error:
-            log.info("workflow module left uncompiled", module=module, reason=str(error))
-            continue
-        compiled.append(module)
-    return compiled
-
+# The temporalio release the guard's rules were verified on (the crash drill, make drill, and
+# tests/test_job_order.py). Another release may compose activations otherwise: verify again, then move
+# this and the pin in pyproject.toml together (docs/decisions/0002-guarded-runner.md).
+VERIFIED_ON = "1.35.0"
 
 # Jobs that neither change a case nor come from its history.
 _BOOKKEEPING_JOBS = frozenset({"query_workflow", "remove_from_cache"})
@@ -92,6 +75,33 @@ def runs_undelivered_events(
     return activation.history_length > previous_length and activation.timestamp.ToNanoseconds() == previous_time
 
 
+def replayer(data_converter: DataConverter, workflows: Sequence[type] | None = None) -> Replayer:
+    """A Replayer that runs histories as the worker runs cases: through the guarded runner.
+
+    Every test and drill that replays a history uses it, so a replay runs exactly the code a worker runs.
+    """
+    if workflows is None:
+        from workflows.complaint import ComplaintWorkflow
+        from workflows.problem_door import ProblemDoorWorkflow
+
+        workflows = [ComplaintWorkflow, ProblemDoorWorkflow]
+    return Replayer(workflows=workflows, data_converter=data_converter, workflow_runner=GuardedWorkflowRunner())
+
+
+def runs_a_timed_out_task(activation: WorkflowActivation, now_ns: int, task_timeout_ns: int) -> bool:
+    """Whether `activation` runs history events at the time of a workflow task that has timed out.
+
+    A legacy query reaches a worker only while no workflow task is in flight, so when a killed
+    worker's task is the history's last, the query comes after that task timed out, and the SDK
+    runs the events before it live, at that task's start (the crash drill's seed 15880575). No
+    live task can be that old: the server has timed it out, and would refuse its completion.
+    The margin (a tenth of the timeout) absorbs clock skew between the worker and the server.
+    """
+    if activation.is_replaying or not _runs_history(activation):
+        return False
+    return now_ns - activation.timestamp.ToNanoseconds() >= task_timeout_ns * 9 // 10
+
+
 class GuardedWorkflowRunner(WorkflowRunner):
     """`inner` (the SDK's sandbox by default), with every instance guarded (see the module's docstring)."""
 
@@ -102,23 +112,34 @@ class GuardedWorkflowRunner(WorkflowRunner):
         self._inner.prepare_workflow(defn)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
-        return _GuardedInstance(self._inner.create_instance(det))
+        task_timeout = det.info.task_timeout
+        timeout_ns = None if task_timeout is None else int(task_timeout.total_seconds() * 1e9)
+        return _GuardedInstance(self._inner.create_instance(det), task_timeout_ns=timeout_ns)
 
     def set_worker_level_failure_exception_types(self, types: Sequence[type[BaseException]]) -> None:
         self._inner.set_worker_level_failure_exception_types(types)
 
 
 class _GuardedInstance(WorkflowInstance):
-    def __init__(self, inner: WorkflowInstance) -> None:
+    def __init__(
+        self, inner: WorkflowInstance, *, task_timeout_ns: int | None = None, clock: Callable[[], int] = time.time_ns
+    ) -> None:
         self._inner = inner
         self._previous: tuple[int, int] | None = None
+        self._task_timeout_ns = task_timeout_ns
+        self._clock = clock
 
     def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
+        reason = None
         if runs_undelivered_events(act, self._previous):
+            reason = "undelivered history events"
+        elif self._task_timeout_ns is not None and runs_a_timed_out_task(act, self._clock(), self._task_timeout_ns):
+            reason = "a timed-out task's events"
+        if reason is not None:
             info = self._inner.get_info()
             log.warning(
                 "query deferred",
-                reason="undelivered history events",
+                reason=reason,
                 workflow_id=info.workflow_id,
                 run_id=act.run_id,
                 history_length=act.history_length,

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities.customer_store import customer_history
 from activities.roster_store import AGENT_COLUMNS, agent_from_row, agent_ref, get_agent
 from activities.routing import Candidate, NoActiveAgentError, choose_owner
-from schemas.activity_io import AssignOwnerInput, CustomerHistoryInput, RecordCaseEvents, WriteCaseEvents
+from schemas.activity_io import AssignOwnerInput, CustomerHistoryInput, RecordCaseEvents
 from schemas.errors import describe_validation_error
 from schemas.notifications import EscalationNotice
 from schemas.roster import Agent, AgentRef, AgentWorkload, Assignment
@@ -36,18 +36,10 @@ class CaseActivities:
 
     def all(self) -> list[Callable[..., Any]]:
         """The bound activities, for Worker(activities=...)."""
-        return [
-            self.assign_owner,
-            self.lookup_agent,
-            self.agent_workload,
-            self.load_customer_history,
-            self.record_case_events,
-            self.write_case_events,
-        ]
+        return [self.lookup_agent, self.agent_workload, self.record_case_events]
 
     # -- assign_owner -------------------------------------------------------
 
-    @activity.defn(name="assign_owner")
     async def assign_owner(self, inp: AssignOwnerInput) -> Assignment:
         """Choose the case's owner once; a retry (or a second call) returns the same assignment."""
         log = _logger(complaint_id=inp.complaint_id, workflow_id=inp.workflow_id)
@@ -154,7 +146,6 @@ class CaseActivities:
 
     # -- load_customer_history ----------------------------------------------
 
-    @activity.defn(name="load_customer_history")
     async def load_customer_history(self, inp: CustomerHistoryInput) -> CustomerHistory:
         """Know the customer: their other cases (read only, so any retry is harmless)."""
         history = await customer_history(self.pool, inp.customer_id, inp.complaint_id)
@@ -204,58 +195,6 @@ class CaseActivities:
             snapshot_written=row["snapshot_written"],
             promises_written=row["promises_written"],
         )
-
-    # -- write_case_events (a local activity) ------------------------------------
-
-    @activity.defn(name="write_case_events")
-    async def write_case_events(self, inp: WriteCaseEvents) -> None:
-        """The events, their notifications, the snapshot and the changed promises, in one statement.
-
-        Run as a local activity, inside the workflow task that made the events, so
-        an update answers in one workflow task (README, "Performance"). A write can
-        therefore happen in an attempt of a workflow task that then never completes
-        (the worker dies, or the task times out): its rows are not in the workflow's
-        history, and the next attempt makes those seqs again, with its own times.
-        So every row after committed_seq (the last seq the history says is written)
-        is replaced by this batch or, after the batch, deleted; rows up to
-        committed_seq are never touched. A write whose fence (the history length of
-        its workflow task) is below the last one of the same run is refused, so an
-        older attempt still running can never overwrite a newer one's rows: it fails,
-        retryable, and ends with its workflow task.
-        """
-        state = inp.state
-        log = _logger(complaint_id=state.complaint_id, workflow_id=inp.workflow_id)
-        batch = _BatchColumns(inp, log)
-        row = await self.pool.fetchrow(
-            _WRITE_CASE_EVENTS,
-            state.complaint_id,
-            inp.workflow_id,
-            inp.run_id,
-            inp.fence,
-            inp.committed_seq,
-            *batch.columns,
-        )
-        if not row["fenced_ok"]:
-            log.warning("write refused: a newer workflow task of this run already wrote", fence=inp.fence)
-            raise ApplicationError(
-                f"case {state.complaint_id}: a newer workflow task of run {inp.run_id} already wrote its events "
-                f"(this task's history length {inp.fence}); this write is from an attempt that will not complete",
-                type="SupersededWrite",
-            )
-        queued = _log_queued(row, log)
-        log.info(
-            "case events recorded",
-            events=len(inp.events),
-            new_events=row["inserted"],
-            replaced_events=row["replaced"],
-            removed_events=row["removed"],
-            dropped_notifications=row["dropped_notifications"],
-            notifications_queued=len(queued),
-            last_seq=batch.last_seq,
-            snapshot_written=row["snapshot_written"],
-            promises_written=row["promises_written"],
-        )
-
 
 class _BatchColumns:
     """The columns a batch write sends, in its statement's parameter order after the case's ids:
@@ -382,108 +321,7 @@ def _promised_cte(first: int) -> str:
 )"""
 
 
-# The whole write of write_case_events: one statement, one round trip, atomic. Its parts:
-# fence    the cases row, locked, and whether this write may go ahead (see write_case_events)
-# removed  rows after committed_seq and not in this batch: written by an attempt that never completed
-# written  the batch; a row of the same seq from such an attempt is replaced (committed rows are never
-#          in a batch, which holds only seqs after committed_seq)
-# dropped  undelivered notifications of events after committed_seq that this batch does not make again
-# queued   one notification per escalation, once per (clock, level, occurrence)
-# snapshot the cases row, unless a newer write (fence, last_seq) of this run is there
-# promised the promises that changed, with the snapshot
-_WRITE_CASE_EVENTS = """
-WITH fence AS (
-    SELECT c.run_id IS DISTINCT FROM $3 OR c.write_fence <= $4 AS ok
-    FROM cases c WHERE c.complaint_id = $1 FOR UPDATE
-),
-go AS (
-    SELECT COALESCE((SELECT ok FROM fence), true) AS ok
-),
-removed AS (
-    DELETE FROM case_events c
-    WHERE c.complaint_id = $1 AND c.seq > $5 AND c.seq <> ALL($6::int[]) AND (SELECT ok FROM go)
-    RETURNING c.seq
-),
-written AS (
-    INSERT INTO case_events (complaint_id, seq, at, kind, actor, channel, data)
-    SELECT $1, e.seq, e.at, e.kind, e.actor, e.channel, e.data
-    FROM unnest($6::int[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::jsonb[])
-         AS e(seq, at, kind, actor, channel, data)
-    WHERE (SELECT ok FROM go)
-    ON CONFLICT (complaint_id, seq) DO UPDATE SET
-        at = EXCLUDED.at, kind = EXCLUDED.kind, actor = EXCLUDED.actor, channel = EXCLUDED.channel,
-        data = EXCLUDED.data, recorded_at = now()
-    WHERE case_events.seq > $5
-      AND (case_events.at, case_events.kind, case_events.actor, case_events.channel, case_events.data)
-          IS DISTINCT FROM (EXCLUDED.at, EXCLUDED.kind, EXCLUDED.actor, EXCLUDED.channel, EXCLUDED.data)
-    RETURNING (xmax = 0) AS inserted
-),
-dropped AS (
-    DELETE FROM notifications n
-    WHERE n.complaint_id = $1 AND n.event_seq > $5 AND n.delivered_at IS NULL AND (SELECT ok FROM go)
-      AND (n.clock, n.level, n.occurrence) NOT IN (
-          SELECT * FROM unnest($12::text[], $13::int[], $14::int[]))
-    RETURNING n.id
-),
-queued AS (
-    INSERT INTO notifications (complaint_id, clock, level, occurrence, recipient, recipient_role,
-                               reason, due_at, deadline, event_seq)
-    SELECT $1, n.clock, n.level, n.occurrence, n.recipient, n.recipient_role, n.reason, n.due_at, n.deadline, n.event_seq
-    FROM unnest($12::text[], $13::int[], $14::int[], $15::text[], $16::text[], $17::text[],
-                $18::timestamptz[], $19::timestamptz[], $20::int[])
-         AS n(clock, level, occurrence, recipient, recipient_role, reason, due_at, deadline, event_seq)
-    WHERE (SELECT ok FROM go)
-    ORDER BY n.event_seq
-    ON CONFLICT (complaint_id, clock, level, occurrence) DO UPDATE SET event_seq = EXCLUDED.event_seq
-    WHERE notifications.event_seq > $5 AND notifications.event_seq <> EXCLUDED.event_seq
-    RETURNING id, clock, level, occurrence, recipient, recipient_role, due_at, (xmax = 0) AS inserted
-),
-snapshot AS (
-    INSERT INTO cases (complaint_id, workflow_id, run_id, write_fence, customer_id, category, severity,
-                       status, owner, policy, summary, received_at, closed_at, outcome,
-                       root_cause, escalation_level, next_deadline, last_seq, snapshot)
-    SELECT $1, $2, $3, $4, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35
-    WHERE (SELECT ok FROM go)
-    ON CONFLICT (complaint_id) DO UPDATE SET
-        workflow_id = EXCLUDED.workflow_id,
-        run_id = EXCLUDED.run_id,
-        write_fence = EXCLUDED.write_fence,
-        customer_id = EXCLUDED.customer_id,
-        category = EXCLUDED.category,
-        severity = EXCLUDED.severity,
-        status = EXCLUDED.status,
-        owner = COALESCE(EXCLUDED.owner, cases.owner),
-        policy = EXCLUDED.policy,
-        summary = EXCLUDED.summary,
-        received_at = EXCLUDED.received_at,
-        closed_at = EXCLUDED.closed_at,
-        outcome = EXCLUDED.outcome,
-        root_cause = EXCLUDED.root_cause,
-        escalation_level = EXCLUDED.escalation_level,
-        next_deadline = EXCLUDED.next_deadline,
-        last_seq = EXCLUDED.last_seq,
-        snapshot = EXCLUDED.snapshot,
-        updated_at = now()
-    WHERE cases.run_id IS DISTINCT FROM EXCLUDED.run_id
-       OR (cases.write_fence, cases.last_seq) < (EXCLUDED.write_fence, EXCLUDED.last_seq)
-    RETURNING 1
-),
-{promised}
-SELECT (SELECT ok FROM go) AS fenced_ok,
-       (SELECT count(*) FROM written WHERE inserted) AS inserted,
-       (SELECT count(*) FROM written WHERE NOT inserted) AS replaced,
-       (SELECT count(*) FROM removed) AS removed,
-       (SELECT count(*) FROM dropped) AS dropped_notifications,
-       (SELECT json_agg(json_build_object(
-            'notification_id', id, 'recipient', recipient, 'recipient_role', recipient_role, 'clock', clock,
-            'level', level, 'occurrence', occurrence, 'due_at', due_at) ORDER BY id)
-        FROM queued WHERE inserted) AS queued,
-       EXISTS (SELECT 1 FROM snapshot) AS snapshot_written,
-       (SELECT count(*) FROM promised) AS promises_written
-""".replace("{promised}", _promised_cte(36))
-
-
-# The whole write of record_case_events (a regular activity): one statement, one round trip, atomic.
+# The whole write of record_case_events: one statement, one round trip, atomic.
 # conflicts  batch events whose seq is stored with other content; when there is one, nothing is written
 # written    the new events (a retry finds its rows there and writes none)
 # queued     one notification per escalation, once per (clock, level, occurrence)

@@ -1,7 +1,7 @@
 """The notifications outbox in the application database: list it, mark rows delivered.
 
 Rows are written by CaseActivities.record_case_events, one per escalation
-(see activities/migrations/0002_notifications.sql); whoever delivers one
+(see activities/migrations/0001_initial.sql); whoever delivers one
 (a person through `starter.py notifications ack`, or a sender process)
 marks it delivered here.
 """

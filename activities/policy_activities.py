@@ -1,4 +1,4 @@
-"""The policy activity: the deadline policy a case copies when it opens.
+"""The deadline policy a case copies when it opens (a part of open_case, activities/opening_activities.py).
 
 The PolicyBook is loaded (and checked) once when the worker starts, so every
 case opened by one worker process resolves against the same file; a case keeps
@@ -7,7 +7,7 @@ what it resolved, so changing the file later never changes an open case.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import structlog
 from temporalio import activity
@@ -28,11 +28,6 @@ class PolicyActivities:
     def __init__(self, book: PolicyBook) -> None:
         self.book = book
 
-    def all(self) -> list[Callable[..., Any]]:
-        """The bound activities, for Worker(activities=...)."""
-        return [self.resolve_policy]
-
-    @activity.defn(name="resolve_policy")
     async def resolve_policy(self, inp: ResolvePolicyInput) -> ResolvedPolicy:
         """The named policy (or the severity's default) with its clocks for the case's severity."""
         log = _logger(complaint_id=inp.complaint_id, policy=inp.policy, severity=inp.severity)

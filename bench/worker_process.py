@@ -38,7 +38,7 @@ from logs import configure_logging
 from stack.client import connect_client
 from stack.process import exit_for_real, run_worker_until, stop_on_signals
 from worker import GRACEFUL_SHUTDOWN, build_worker, worker_settings
-from workflow_runner import compile_for_the_sandbox
+from stack.bytecode import compile_for_the_sandbox
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -959,10 +959,7 @@ async def replay_check(client: Any, workflow_ids: list[str], keep_dir: Path, wor
     eviction (its workflow task would fail for ever), even if it happened to complete. Each failure
     is compared with the worker's trace of what ran live (classify).
     """
-    from temporalio.worker import Replayer
-
-    from workflows.complaint import ComplaintWorkflow
-    from workflows.problem_door import ProblemDoorWorkflow
+    from workflow_runner import replayer as workflow_replayer
 
     histories = []
     for workflow_id in workflow_ids:
@@ -973,7 +970,7 @@ async def replay_check(client: Any, workflow_ids: list[str], keep_dir: Path, wor
     replayed: dict[str, list[Activation]] = {}
     trace_activations(lambda run_id, replaying, length, now, jobs, commands:
                       replayed.setdefault(run_id, []).append((length, now, jobs, commands)))
-    replayer = Replayer(workflows=[ComplaintWorkflow, ProblemDoorWorkflow], data_converter=client.data_converter)
+    replayer = workflow_replayer(client.data_converter)
     failures: dict[str, ReplayFailure] = {}
     live = live_activations(worker_log)
     async with replayer.workflow_replay_iterator(_aiter(histories)) as results:

@@ -34,22 +34,6 @@ class RecordCaseEvents(InputMessage):
     state: CaseState
 
 
-class WriteCaseEvents(RecordCaseEvents):
-    """A batch for write_case_events, the local activity that writes inside the workflow task.
-
-    committed_seq: the last seq the workflow's history says is written (every
-    event of the batch comes after it). A row after committed_seq that the
-    database holds was written by an attempt of a workflow task that never
-    completed (the worker died, or the task timed out, after the write): the
-    batch replaces it, and a row after the batch that no attempt completed is
-    deleted. fence: the history length of the workflow task writing; a write
-    whose fence is below the one last written in the same run is refused.
-    """
-
-    committed_seq: int
-    fence: int
-
-
 class CustomerHistoryInput(InputMessage):
     complaint_id: str
     customer_id: str

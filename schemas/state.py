@@ -246,7 +246,7 @@ class CarriedCase(OutputMessage):
     """Everything a case carries into its next run when it continues as new.
 
     The timeline is bounded: the events not yet written to PostgreSQL plus the
-    most recent ones (workflows/case.py, CARRIED_TAIL_*); `timeline_offset`
+    most recent ones (workflows/case/, CARRIED_TAIL_*); `timeline_offset`
     events come before them and are in `case_events` only. A payload from before
     that bound carried the whole timeline (offset 0). applied_requests: the most
     recent request ids, oldest first (at most REQUEST_ID_MEMORY).

@@ -32,7 +32,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from complaint_client import ComplaintClient
 from schemas import CaseOutcome, TimelineEvent
-from schemas.activity_io import RecordCaseEvents, WriteCaseEvents
+from schemas.activity_io import RecordCaseEvents
+from drills.seeds import KNOWN_SEEDS
 from tests.conftest import start_time_skipping_env
 from tests.test_workflow import OWNER, ROSTER, customer_of, new_intake
 
@@ -42,14 +43,17 @@ DRILL_TIMEOUT = 600
 
 
 @pytest.mark.integration
-def test_crash_drills(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("seed", KNOWN_SEEDS)
+def test_crash_drills(seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The drills with counts printed: cases, kills, restarts, events, notifications, duplicates = 0, lost = 0.
 
     Every guarantee of the engine is asserted, and every case's and door's history must replay with
     this checkout's code: a history that does not is a case a worker could not take back after a
     restart (README, "Crash drills": the queries that used to make them, and workflow_runner.py).
+
+    The seeds are fixed, so a run's verdict never depends on a draw: each seed that ever failed
+    (drills.seeds.KNOWN_SEEDS). `make drill SEEDS=20` explores random seeds.
     """
-    seed = int(os.environ.get("CRASH_DRILL_SEED") or int.from_bytes(os.urandom(3), "big"))
     summary_path = tmp_path / "summary.json"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "COMPLAINTS_DATA_DIR")}
     if os.environ.get("CRASH_DRILL_DATABASE_URL"):
@@ -119,11 +123,6 @@ async def test_a_write_held_up_past_the_feedback_window_still_completes_the_case
         async def record_case_events(self, inp: RecordCaseEvents) -> None:
             self._refuse()
             await super().record_case_events(inp)
-
-        @activity.defn(name="write_case_events")
-        async def write_case_events(self, inp: WriteCaseEvents) -> None:
-            self._refuse()
-            await super().write_case_events(inp)
 
     await load_roster(pool, ROSTER)
     activities = DatabaseAway(pool)

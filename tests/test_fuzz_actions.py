@@ -4,7 +4,7 @@ Two layers:
 
 - pure (fast, many examples): malformed payloads for every action in
   schemas.actions.ACTIONS go through the workflow's own decode-and-validate
-  (workflows.complaint._parse_action, with the payload converter the worker
+  (workflows.messages.parse_action, with the payload converter the worker
   uses) and then Case.check / Case.apply on cases built with
   tests/case_builders.py, in every status. Each must raise Rejection with a
   message naming the problem, and leave the case's state and timeline as they
@@ -53,7 +53,7 @@ from schemas.actions import ACTIONS
 from schemas.common import FACT_VALUE_MAX, FACTS_MAX, TEXT_MAX
 from schemas.roster import AgentWorkload
 from tests.case_builders import CUSTOMER, MANAGER, NOW, OWNER, SUPERVISOR, accepted_case, action, agent, assigned_case
-from workflows import complaint
+from workflows import messages
 from workflows.case import Case
 from workflows.rules import Rejection
 
@@ -106,9 +106,9 @@ def to_payload(value: Any) -> Payload:
 
 
 def parse(name: str, value: Any):
-    """workflows.complaint._parse_action, decoding with the converter the worker uses."""
-    with mock.patch.object(complaint, "_decode", _decode_outside_a_workflow):
-        return complaint._parse_action(name, RawValue(to_payload(value)))
+    """workflows.messages.parse_action, decoding with the converter the worker uses."""
+    with mock.patch.object(messages, "decode", _decode_outside_a_workflow):
+        return messages.parse_action(name, RawValue(to_payload(value)))
 
 
 # --- cases in every status --------------------------------------------------------

@@ -442,12 +442,11 @@ async def test_the_worker_refuses_to_start_on_a_broken_file_with_status_2(tmp_pa
     assert not (tmp_path / "data").exists()
 
 
-# -- the activity ------------------------------------------------------------------------------
+# -- resolving for open_case ------------------------------------------------------------------
 
 
-async def test_resolve_policy_activity(book):
+async def test_resolve_policy_in_an_activity(book):
     acts = PolicyActivities(book)
-    assert [fn.__name__ for fn in acts.all()] == ["resolve_policy"]
     env = ActivityEnvironment()
 
     async def ask(policy: str | None, severity: str) -> ResolvedPolicy:

@@ -24,7 +24,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from activities.policies import PolicyBook, parse_policies
 from complaint_client import CommandRejected, ComplaintClient
@@ -32,7 +31,8 @@ from schemas import CaseOutcome, Roster
 from schemas.door import DoorStart
 from tests.conftest import start_time_skipping_env
 from tests.test_cli import quiet_info_logs, run_cli  # noqa: F401 (quiet_info_logs: the worker logs in this process)
-from workflows.problem_door import IDLE_FOR, UPDATE_NAME, WORKFLOW_TYPE, ProblemDoorWorkflow, door_id
+from workflow_runner import replayer as workflow_replayer
+from workflows.problem_door import IDLE_FOR, UPDATE_NAME, WORKFLOW_TYPE, door_id
 
 REPO = Path(__file__).resolve().parents[1]
 ROSTER = Roster.model_validate(
@@ -107,7 +107,7 @@ async def no_case(engine: ComplaintClient, complaint_id: str) -> bool:
 async def replays(engine: ComplaintClient, door_workflow_id: str) -> None:
     """The door's decisions replay from its history: the workflow is deterministic."""
     history = await engine.client.get_workflow_handle(door_workflow_id).fetch_history()
-    await Replayer(workflows=[ProblemDoorWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+    await workflow_replayer(pydantic_data_converter).replay_workflow(history)
 
 
 def test_door_ids_never_collide():

@@ -12,7 +12,9 @@ and the client's patience with a deferred query, through a real worker.
 
 from __future__ import annotations
 
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +27,7 @@ from temporalio.worker import Worker, WorkflowInstance
 
 from complaint_client import ComplaintClient
 from schemas.errors import QUERY_DEFERRED_MESSAGE
-from workflow_runner import _GuardedInstance, runs_undelivered_events
+from workflow_runner import VERIFIED_ON, _GuardedInstance, runs_a_timed_out_task, runs_undelivered_events
 from workflows.complaint import workflow_id_for
 
 SECOND = 1_000_000_000
@@ -69,6 +71,44 @@ def test_queries_and_evictions_are_never_refused():
     assert not runs_undelivered_events(activation(["remove_from_cache"], length=107, at=None), (103, T0))
 
 
+TIMEOUT = 10 * SECOND  # the workflow task timeout
+
+
+def test_a_live_activation_at_a_timed_out_tasks_time_is_a_catch_up():
+    # The drill's seed 15880575: the killed worker's task began at T0, timed out at T0 + 10 s, and a
+    # query after that ran the activity's result live at T0.
+    assert runs_a_timed_out_task(activation(["resolve_activity"], length=103, at=T0), T0 + 10 * SECOND, TIMEOUT)
+    assert runs_a_timed_out_task(activation(["fire_timer"], length=103, at=T0), T0 + 60 * SECOND, TIMEOUT)
+
+
+def test_a_task_younger_than_its_timeout_replays_and_queries_are_not_timed_out():
+    assert not runs_a_timed_out_task(activation(["resolve_activity"], length=103, at=T0), T0 + SECOND // 10, TIMEOUT)
+    assert not runs_a_timed_out_task(activation(["do_update"], length=103, at=T0), T0 + 8 * SECOND, TIMEOUT)
+    stale = T0 + 60 * SECOND
+    assert not runs_a_timed_out_task(activation(["fire_timer"], length=103, at=T0, replaying=True), stale, TIMEOUT)
+    assert not runs_a_timed_out_task(activation(["query_workflow"], length=103, at=T0), stale, TIMEOUT)
+    assert not runs_a_timed_out_task(activation(["remove_from_cache"], length=103, at=None), stale, TIMEOUT)
+
+
+def test_the_sdk_is_the_release_the_guard_was_verified_on():
+    """An upgrade must be made knowingly: the guard reads how this release composes activations."""
+    import temporalio
+
+    assert temporalio.__version__ == VERIFIED_ON, (
+        f"temporalio {temporalio.__version__} is installed; the guard was verified on {VERIFIED_ON}: run "
+        "`make drill SEEDS=20` and tests/test_job_order.py on it, then update VERIFIED_ON and the pin together"
+    )
+    pinned = re.search(r'"temporalio==([^"]+)"', (Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert pinned and pinned[1] == VERIFIED_ON
+
+
+def test_the_activation_still_carries_what_the_guard_reads():
+    fields = {f.name for f in WorkflowActivation.DESCRIPTOR.fields}
+    assert {"is_replaying", "history_length", "timestamp", "jobs", "run_id"} <= fields
+    kinds = {f.name for f in WorkflowActivation().jobs.add().DESCRIPTOR.oneofs_by_name["variant"].fields}
+    assert {"query_workflow", "remove_from_cache", "do_update", "resolve_activity", "fire_timer"} <= kinds
+
+
 # --- the guarded instance ---------------------------------------------------------------
 
 
@@ -105,6 +145,19 @@ def test_the_guard_fails_the_catch_up_and_lets_the_real_task_through():
     task = guarded.activate(activation(["do_update", "fire_timer"], length=110, at=T0 + 15 * SECOND))
     assert task.HasField("successful")
     assert inner.given == [["fire_timer"], ["do_update", "fire_timer"]]
+
+
+def test_the_guard_fails_a_timed_out_tasks_catch_up_and_lets_the_next_task_through():
+    inner = RecordingInstance()
+    now = [T0 + 2 * SECOND]
+    guarded = _GuardedInstance(inner, task_timeout_ns=TIMEOUT, clock=lambda: now[0])
+    guarded.activate(activation(["resolve_activity"], length=97, at=T0 - SECOND, replaying=True))
+    now[0] = T0 + 11 * SECOND  # the killed worker's task, begun at T0, has timed out
+    caught_up = guarded.activate(activation(["resolve_activity"], length=103, at=T0))
+    assert caught_up.HasField("failed") and caught_up.failed.failure.message == QUERY_DEFERRED_MESSAGE
+    task = guarded.activate(activation(["do_update", "resolve_activity"], length=106, at=T0 + 11 * SECOND))
+    assert task.HasField("successful")
+    assert inner.given == [["resolve_activity"], ["do_update", "resolve_activity"]]
 
 
 def test_a_query_between_tasks_does_not_move_the_guards_reference():
@@ -168,47 +221,3 @@ async def test_the_client_asks_a_deferred_query_again(dev_env):
         assert _ASKED[handle.id] == 3
         for complaint_id in (patient, direct):
             await engine.handle(complaint_id).terminate("test finished")
-
-
-
-def test_the_workflow_modules_are_compiled_for_the_sandbox(tmp_path, monkeypatch):
-    """The sandbox imports a workflow's module for every case it loads: with the bytecode on disk the
-    import loads it instead of compiling the source again, even where PYTHONDONTWRITEBYTECODE is set."""
-    import importlib.machinery
-    import importlib.util
-    import py_compile
-    import sys
-
-    from workflow_runner import compile_for_the_sandbox
-
-    package = tmp_path / "sandboxed_pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "flows.py").write_text("class Flow:\n    pass\n\n\nclass Other:\n    pass\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    from sandboxed_pkg.flows import Flow, Other  # type: ignore[import-not-found]
-
-    loader = importlib.machinery.SourceFileLoader("sandboxed_pkg.flows", str(package / "flows.py"))
-    compiles: list[str] = []
-    original = importlib.machinery.SourceFileLoader.source_to_code
-
-    def counting(self, data, path, *args, **kwargs):  # type: ignore[no-untyped-def]
-        compiles.append(path)
-        return original(self, data, path, *args, **kwargs)
-
-    monkeypatch.setattr(importlib.machinery.SourceFileLoader, "source_to_code", counting)
-    loader.get_code("sandboxed_pkg.flows")
-    assert len(compiles) == 1, "without bytecode on disk every import compiles the source"
-
-    assert compile_for_the_sandbox([Flow, Other]) == ["sandboxed_pkg.flows"]  # each module once
-    compiles.clear()
-    loader.get_code("sandboxed_pkg.flows")
-    loader.get_code("sandboxed_pkg.flows")
-    assert compiles == [], "the imports compiled the source although its bytecode was written"
-
-    def unwritable(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(py_compile, "compile", unwritable)
-    assert compile_for_the_sandbox([Flow]) == []  # left as it was, never an error

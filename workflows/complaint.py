@@ -1,22 +1,21 @@
 """ComplaintWorkflow: one durable workflow per customer complaint.
 
 The workflow is the state machine and nothing else. The rules live in
-workflows/case.py and workflows/rules.py (pure); I/O happens in activities,
+workflows/case/ and workflows/rules.py (pure); I/O happens in activities,
 called by name so this module never imports asyncpg.
 
-Every action is an Update (validated, returns CaseState after the action is
-persisted) and a Signal of the same name (the same rules; a rejection becomes
-one command_rejected event). Payloads arrive as RawValue and are validated
-here, because a payload the SDK cannot decode into a typed parameter would
-fail the workflow task (run, updates) or be dropped silently (signals).
+Every action is an Update (validated; it answers with the CaseState once the
+action is applied, its events durable in the history, and `wait_for_writes`
+answers once they are in PostgreSQL) and a Signal of the same name (the same
+rules; a rejection becomes one command_rejected event). How a message's payload
+becomes an action, or a rejection, is workflows/messages.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
@@ -25,21 +24,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from schemas.actions import ACTIONS, Action
-    from schemas.activity_io import (
-        AssignOwnerInput,
-        CustomerHistoryInput,
-        OpenCaseInput,
-        OpenedCase,
-        RecordCaseEvents,
-        WriteCaseEvents,
-    )
+    from schemas.actions import Action
+    from schemas.activity_io import OpenCaseInput, OpenedCase, RecordCaseEvents
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
-    from schemas.policy import ResolvedPolicy, ResolvePolicyInput
-    from schemas.roster import AgentRef, AgentWorkload, Assignment
-    from schemas.state import CaseOutcome, CaseState, ContinuedCase, CustomerHistory, TimelineEvent
-    from workflows import pacing
+    from schemas.roster import AgentRef, AgentWorkload
+    from schemas.state import CaseOutcome, CaseState, ContinuedCase, TimelineEvent
+    from workflows import messages, pacing
+    from workflows.alarm import Alarm
     from workflows import search_attributes as sa
     from workflows.case import Case
     from workflows.rules import Rejection, check_received_at
@@ -51,75 +43,13 @@ WORKFLOW_ID_PREFIX = "complaint-"
 _DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 # A batch write takes milliseconds; a worker that dies mid-write is noticed after this and the write retried.
 _DB_TIMEOUT = timedelta(seconds=10)
-_POLICY_TIMEOUT = timedelta(seconds=10)
 # A run continues as new after this many actions (Temporal allows 2,000 updates
 # per run), or sooner when the server suggests it because the history is large.
 MAX_ACTIONS_PER_RUN = 1_000
-# workflow.patched id: since this change a closed case runs on through its policy's feedback window
-# (feedback, reopening contacts); a history recorded before it completed at the close.
-FEEDBACK_WINDOW_PATCH = "feedback-window"
-# workflow.patched id: since this change one record_case_events write carries at most
-# FLUSH_MAX_EVENTS events and about FLUSH_MAX_BYTES of them (an activity input must stay under
-# Temporal's 2 MB payload limit, however many signals arrived during the previous write);
-# a history recorded before it wrote whatever had accumulated in one activity.
-BOUNDED_WRITES_PATCH = "bounded-event-writes"
-# workflow.patched id: since this change a case whose state is full (rules.STATE_BUDGET_BYTES) refuses the
-# actions that would grow it. Asked only when the budget bites, so a history recorded before it (which
-# accepted such an action) replays as it ran, and a case that never fills up carries no marker.
-STATE_BUDGET_PATCH = "state-budget"
+# One write carries at most FLUSH_MAX_EVENTS events and about FLUSH_MAX_BYTES of them: an activity
+# input must stay under Temporal's 2 MB payload limit, however many signals came during the last write.
 FLUSH_MAX_EVENTS = 500
 FLUSH_MAX_BYTES = 512 * 1024
-# workflow.patched id: since this change the events are written by write_case_events, a local
-# activity, inside the workflow task that made them: an update is answered in one workflow task
-# instead of two plus an activity task (README, "Performance"). A history recorded before it
-# scheduled record_case_events, a regular activity, and a run that began so keeps doing that.
-LOCAL_WRITES_PATCH = "local-event-writes"
-# workflow.patched id: since this change the opening (resolve_policy, then assign_owner and
-# load_customer_history) runs as local activities in the case's first workflow task, so the first
-# action no longer waits for three activity tasks and two more workflow tasks. A history recorded
-# before it scheduled them as regular activities.
-LOCAL_OPENING_PATCH = "local-opening"
-# Both local-activity changes are WITHDRAWN for new executions: under the crash drills (kill -9 of the
-# worker mid-task) cases that used them stopped replaying (local-activity markers and the patch markers
-# themselves out of step with a replay). A new run takes the regular activities and records no marker;
-# only a replayed history that recorded a marker keeps the local path, for the whole run, so those
-# histories (tests/fixtures/histories/*_local_*) still replay. See _withdrawn_patch.
-# workflow.patched id, asked once in a run's first workflow task, for two changes of fewer round trips
-# (README, "Performance"), both crash-safe (regular activities):
-# - a case opens with one activity, open_case (the policy, the owner and the customer's other cases
-#   in one activity task), where it took three (resolve_policy, then assign_owner and
-#   load_customer_history) and two more workflow tasks;
-# - an update answers with the state as soon as its action is applied (its events are in the
-#   workflow's history, durable) and the events reach PostgreSQL in the next write, batched with
-#   whatever else came meanwhile; `wait_for_writes` (ComplaintClient.wait_written, or
-#   read_your_writes=True) waits for them.
-# One patch, not two: each patch marker costs an upsert of TemporalChangeVersion (a visibility write).
-# A run that began before it opened with three activities and answers each update after its write,
-# to its end; its next run (continue-as-new) takes the new way.
-LEAN_ROUND_TRIPS_PATCH = "open-in-one-answer-first"
-# workflow.patched id, asked first in a run's first workflow task: since this change a case gathers
-# the writes of actions that come in a burst (workflows/pacing.py), and this one marker stands for
-# LEAN_ROUND_TRIPS_PATCH and FEEDBACK_WINDOW_PATCH too, which a run that has it never asks: one
-# TemporalChangeVersion upsert a run instead of two. A run that began before it asks those two as before.
-PACED_WRITES_PATCH = "paced-writes"
-# A failed local write is retried after a durable timer, never inside the workflow task: the task
-# completes, so a worker asked to stop (or one that dies) never holds it while the database is away.
-_LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=500)
-
-
-def _withdrawn_patch(patch_id: str) -> bool:
-    """A patch no new execution takes: True only while replaying a history that recorded its marker.
-
-    Live (not replaying), the old branch is taken and no marker is recorded, so a later replay of
-    the same point finds no marker either and takes the old branch again: deterministic both ways.
-    """
-    if not workflow.unsafe.is_replaying():
-        return False
-    return workflow.patched(patch_id)
-
-
-def _state_budget_in_force() -> bool:
-    return workflow.patched(STATE_BUDGET_PATCH)
 
 
 def _raise_if_unknown_policy(error: ActivityError) -> None:
@@ -148,103 +78,6 @@ def workflow_id_for(complaint_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{complaint_id}"
 
 
-def _decode(raw: RawValue) -> Any:
-    return workflow.payload_converter().from_payload(raw.payload)
-
-
-class _PayloadCount:
-    """Stands for the payload of a message that carried none, or several: an action takes exactly one."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-
-def _one_payload(payloads: Sequence[Any]) -> Any:
-    return payloads[0] if len(payloads) == 1 else _PayloadCount(len(payloads))
-
-
-def _takes_one_raw_payload(fn: Callable, returns: Any) -> Callable:
-    """Declare fn, which takes any number of payloads, to the SDK as taking one RawValue.
-
-    The SDK decodes a message's payloads by the handler's declared parameters and calls
-    the handler with as many as were sent: a handler taking exactly one would raise
-    TypeError for a message with none or several, failing every workflow task of the
-    case (a signal) or answering with a TypeError (an update). Taking *payloads, the
-    case rejects such a message like any bad payload.
-    """
-    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("payload", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=RawValue),
-        ],
-        return_annotation=returns,
-    )
-    fn.__annotations__ = {"payload": RawValue, "return": returns}
-    return fn
-
-
-def _storable(text: str, limit: int | None = None) -> str:
-    """Text from a message, made fit for the timeline: PostgreSQL stores no NUL character."""
-    text = text.replace("\x00", "\\x00")
-    return text if limit is None else text[:limit]
-
-
-def _parse_action(name: str, raw: RawValue) -> Action:
-    """Decode and validate an action payload, or raise Rejection saying what is wrong."""
-    if isinstance(raw, _PayloadCount):
-        raise Rejection(
-            "InvalidCommand", f"{name}: an action takes exactly one payload, a JSON object (got {raw.count} payloads)"
-        )
-    try:
-        data = _decode(raw)
-    except Exception:
-        raise Rejection("InvalidCommand", f"{name}: the payload is not JSON")
-    if not isinstance(data, dict):
-        raise Rejection("InvalidCommand", f"{name}: the payload must be a JSON object (got {type(data).__name__})")
-    try:
-        return ACTIONS[name].model_validate(data)
-    except ValidationError as error:
-        raise Rejection("InvalidCommand", describe_validation_error(error, name))
-
-
-def _raw_actor(raw: RawValue) -> str:
-    """The actor named in a payload, for the command_rejected event, whatever else is wrong with it."""
-    try:
-        actor = _decode(raw).get("actor")
-    except Exception:
-        return "unknown"
-    return _storable(actor, 80) if isinstance(actor, str) and actor else "unknown"
-
-
-def _unknown_action(name: str) -> str:
-    return f"unknown action {_storable(name, 100)!r}; actions are: {', '.join(ACTIONS)}"
-
-
-def _update_handler(name: str):
-    async def handler(self, *payloads: RawValue) -> CaseState:
-        return await self._run_update(name, _one_payload(payloads))
-
-    def validator(self, *payloads: RawValue) -> None:
-        self._validate_update(name, _one_payload(payloads))
-
-    _takes_one_raw_payload(handler, CaseState)
-    _takes_one_raw_payload(validator, None)
-    handler.__name__ = f"{name}_update"
-    validator.__name__ = f"validate_{name}"
-    update = workflow.update(name=name)(handler)
-    update.validator(validator)
-    return update
-
-
-def _signal_handler(name: str):
-    async def handler(self, *payloads: RawValue) -> None:
-        await self._run_signal(name, _one_payload(payloads))
-
-    _takes_one_raw_payload(handler, None)
-    handler.__name__ = f"{name}_signal"
-    return workflow.signal(name=name)(handler)
-
-
 @workflow.defn(name="ComplaintWorkflow")
 class ComplaintWorkflow:
     @workflow.init
@@ -257,24 +90,17 @@ class ComplaintWorkflow:
         self._search_attributes: dict[str, Any] = {}
         # Actions apply one at a time in arrival order, even when one waits on a roster lookup.
         self._action_lock = asyncio.Lock()
-        # Whether this case keeps running through its feedback window after closing (see FEEDBACK_WINDOW_PATCH).
-        self._feedback_window: bool | None = None
-        # Whether the opening's activities run locally (see LOCAL_OPENING_PATCH); decided in run().
-        self._local_opening = False
-        # Whether this run opens in one activity and answers updates before writing (LEAN_ROUND_TRIPS_PATCH); decided in run().
-        self._lean = False
-        # Whether this run writes its events with the local activity (see LOCAL_WRITES_PATCH); decided at the first write.
-        self._local_writes: bool | None = None
-        # Whether this run paces its writes (PACED_WRITES_PATCH); decided in run().
-        self._paced = False
         # Pacing (workflows/pacing.py): until when the unwritten events may wait, the last event handed to a
         # write, the previous action's time, and how many callers wait for writes.
         self._gather_until: datetime | None = None
         self._claimed_seq = 0
         self._last_action_at: datetime | None = None
         self._writes_awaited = 0
+        # The durable timers of the case's next clock instant and of a gathering's end (workflows/alarm.py).
+        self._clock_alarm = Alarm("clocks")
+        self._gather_alarm = Alarm("gathering")
         try:
-            data = _decode(intake)
+            data = messages.decode(intake)
             if isinstance(data, dict) and "continued_case" in data:
                 self._resume(ContinuedCase.model_validate(data))
                 return
@@ -297,12 +123,10 @@ class ComplaintWorkflow:
                 self._intake_error = f"invalid complaint intake: {rejection.message}"
                 return
             self._case = Case.receive(parsed, workflow.now())
-            self._case.budget_in_force = _state_budget_in_force
 
     def _resume(self, continued: ContinuedCase) -> None:
         carried = continued.continued_case
         self._case = Case.resume(carried)
-        self._case.budget_in_force = _state_budget_in_force
         self._persisted_seq = carried.persisted_seq
         self._claimed_seq = carried.persisted_seq
         self._runs = carried.runs + 1
@@ -310,19 +134,8 @@ class ComplaintWorkflow:
     @workflow.run
     async def run(self, intake: RawValue) -> CaseOutcome:
         case = self._opened_case()
-        self._paced = workflow.patched(PACED_WRITES_PATCH)
-        self._lean = self._paced or workflow.patched(LEAN_ROUND_TRIPS_PATCH)
-        if self._paced:
-            self._feedback_window = True
-        unopened = case.policy is None and not case.assigned and case.state.customer_history is None
-        if case.policy is None or not case.assigned or case.state.customer_history is None:
-            self._local_opening = _withdrawn_patch(LOCAL_OPENING_PATCH)
-        if unopened and not self._local_opening and self._lean:
+        if case.policy is None:
             await self._open(case)
-        else:
-            await self._open_in_three(case)
-        if not self._lean:
-            self._sync_search_attributes()  # since LEAN_ROUND_TRIPS_PATCH, with each write (_flush)
         await self._run_until_run_ends()
         if not case.closed:
             carried = case.carry(self._persisted_seq, self._runs)
@@ -345,7 +158,7 @@ class ComplaintWorkflow:
         return outcome
 
     async def _open(self, case: Case) -> None:
-        """The opening in one activity task (LEAN_ROUND_TRIPS_PATCH): policy, owner, the customer's other cases."""
+        """The opening, in one activity: the policy, the owner, the customer's other cases."""
         self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
         try:
             opened = await workflow.execute_activity(
@@ -366,77 +179,6 @@ class ComplaintWorkflow:
         case.assign(opened.assignment, now)
         case.state.customer_history = opened.customer_history
         self._log("owner assigned", actor="system:routing", owner=case.state.owner)
-
-    async def _open_in_three(self, case: Case) -> None:
-        """The opening of histories recorded before LEAN_ROUND_TRIPS_PATCH (and of a run that began so)."""
-        if case.policy is None:
-            await self._adopt_policy(case)
-        opening = []
-        if not case.assigned:
-            opening.append(self._assign_owner(case))
-        if case.state.customer_history is None:
-            opening.append(self._know_the_customer(case))
-        await asyncio.gather(*opening)
-
-    async def _adopt_policy(self, case: Case) -> None:
-        """Copy the deadline policy into the case: editing the policy file never changes a running case.
-
-        A local activity since LOCAL_OPENING_PATCH. (An earlier engine found
-        workflow.now() after a local activity in the first workflow task to differ
-        between the live run and replay; tests/test_local_writes.py replays the demo
-        cases with no cache and compares every event's time with case_events.)
-        """
-        try:
-            policy = await self._opening_activity(
-                "resolve_policy",
-                ResolvePolicyInput(
-                    complaint_id=case.state.complaint_id,
-                    policy=None if case.state.policy == "default" else case.state.policy,
-                    severity=case.state.severity,
-                    received_at=case.state.received_at,
-                ),
-                result_type=ResolvedPolicy,
-                start_to_close_timeout=_POLICY_TIMEOUT,
-                retry_policy=_DB_RETRY,
-            )
-        except ActivityError as error:
-            _raise_if_unknown_policy(error)
-            raise
-        case.adopt_policy(policy, workflow.now())
-
-    async def _know_the_customer(self, case: Case) -> None:
-        """Load the customer's other cases into the state, for the owner's first look."""
-        case.state.customer_history = await self._opening_activity(
-            "load_customer_history",
-            CustomerHistoryInput(complaint_id=case.state.complaint_id, customer_id=case.state.customer.customer_id),
-            result_type=CustomerHistory,
-            start_to_close_timeout=_DB_TIMEOUT,
-            retry_policy=_DB_RETRY,
-        )
-
-    async def _assign_owner(self, case: Case) -> None:
-        self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
-        assignment = await self._opening_activity(
-            "assign_owner",
-            AssignOwnerInput(**_routing_facts(case), policy=case.state.policy),
-            result_type=Assignment,
-            start_to_close_timeout=_DB_TIMEOUT,
-            retry_policy=_DB_RETRY,
-        )
-        case.assign(assignment, workflow.now())
-        self._log("owner assigned", actor="system:routing", owner=case.state.owner)
-
-    def _opening_activity(self, name: str, arg: Any, *, result_type: Any, start_to_close_timeout: timedelta,
-                          retry_policy: RetryPolicy) -> Any:
-        """One activity of the opening: local since LOCAL_OPENING_PATCH, regular in histories from before."""
-        if self._local_opening:
-            return workflow.execute_local_activity(
-                name, arg, result_type=result_type, start_to_close_timeout=start_to_close_timeout,
-                retry_policy=retry_policy, local_retry_threshold=_LOCAL_RETRY_THRESHOLD,
-            )
-        return workflow.execute_activity(
-            name, arg, result_type=result_type, start_to_close_timeout=start_to_close_timeout, retry_policy=retry_policy
-        )
 
     # --- queries -----------------------------------------------------------
 
@@ -459,39 +201,39 @@ class ComplaintWorkflow:
 
     # --- actions: an Update and a Signal of each name ----------------------
 
-    accept_ownership = _update_handler("accept_ownership")
-    accept_ownership_signal = _signal_handler("accept_ownership")
-    contact_customer = _update_handler("contact_customer")
-    contact_customer_signal = _signal_handler("contact_customer")
-    add_note = _update_handler("add_note")
-    add_note_signal = _signal_handler("add_note")
-    request_info = _update_handler("request_info")
-    request_info_signal = _signal_handler("request_info")
-    provide_info = _update_handler("provide_info")
-    provide_info_signal = _signal_handler("provide_info")
-    make_promise = _update_handler("make_promise")
-    make_promise_signal = _signal_handler("make_promise")
-    keep_promise = _update_handler("keep_promise")
-    keep_promise_signal = _signal_handler("keep_promise")
-    renegotiate_promise = _update_handler("renegotiate_promise")
-    renegotiate_promise_signal = _signal_handler("renegotiate_promise")
-    propose_resolution = _update_handler("propose_resolution")
-    propose_resolution_signal = _signal_handler("propose_resolution")
-    confirm_resolution = _update_handler("confirm_resolution")
-    confirm_resolution_signal = _signal_handler("confirm_resolution")
-    withdraw = _update_handler("withdraw")
-    withdraw_signal = _signal_handler("withdraw")
-    transfer_ownership = _update_handler("transfer_ownership")
-    transfer_ownership_signal = _signal_handler("transfer_ownership")
-    offer_goodwill = _update_handler("offer_goodwill")
-    offer_goodwill_signal = _signal_handler("offer_goodwill")
-    approve_goodwill = _update_handler("approve_goodwill")
-    approve_goodwill_signal = _signal_handler("approve_goodwill")
-    record_feedback = _update_handler("record_feedback")
-    record_feedback_signal = _signal_handler("record_feedback")
+    accept_ownership = messages.update_handler("accept_ownership")
+    accept_ownership_signal = messages.signal_handler("accept_ownership")
+    contact_customer = messages.update_handler("contact_customer")
+    contact_customer_signal = messages.signal_handler("contact_customer")
+    add_note = messages.update_handler("add_note")
+    add_note_signal = messages.signal_handler("add_note")
+    request_info = messages.update_handler("request_info")
+    request_info_signal = messages.signal_handler("request_info")
+    provide_info = messages.update_handler("provide_info")
+    provide_info_signal = messages.signal_handler("provide_info")
+    make_promise = messages.update_handler("make_promise")
+    make_promise_signal = messages.signal_handler("make_promise")
+    keep_promise = messages.update_handler("keep_promise")
+    keep_promise_signal = messages.signal_handler("keep_promise")
+    renegotiate_promise = messages.update_handler("renegotiate_promise")
+    renegotiate_promise_signal = messages.signal_handler("renegotiate_promise")
+    propose_resolution = messages.update_handler("propose_resolution")
+    propose_resolution_signal = messages.signal_handler("propose_resolution")
+    confirm_resolution = messages.update_handler("confirm_resolution")
+    confirm_resolution_signal = messages.signal_handler("confirm_resolution")
+    withdraw = messages.update_handler("withdraw")
+    withdraw_signal = messages.signal_handler("withdraw")
+    transfer_ownership = messages.update_handler("transfer_ownership")
+    transfer_ownership_signal = messages.signal_handler("transfer_ownership")
+    offer_goodwill = messages.update_handler("offer_goodwill")
+    offer_goodwill_signal = messages.signal_handler("offer_goodwill")
+    approve_goodwill = messages.update_handler("approve_goodwill")
+    approve_goodwill_signal = messages.signal_handler("approve_goodwill")
+    record_feedback = messages.update_handler("record_feedback")
+    record_feedback_signal = messages.signal_handler("record_feedback")
     # The contract's new_contact is a signal (from other systems); the update form tells the caller the outcome.
-    new_contact = _update_handler("new_contact")
-    new_contact_signal = _signal_handler("new_contact")
+    new_contact = messages.update_handler("new_contact")
+    new_contact_signal = messages.signal_handler("new_contact")
 
     @workflow.signal(dynamic=True)
     async def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
@@ -499,24 +241,24 @@ class ComplaintWorkflow:
         if self._case is None:
             return
         self._actions_this_run += 1
-        actor = _raw_actor(args[0]) if args else "unknown"
-        action = _storable(name, 100)
-        reason = _unknown_action(name)
+        actor = messages.raw_actor(args[0]) if args else "unknown"
+        action = messages.storable(name, 100)
+        reason = messages.unknown_action(name)
         self._case.reject(action, actor, reason, workflow.now())
         self._log("signal rejected", actor=actor, action=action, reason=reason)
 
     @workflow.update(dynamic=True)
     async def unknown_update(self, name: str, args: Sequence[RawValue]) -> CaseState:
-        raise ApplicationError(_unknown_action(name), type="InvalidCommand", non_retryable=True)
+        raise ApplicationError(messages.unknown_action(name), type="InvalidCommand", non_retryable=True)
 
     @unknown_update.validator
     def validate_unknown_update(self, name: str, args: Sequence[RawValue]) -> None:
         """An update no action answers to is an invalid command like any other (nothing is recorded)."""
-        raise ApplicationError(_unknown_action(name), type="InvalidCommand", non_retryable=True)
+        raise ApplicationError(messages.unknown_action(name), type="InvalidCommand", non_retryable=True)
 
     def _validate_update(self, name: str, payload: RawValue) -> None:
         try:
-            action = _parse_action(name, payload)
+            action = messages.parse_action(name, payload)
             case = self._opened_case()
             if case.assigned:
                 case.check(name, action, workflow.now(), roster_unknown_ok=True)
@@ -526,14 +268,10 @@ class ComplaintWorkflow:
     async def _run_update(self, name: str, payload: RawValue) -> CaseState:
         self._actions_this_run += 1
         try:
-            action = _parse_action(name, payload)
-            events = await self._apply(name, action)
+            action = messages.parse_action(name, payload)
+            await self._apply(name, action)
         except Rejection as rejection:
             raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
-        if events and not self._lean:
-            # Histories from before the patch: the caller heard "done" only once the events were written.
-            last_seq = events[-1].seq
-            await workflow.wait_condition(lambda: self._persisted_seq >= last_seq)
         return self._opened_case().state
 
     @workflow.update(name="wait_for_writes")
@@ -565,7 +303,7 @@ class ComplaintWorkflow:
             return  # the workflow is failing for a bad intake; nothing to record
         self._actions_this_run += 1
         try:
-            action = _parse_action(name, payload)
+            action = messages.parse_action(name, payload)
             await self._apply(name, action)
         except Rejection as rejection:
             self._reject_signal(name, payload, rejection.message)
@@ -578,8 +316,8 @@ class ComplaintWorkflow:
             workflow.logger.exception("signal handler failed", extra={"action": name})
 
     def _reject_signal(self, name: str, payload: RawValue, reason: str) -> None:
-        actor = _raw_actor(payload)
-        reason = _storable(reason)
+        actor = messages.raw_actor(payload)
+        reason = messages.storable(reason)
         self._opened_case().reject(name, actor, reason, workflow.now())
         self._log("signal rejected", actor=actor, action=name, reason=reason)
 
@@ -618,17 +356,15 @@ class ComplaintWorkflow:
         events = case.apply(name, action, now)
         if not events:
             return events
-        if self._paced:
-            self._gather_until = pacing.gather_until(
-                applied_at=now,
-                previous_action_at=self._last_action_at,
-                joins_pending_batch=joins_pending_batch,
-                pending_until=self._gather_until,
-                closed=case.closed,
-            )
-            self._last_action_at = now
-        if not self._lean:
-            self._sync_search_attributes()
+        self._gather_until = pacing.gather_until(
+            applied_at=now,
+            previous_action_at=self._last_action_at,
+            joins_pending_batch=joins_pending_batch,
+            pending_until=self._gather_until,
+            closed=case.closed,
+        )
+        self._last_action_at = now
+        self._keep_alarms()
         self._log("action applied", actor=action.actor, action=name, seq=events[-1].seq)
         return events
 
@@ -644,18 +380,19 @@ class ComplaintWorkflow:
         continue as new, once every handler has finished and every event is written.
         """
         case = self._opened_case()
+        self._keep_alarms()  # the opening set the clocks
         while True:
-            if case.closed and self._feedback_window is None:
-                # Cases closed before the feedback window existed completed at once: replaying their
-                # histories must do the same. Decided here, before sleeping, never inside a condition.
-                self._feedback_window = workflow.patched(FEEDBACK_WINDOW_PATCH)
-            wake_at = self._next_wake()
-            await self._sleep_until(wake_at, lambda: self._next_wake() != wake_at)
-            fired = case.advance_clocks(workflow.now())
+            if not self._loop_has_work():
+                await workflow.wait_condition(self._loop_has_work)
+            # Clocks fire, and a gathering ends, when their alarm rings, never merely because a task
+            # came late enough: what the loop does then follows from the history's timer events.
+            clocks_due, gathering_over = self._clock_alarm.rang(), self._gather_alarm.rang()
+            self._clock_alarm.hear()
+            self._gather_alarm.hear()
+            fired = case.advance_clocks(workflow.now()) if clocks_due else []
             if fired:
                 self._gather_until = None  # escalations and their notifications are never held
-                if not self._lean:
-                    self._sync_search_attributes()
+                self._keep_alarms()
                 for event in fired:
                     if event.kind == "escalated":
                         self._log(
@@ -665,51 +402,32 @@ class ComplaintWorkflow:
                             level=event.data.get("level"),
                             recipient=event.data.get("recipient"),
                         )
-            if self._has_unpersisted() and self._write_due():
+            if self._has_unpersisted() and self._write_due(on_its_timer=gathering_over):
                 await self._flush()
             elif self._run_should_end() and workflow.all_handlers_finished():
                 return
-            elif wake_at is not None and wake_at <= workflow.now() and self._next_wake() == wake_at:
-                # Nothing fired, nothing to write, the wake-up instant already passed and the schedule
-                # is unchanged: the next turn would do exactly this again without yielding, a spin in
-                # one workflow task (TMPRL1101 deadlock). It happens when a write held up past a closed
-                # case's feedback window ends while an update still waits for it (drills/crash.py, DB
-                # outage). Yield until a handler moves on instead. No task ever completed through this
-                # branch before it existed, so every recorded history replays as it did.
-                await workflow.wait_condition(
-                    lambda: self._has_unpersisted()
-                    or case.next_wake() != wake_at
-                    or (self._run_should_end() and workflow.all_handlers_finished())
-                )
 
-    async def _sleep_until(self, wake_at: datetime | None, schedule_changed: Callable[[], bool]) -> None:
-        """Wait for work: events to write, a changed schedule, the run's end, or wake_at (a durable timer)."""
+    def _loop_has_work(self) -> bool:
+        """Events to write, the run's end, or an alarm that rang: the main loop's reasons to wake."""
+        return (
+            (self._has_unpersisted() and self._write_due(on_its_timer=False))
+            or (self._run_should_end() and workflow.all_handlers_finished())
+            or self._clock_alarm.rang()
+            or self._gather_alarm.rang()
+        )
 
-        def work_waiting() -> bool:
-            return (
-                (self._has_unpersisted() and self._write_due(on_its_timer=False))
-                or schedule_changed()
-                or (self._run_should_end() and workflow.all_handlers_finished())
-            )
+    def _keep_alarms(self) -> None:
+        """Point the alarms at the case's next clock instant and at the end of a gathering.
 
-        if work_waiting():
-            return  # no timer for work already here
-        if wake_at is None:
-            await workflow.wait_condition(work_waiting)
-            return
-        remaining = (wake_at - workflow.now()).total_seconds()
-        if remaining <= 0:
-            return
-        try:
-            # Temporal timers have millisecond resolution: never ask for less, never fire early.
-            await workflow.wait_condition(work_waiting, timeout=max(remaining, 0.001))
-        except asyncio.TimeoutError:
-            pass
+        Called right where either instant can move (an action applied, clocks fired, a write begun,
+        the opening done), so the timers a task starts or cancels follow from the task's own jobs,
+        however the SDK hands them over (workflows/alarm.py).
+        """
+        self._clock_alarm.set(self._opened_case().next_wake())
+        self._gather_alarm.set(self._gather_until)
 
     def _run_should_end(self) -> bool:
         case = self._opened_case()
-        if case.closed and self._feedback_window is False:
-            return True
         if case.finished(workflow.now()):
             return True
         if case.closed:
@@ -719,13 +437,13 @@ class ComplaintWorkflow:
     def _has_unpersisted(self) -> bool:
         return self._persisted_seq < self._opened_case().event_count
 
-    def _write_due(self, on_its_timer: bool = True) -> bool:
+    def _write_due(self, on_its_timer: bool) -> bool:
         """Whether the unwritten events go now: always, unless a paced case is gathering a burst.
 
-        A gathering's end is its timer's to tell (on_its_timer=False while sleeping on it): were a
+        A gathering's end is its alarm's to tell (on_its_timer: the gathering alarm rang): were a
         task that comes after the end but before the timer's firing to end the wait, the timer
         would be canceled after it fired, which the time-skipping test server cannot take
-        (temporalio/sdk-java#3088) and a real server takes as one more task.
+        (temporalio/sdk-java#3088), and the loop's commands would depend on the task's time.
         """
         if self._gather_until is None:
             return True
@@ -737,19 +455,8 @@ class ComplaintWorkflow:
             run_ending=self._run_should_end(),
         )
 
-    def _next_wake(self) -> datetime | None:
-        """The case's next clock instant, or sooner the end of a burst's gathering while events wait for it."""
-        wake_at = self._opened_case().next_wake()
-        if self._gather_until is None or not self._has_unpersisted():
-            return wake_at
-        return self._gather_until if wake_at is None else min(wake_at, self._gather_until)
-
     def _next_batch(self) -> list[TimelineEvent]:
-        """The events to write next: all not yet written, bounded since BOUNDED_WRITES_PATCH.
-
-        workflow.patched is asked only when the bound would cut the batch, so a
-        history that never needed it carries no marker and replays either way.
-        """
+        """The events to write next: those not yet written, up to FLUSH_MAX_EVENTS and about FLUSH_MAX_BYTES."""
         unwritten = self._opened_case().events_after(self._persisted_seq)
         count, size = 0, 0
         for event in unwritten[:FLUSH_MAX_EVENTS]:
@@ -757,44 +464,24 @@ class ComplaintWorkflow:
             if count and size > FLUSH_MAX_BYTES:
                 break
             count += 1
-        if count < len(unwritten) and workflow.patched(BOUNDED_WRITES_PATCH):
-            return unwritten[:count]
-        return unwritten
+        return unwritten[:count]
 
     async def _flush(self) -> None:
         case = self._opened_case()
-        if self._lean:
-            # The search attributes follow the case once per write, not once per action: each upsert is
-            # a visibility write on the server, and the actions a write batches need only the last.
-            self._sync_search_attributes()
+        # The search attributes follow the case once per write, not once per action: each upsert is
+        # a visibility write on the server, and the actions a write batches need only the last.
+        self._sync_search_attributes()
         batch = self._next_batch()
         self._gather_until = None
+        self._keep_alarms()
         self._claimed_seq = batch[-1].seq
         info = workflow.info()
-        if self._local_writes is None:
-            self._local_writes = _withdrawn_patch(LOCAL_WRITES_PATCH)  # once per run, then kept
-        if self._local_writes:
-            await workflow.execute_local_activity(
-                "write_case_events",
-                WriteCaseEvents(
-                    workflow_id=info.workflow_id,
-                    run_id=info.run_id,
-                    events=batch,
-                    state=case.state,
-                    committed_seq=self._persisted_seq,
-                    fence=info.get_current_history_length(),
-                ),
-                start_to_close_timeout=_DB_TIMEOUT,
-                retry_policy=_DB_RETRY,
-                local_retry_threshold=_LOCAL_RETRY_THRESHOLD,
-            )
-        else:
-            await workflow.execute_activity(
-                "record_case_events",
-                RecordCaseEvents(workflow_id=info.workflow_id, run_id=info.run_id, events=batch, state=case.state),
-                start_to_close_timeout=_DB_TIMEOUT,
-                retry_policy=_DB_RETRY,
-            )
+        await workflow.execute_activity(
+            "record_case_events",
+            RecordCaseEvents(workflow_id=info.workflow_id, run_id=info.run_id, events=batch, state=case.state),
+            start_to_close_timeout=_DB_TIMEOUT,
+            retry_policy=_DB_RETRY,
+        )
         self._persisted_seq = batch[-1].seq
 
     # --- helpers -----------------------------------------------------------

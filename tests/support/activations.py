@@ -78,16 +78,24 @@ class DeliveredInTwo(_Wrapping):
     """`inner`, handed a task's history jobs and then its updates as two activations (as the crash drill's
     restarted worker ran one task), the two completions sent back as one.
 
-    at: only the tasks at these history lengths; None, every task that carries both.
-    history_jobs_at: the time the history jobs run at (a catch-up runs at an earlier task's); None, the task's.
+    updates: only the tasks that carry an update of these names; None, every task that carries both.
+    catch_up_at: the time the history jobs run at (None: the task's own). A query's catch-up runs
+    them at the time of a task a killed worker began; catch_up_midway runs them halfway between the
+    previous activation's time and the task's.
     """
 
     def __init__(
-        self, inner: WorkflowRunner | None = None, at: set[int] | None = None, history_jobs_at: datetime | None = None
+        self,
+        inner: WorkflowRunner | None = None,
+        *,
+        updates: set[str] | None = None,
+        catch_up_at: datetime | None = None,
+        catch_up_midway: bool = False,
     ) -> None:
         super().__init__(inner)
-        self.at = at
-        self.history_jobs_at = history_jobs_at
+        self.updates = updates
+        self.catch_up_at = catch_up_at
+        self.catch_up_midway = catch_up_midway
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         return _InTwo(self.inner.create_instance(det), self)
@@ -97,15 +105,23 @@ class _InTwo(_WrappedInstance):
     def __init__(self, inner: WorkflowInstance, how: DeliveredInTwo) -> None:
         super().__init__(inner)
         self.how = how
+        self.previous_ns: int | None = None
 
     def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
-        at = self.how.at
-        parts = split_updates(act) if at is None or act.history_length in at else None
+        previous_ns = self.previous_ns
+        if act.HasField("timestamp"):
+            self.previous_ns = act.timestamp.ToNanoseconds()
+        parts = split_updates(act)
+        if parts is not None and self.how.updates is not None:
+            names = {job.do_update.name for job in parts[1].jobs}
+            parts = parts if names & self.how.updates else None
         if parts is None:
             return self.inner.activate(act)
         history, updates = parts
-        if self.how.history_jobs_at is not None:
-            history.timestamp.FromDatetime(self.how.history_jobs_at)
+        if self.how.catch_up_at is not None:
+            history.timestamp.FromDatetime(self.how.catch_up_at)
+        elif self.how.catch_up_midway and previous_ns is not None:
+            history.timestamp.FromNanoseconds((previous_ns + act.timestamp.ToNanoseconds()) // 2)
         return join_completions(self.inner.activate(history), self.inner.activate(updates))
 
 

@@ -1,0 +1,119 @@
+"""How a message's payloads become an action, or a rejection, and the handlers that take them.
+
+Payloads arrive as RawValue and are decoded and validated here, never by the SDK: a payload the SDK
+cannot convert into a typed parameter would fail the workflow task (the run, an update) or be dropped
+silently (a signal). A message with no payload or several is refused like any bad payload.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Sequence
+
+from temporalio import workflow
+from temporalio.common import RawValue
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from schemas.actions import ACTIONS, Action
+    from schemas.errors import describe_validation_error
+    from schemas.state import CaseState
+    from workflows.rules import Rejection
+
+
+def decode(raw: RawValue) -> Any:
+    return workflow.payload_converter().from_payload(raw.payload)
+
+
+class PayloadCount:
+    """Stands for the payload of a message that carried none, or several: an action takes exactly one."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
+def one_payload(payloads: Sequence[Any]) -> Any:
+    return payloads[0] if len(payloads) == 1 else PayloadCount(len(payloads))
+
+
+def _takes_one_raw_payload(fn: Callable, returns: Any) -> Callable:
+    """Declare fn, which takes any number of payloads, to the SDK as taking one RawValue.
+
+    The SDK decodes a message's payloads by the handler's declared parameters and calls
+    the handler with as many as were sent: a handler taking exactly one would raise
+    TypeError for a message with none or several, failing every workflow task of the
+    case (a signal) or answering with a TypeError (an update). Taking *payloads, the
+    case rejects such a message like any bad payload.
+    """
+    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("payload", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=RawValue),
+        ],
+        return_annotation=returns,
+    )
+    fn.__annotations__ = {"payload": RawValue, "return": returns}
+    return fn
+
+
+def storable(text: str, limit: int | None = None) -> str:
+    """Text from a message, made fit for the timeline: PostgreSQL stores no NUL character."""
+    text = text.replace("\x00", "\\x00")
+    return text if limit is None else text[:limit]
+
+
+def parse_action(name: str, raw: RawValue) -> Action:
+    """Decode and validate an action payload, or raise Rejection saying what is wrong."""
+    if isinstance(raw, PayloadCount):
+        raise Rejection(
+            "InvalidCommand", f"{name}: an action takes exactly one payload, a JSON object (got {raw.count} payloads)"
+        )
+    try:
+        data = decode(raw)
+    except Exception:
+        raise Rejection("InvalidCommand", f"{name}: the payload is not JSON")
+    if not isinstance(data, dict):
+        raise Rejection("InvalidCommand", f"{name}: the payload must be a JSON object (got {type(data).__name__})")
+    try:
+        return ACTIONS[name].model_validate(data)
+    except ValidationError as error:
+        raise Rejection("InvalidCommand", describe_validation_error(error, name))
+
+
+def raw_actor(raw: RawValue) -> str:
+    """The actor named in a payload, for the command_rejected event, whatever else is wrong with it."""
+    try:
+        actor = decode(raw).get("actor")
+    except Exception:
+        return "unknown"
+    return storable(actor, 80) if isinstance(actor, str) and actor else "unknown"
+
+
+def unknown_action(name: str) -> str:
+    return f"unknown action {storable(name, 100)!r}; actions are: {', '.join(ACTIONS)}"
+
+
+def update_handler(name: str):
+    async def handler(self, *payloads: RawValue) -> CaseState:
+        return await self._run_update(name, one_payload(payloads))
+
+    def validator(self, *payloads: RawValue) -> None:
+        self._validate_update(name, one_payload(payloads))
+
+    _takes_one_raw_payload(handler, CaseState)
+    _takes_one_raw_payload(validator, None)
+    handler.__name__ = f"{name}_update"
+    validator.__name__ = f"validate_{name}"
+    update = workflow.update(name=name)(handler)
+    update.validator(validator)
+    return update
+
+
+def signal_handler(name: str):
+    async def handler(self, *payloads: RawValue) -> None:
+        await self._run_signal(name, one_payload(payloads))
+
+    _takes_one_raw_payload(handler, None)
+    handler.__name__ = f"{name}_signal"
+    return workflow.signal(name=name)(handler)
