@@ -30,7 +30,8 @@ from tests.conftest import running_worker, start_time_skipping_env
 from tests.test_replay import replayer
 from tests.test_workflow import OWNER, ROSTER, new_intake
 from workflows.case import CARRIED_TAIL_BYTES, CARRIED_TAIL_EVENTS, REQUEST_ID_MEMORY, Case
-from workflows.complaint import FLUSH_MAX_BYTES, FLUSH_MAX_EVENTS, MAX_ACTIONS_PER_RUN
+from workflows.complaint import MAX_ACTIONS_PER_RUN
+from workflows.pacing import FLUSH_MAX_BYTES, FLUSH_MAX_EVENTS
 
 # --- the pure rules ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -46,10 +46,6 @@ _DB_TIMEOUT = timedelta(seconds=10)
 # A run continues as new after this many actions (Temporal allows 2,000 updates
 # per run), or sooner when the server suggests it because the history is large.
 MAX_ACTIONS_PER_RUN = 1_000
-# One write carries at most FLUSH_MAX_EVENTS events and about FLUSH_MAX_BYTES of them: an activity
-# input must stay under Temporal's 2 MB payload limit, however many signals came during the last write.
-FLUSH_MAX_EVENTS = 500
-FLUSH_MAX_BYTES = 512 * 1024
 
 
 def _raise_if_unknown_policy(error: ActivityError) -> None:
@@ -79,6 +75,7 @@ def workflow_id_for(complaint_id: str) -> str:
 
 
 @workflow.defn(name="ComplaintWorkflow")
+@messages.with_action_handlers
 class ComplaintWorkflow:
     @workflow.init
     def __init__(self, intake: RawValue) -> None:
@@ -199,41 +196,7 @@ class ComplaintWorkflow:
         case = self._opened_case()
         return case.outcome() if case.closed else None
 
-    # --- actions: an Update and a Signal of each name ----------------------
-
-    accept_ownership = messages.update_handler("accept_ownership")
-    accept_ownership_signal = messages.signal_handler("accept_ownership")
-    contact_customer = messages.update_handler("contact_customer")
-    contact_customer_signal = messages.signal_handler("contact_customer")
-    add_note = messages.update_handler("add_note")
-    add_note_signal = messages.signal_handler("add_note")
-    request_info = messages.update_handler("request_info")
-    request_info_signal = messages.signal_handler("request_info")
-    provide_info = messages.update_handler("provide_info")
-    provide_info_signal = messages.signal_handler("provide_info")
-    make_promise = messages.update_handler("make_promise")
-    make_promise_signal = messages.signal_handler("make_promise")
-    keep_promise = messages.update_handler("keep_promise")
-    keep_promise_signal = messages.signal_handler("keep_promise")
-    renegotiate_promise = messages.update_handler("renegotiate_promise")
-    renegotiate_promise_signal = messages.signal_handler("renegotiate_promise")
-    propose_resolution = messages.update_handler("propose_resolution")
-    propose_resolution_signal = messages.signal_handler("propose_resolution")
-    confirm_resolution = messages.update_handler("confirm_resolution")
-    confirm_resolution_signal = messages.signal_handler("confirm_resolution")
-    withdraw = messages.update_handler("withdraw")
-    withdraw_signal = messages.signal_handler("withdraw")
-    transfer_ownership = messages.update_handler("transfer_ownership")
-    transfer_ownership_signal = messages.signal_handler("transfer_ownership")
-    offer_goodwill = messages.update_handler("offer_goodwill")
-    offer_goodwill_signal = messages.signal_handler("offer_goodwill")
-    approve_goodwill = messages.update_handler("approve_goodwill")
-    approve_goodwill_signal = messages.signal_handler("approve_goodwill")
-    record_feedback = messages.update_handler("record_feedback")
-    record_feedback_signal = messages.signal_handler("record_feedback")
-    # The contract's new_contact is a signal (from other systems); the update form tells the caller the outcome.
-    new_contact = messages.update_handler("new_contact")
-    new_contact_signal = messages.signal_handler("new_contact")
+    # --- actions: an Update and a Signal of each name (messages.with_action_handlers) ---
 
     @workflow.signal(dynamic=True)
     async def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
@@ -455,23 +418,12 @@ class ComplaintWorkflow:
             run_ending=self._run_should_end(),
         )
 
-    def _next_batch(self) -> list[TimelineEvent]:
-        """The events to write next: those not yet written, up to FLUSH_MAX_EVENTS and about FLUSH_MAX_BYTES."""
-        unwritten = self._opened_case().events_after(self._persisted_seq)
-        count, size = 0, 0
-        for event in unwritten[:FLUSH_MAX_EVENTS]:
-            size += len(event.model_dump_json())
-            if count and size > FLUSH_MAX_BYTES:
-                break
-            count += 1
-        return unwritten[:count]
-
     async def _flush(self) -> None:
         case = self._opened_case()
         # The search attributes follow the case once per write, not once per action: each upsert is
         # a visibility write on the server, and the actions a write batches need only the last.
         self._sync_search_attributes()
-        batch = self._next_batch()
+        batch = pacing.next_batch(self._opened_case().events_after(self._persisted_seq))
         self._gather_until = None
         self._keep_alarms()
         self._claimed_seq = batch[-1].seq
@@ -492,23 +444,7 @@ class ComplaintWorkflow:
         return self._case
 
     def _sync_search_attributes(self) -> None:
-        state = self._opened_case().state
-        wanted: dict[str, Any] = {
-            sa.STATUS.name: state.status,
-            sa.OWNER.name: state.owner,
-            sa.SEVERITY.name: state.severity,
-            sa.CATEGORY.name: state.category,
-            sa.CUSTOMER.name: state.customer.customer_id,
-            sa.ESCALATION_LEVEL.name: state.escalation_level,
-            sa.NEXT_DEADLINE.name: state.next_deadline,
-        }
-        updates: list[SearchAttributeUpdate] = []
-        for key in sa.ALL:
-            value = wanted[key.name]
-            if self._search_attributes.get(key.name, ...) == value:
-                continue
-            self._search_attributes[key.name] = value
-            updates.append(key.value_unset() if value is None else key.value_set(value))
+        updates = sa.changes(sa.of_case(self._opened_case().state), self._search_attributes)
         if updates:
             workflow.upsert_search_attributes(updates)
 

@@ -117,3 +117,15 @@ def signal_handler(name: str):
     _takes_one_raw_payload(handler, None)
     handler.__name__ = f"{name}_signal"
     return workflow.signal(name=name)(handler)
+
+
+def with_action_handlers(cls: type) -> type:
+    """Give the workflow an Update and a Signal of each action's name, for every action in schemas.actions.
+
+    The contract's new_contact is a signal (from other systems); its update form, like every
+    action's, tells the caller the outcome.
+    """
+    for name in ACTIONS:
+        setattr(cls, name, update_handler(name))
+        setattr(cls, f"{name}_signal", signal_handler(name))
+    return cls

@@ -22,12 +22,20 @@ Pure functions of workflow time, so the workflow and the tests call the same rul
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from schemas.state import TimelineEvent
 
 # Actions closer together than this are a burst; a case's first action of a run is never one.
 BURST_GAP = timedelta(seconds=2)
 # How long a burst's write waits for the actions that follow: the most PostgreSQL and the
 # fleet's search attributes lag an answered action by.
 GATHER_FOR = timedelta(seconds=1)
+# One write carries at most FLUSH_MAX_EVENTS events and about FLUSH_MAX_BYTES of them: an activity
+# input must stay under Temporal's 2 MB payload limit, however many signals came during the last write.
+FLUSH_MAX_EVENTS = 500
+FLUSH_MAX_BYTES = 512 * 1024
 
 
 def gather_until(
@@ -69,3 +77,17 @@ def write_due(
     if until is None or writes_awaited or closed or run_ending:
         return True
     return now is not None and until <= now
+
+
+def next_batch(unwritten: list[TimelineEvent]) -> list[TimelineEvent]:
+    """The events the next write carries: the first of those not yet written, within the bounds.
+
+    The first event always goes, whatever its size, so a write always makes progress.
+    """
+    count, size = 0, 0
+    for event in unwritten[:FLUSH_MAX_EVENTS]:
+        size += len(event.model_dump_json())
+        if count and size > FLUSH_MAX_BYTES:
+            break
+        count += 1
+    return unwritten[:count]

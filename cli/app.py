@@ -1,0 +1,73 @@
+"""Runs one command: parse, dispatch to the command group's module, turn every failure into an exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Sequence
+
+from cli.cases import cmd_action, cmd_show, cmd_start
+from cli.codec_server import cmd_codec_server
+from cli.common import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_OK, CliError, Session, first_line, print_error
+from cli.fleet import cmd_list
+from cli.notifications import cmd_notifications_ack, cmd_notifications_list
+from cli.parser import build_parser
+from cli.roster import cmd_roster_list, cmd_roster_load
+from config import load_settings
+
+
+async def amain(argv: Sequence[str] | None = None) -> int:
+    """Run one command in the running event loop; returns the exit status (never raises)."""
+    try:
+        args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        settings = load_settings()
+        if args.timeout <= 0:
+            raise CliError(f"--timeout must be positive (got {args.timeout:g})")
+        if args.command == "roster_load":
+            return await cmd_roster_load(args, settings, args.timeout)
+        if args.command == "roster_list":
+            return await cmd_roster_list(args, settings, args.timeout)
+        if args.command == "notifications_list":
+            return await cmd_notifications_list(args, settings, args.timeout)
+        if args.command == "notifications_ack":
+            return await cmd_notifications_ack(args, settings, args.timeout)
+        if args.command == "codec_server":
+            return await cmd_codec_server(args, settings)
+        session = Session(settings, args.timeout)
+        handler = {"start": cmd_start, "action": cmd_action, "show": cmd_show, "list": cmd_list}[args.command]
+        return await handler(args, session)
+    except CliError as error:
+        print_error(f"error: {error.message}")
+        return error.status
+    except SystemExit as exit:  # --help, --version
+        return exit.code if isinstance(exit.code, int) else (EXIT_OK if exit.code is None else EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        print_error("error: interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`starter.py show C1 | head`): nothing is wrong, say nothing.
+        return EXIT_OK
+    except Exception as error:  # never a traceback: one line says what broke
+        print_error(f"error: unexpected {type(error).__name__}: {first_line(error)}")
+        return EXIT_INFRA
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command to completion in a new event loop; returns the exit status (never exits)."""
+    try:
+        return asyncio.run(amain(argv))
+    except KeyboardInterrupt:
+        print_error("error: interrupted")
+        return 130
+
+
+def configure_cli_logging() -> None:
+    settings = load_settings()
+    try:
+        from logs import configure_logging
+
+        # Only warnings and errors, on stderr: stdout is the command's answer.
+        configure_logging(settings.log_format, level=logging.WARNING)
+    except ValueError:
+        pass  # a bad LOG_FORMAT must not stop the CLI

@@ -1,0 +1,90 @@
+"""`notifications list` and `notifications ack`: the escalation outbox in the application database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+
+from cli.common import EXIT_OK, PROG, CliError, check_complaint_id, format_table, with_database
+from config import Settings
+
+
+def _when_exact(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+async def cmd_notifications_list(args: argparse.Namespace, settings: Settings, timeout: float) -> int:
+    from activities.notifications_store import list_notifications
+
+    if args.limit < 1:
+        raise CliError(f"--limit must be at least 1 (got {args.limit})")
+    if args.case is not None:
+        check_complaint_id(args.case)
+
+    async def fetch(pool):  # type: ignore[no-untyped-def]
+        return await list_notifications(
+            pool, recipient=args.recipient, complaint_id=args.case, pending_only=not args.all, limit=args.limit
+        )
+
+    found = await with_database(settings, timeout, fetch)
+    if args.json:
+        print(json.dumps([n.model_dump(mode="json") for n in found], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not found:
+        whom = f" for {args.recipient}" if args.recipient else ""
+        which = f" of case {args.case}" if args.case else ""
+        print(f"No {'' if args.all else 'pending '}notifications{whom}{which}.")
+        return EXIT_OK
+    headers = ["ID", "CREATED", "RECIPIENT", "CASE", "CLOCK", "LEVEL", "REASON", "DUE"]
+    if args.all:
+        headers.append("DELIVERED")
+    rows = []
+    for n in found:
+        row = [
+            str(n.id),
+            _when_exact(n.created_at),
+            f"{n.recipient} ({n.recipient_role})",
+            n.complaint_id,
+            n.clock if n.occurrence == 1 else f"{n.clock} #{n.occurrence}",
+            str(n.level),
+            _clip(n.reason),
+            _when_exact(n.due_at),
+        ]
+        if args.all:
+            row.append(_when_exact(n.delivered_at))
+        rows.append(row)
+    print(format_table(headers, rows))
+    return EXIT_OK
+
+
+async def cmd_notifications_ack(args: argparse.Namespace, settings: Settings, timeout: float) -> int:
+    from activities.notifications_store import get_notifications, mark_delivered
+
+    wanted = sorted(set(args.ids))
+
+    async def ack(pool):  # type: ignore[no-untyped-def]
+        async with pool.acquire() as conn, conn.transaction():
+            known = await get_notifications(conn, wanted)
+            missing = sorted(set(wanted) - {n.id for n in known})
+            if missing:
+                shown = ", ".join(str(i) for i in missing)
+                raise CliError(
+                    f"no notification {shown} (nothing was marked; see `{PROG} notifications list --all`)"
+                )
+            return known, await mark_delivered(conn, wanted)
+
+    known, marked = await with_database(settings, timeout, ack)
+    already = [n.id for n in known if n.delivered_at is not None]
+    message = f"Marked {marked} notification{'s' if marked != 1 else ''} delivered"
+    if already:
+        message += f"; already delivered: {', '.join(str(i) for i in already)}"
+    print(message)
+    return EXIT_OK
