@@ -1,0 +1,1 @@
+"""What the crash drill (drills/) and the benchmarks (bench/) share, so that both drive servers and workers alike."""
