@@ -1,14 +1,24 @@
-"""Where cases live: every setting comes from the environment (see CONTRACT.md)."""
+"""Where cases live: every setting comes from the environment (see CONTRACT.md).
+
+The Temporal connection (address, namespace, TLS, API key) is read by
+temporalio.envconfig, as the `temporal` CLI reads it: the TEMPORAL_*
+variables over a profile of a TOML config file (TEMPORAL_CONFIG_FILE,
+TEMPORAL_PROFILE, default ~/.config/temporalio/temporal.toml), so one set of
+settings serves the CLI and the engine.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from temporalio.envconfig import ClientConfigProfile
+
 DEFAULT_TASK_QUEUE = "complaints"
 DEFAULT_NAMESPACE = "default"
-# The embedded dev server listens here when TEMPORAL_ADDRESS is not set.
+# The embedded dev server listens here when no address is configured (TEMPORAL_ADDRESS or a profile's).
 EMBEDDED_TEMPORAL_PORT = 7233
 EMBEDDED_TEMPORAL_UI_PORT = 8233
 # The deadline policies shipped beside this module (installed with it as package data).
@@ -26,10 +36,8 @@ class SettingsError(ValueError):
     """A setting from the environment cannot be used; the message names the variable and what would be valid."""
 
 
-# TLS settings: the project's variable, then the name the `temporal` CLI and SDKs' environment configuration use.
-TLS_CERT_VARS = ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_CLIENT_CERT_PATH")
-TLS_KEY_VARS = ("TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CLIENT_KEY_PATH")
-TLS_CA_VARS = ("TEMPORAL_TLS_CA", "TEMPORAL_TLS_SERVER_CA_CERT_PATH")
+# The TEMPORAL_TLS values envconfig understands: it takes any other value, even "off", as "TLS on".
+TLS_FLAG_VALUES = ("true", "false", "1", "0")
 
 
 @dataclass(frozen=True)
@@ -46,14 +54,13 @@ class Settings:
     workflow_cache: int = DEFAULT_WORKFLOW_CACHE
     # Payload encryption keys (COMPLAINTS_ENCRYPTION_KEYS, see codec/keys.py); None: the default for the stack.
     encryption_keys: str | None = field(default=None, repr=False)
-    # Client security for a real Temporal server (stack/client.py connect_options; README "Customer data and security").
-    # tls: TEMPORAL_TLS true/false; None = on when a certificate, CA or API key is given.
-    tls: bool | None = None
-    tls_cert: Path | None = None  # TEMPORAL_TLS_CERT: client certificate (PEM) for mTLS
-    tls_key: Path | None = None  # TEMPORAL_TLS_KEY: its private key (PEM)
-    tls_ca: Path | None = None  # TEMPORAL_TLS_CA: CA bundle to verify the server with (default: system roots)
-    tls_server_name: str | None = None  # TEMPORAL_TLS_SERVER_NAME: SNI / name to verify the server as
-    api_key: str | None = field(default=None, repr=False)  # TEMPORAL_API_KEY: sent as a bearer token; implies TLS
+    # The connection's TLS, API key and gRPC metadata for a real server, as envconfig loaded them
+    # (stack/client.py connect_options checks and reads them; README "Customer data and security").
+    # Not in the repr: it holds the API key.
+    temporal: ClientConfigProfile = field(default_factory=ClientConfigProfile, repr=False)
+    # The TEMPORAL_* variables that are set, so that an error names the variable the user set rather than
+    # the profile entry it overrode.
+    temporal_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def embedded_temporal(self) -> bool:
@@ -68,12 +75,24 @@ class Settings:
         """The address clients use: the real server's, or the embedded dev server's."""
         return self.temporal_address or f"127.0.0.1:{EMBEDDED_TEMPORAL_PORT}"
 
+    def temporal_setting(self, entry: str, *variables: str) -> str:
+        """The name of a connection setting for an error: the first of `variables` that is set, else the
+        profile's `entry` ("tls.client_cert_path") and the file it is in."""
+        for variable in variables:
+            if variable in self.temporal_env:
+                return variable
+        return f"{entry} of {_profile_source(self.temporal_env)}"
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
+    # An empty variable is unset, as for the project's own: Compose passes `${VAR:-}` through as "", which
+    # envconfig would read as a setting (TEMPORAL_TLS="" turns TLS on).
+    temporal_env = {name: value for name, value in env.items() if name.startswith("TEMPORAL_") and value}
+    temporal = load_temporal_profile(temporal_env)
     return Settings(
-        temporal_address=env.get("TEMPORAL_ADDRESS") or None,
-        namespace=env.get("TEMPORAL_NAMESPACE") or DEFAULT_NAMESPACE,
+        temporal_address=temporal.address or None,
+        namespace=temporal.namespace or DEFAULT_NAMESPACE,
         task_queue=env.get("COMPLAINTS_TASK_QUEUE") or DEFAULT_TASK_QUEUE,
         database_url=env.get("DATABASE_URL") or None,
         data_dir=Path(env.get("COMPLAINTS_DATA_DIR") or "data").resolve(),
@@ -82,34 +101,35 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         policies_path=Path(env["COMPLAINTS_POLICIES"]).resolve() if env.get("COMPLAINTS_POLICIES") else DEFAULT_POLICIES_PATH,
         workflow_cache=_positive_int(env, "COMPLAINTS_WORKFLOW_CACHE", DEFAULT_WORKFLOW_CACHE),
         encryption_keys=env.get("COMPLAINTS_ENCRYPTION_KEYS") or None,
-        tls=_flag(env, "TEMPORAL_TLS"),
-        tls_cert=_path(env, TLS_CERT_VARS),
-        tls_key=_path(env, TLS_KEY_VARS),
-        tls_ca=_path(env, TLS_CA_VARS),
-        tls_server_name=env.get("TEMPORAL_TLS_SERVER_NAME") or None,
-        api_key=env.get("TEMPORAL_API_KEY") or None,
+        temporal=temporal,
+        temporal_env=temporal_env,
     )
 
 
-def _flag(env, name: str) -> bool | None:  # type: ignore[no-untyped-def]
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return None
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false (got {env.get(name)!r})")
+def load_temporal_profile(temporal_env: Mapping[str, str]) -> ClientConfigProfile:
+    """The connection profile the `temporal` CLI would use with these TEMPORAL_* variables.
+
+    A config file that does not exist is no error (most set-ups have none): the
+    variables alone then make the profile. Certificate files are only named
+    here; connect_options reads them.
+    """
+    tls = temporal_env.get("TEMPORAL_TLS")
+    if tls is not None and tls.lower() not in TLS_FLAG_VALUES:
+        raise SettingsError(f"TEMPORAL_TLS must be true or false (got {tls!r})")
+    try:
+        return ClientConfigProfile.load(override_env_vars=temporal_env)
+    except RuntimeError as error:  # envconfig's ConfigError: bad TOML, an unknown profile, a _PATH and a _DATA for one file
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise SettingsError(f"cannot load the Temporal connection settings ({_profile_source(temporal_env)}): {reason}") from None
 
 
-def _path(env, names: tuple[str, ...]) -> Path | None:  # type: ignore[no-untyped-def]
-    """The first of `names` that is set (the project's name, then the temporal CLI's); both set must agree."""
-    given = [(name, env[name]) for name in names if env.get(name)]
-    if not given:
-        return None
-    if len({value for _, value in given}) > 1:
-        raise SettingsError(f"{given[0][0]} and {given[1][0]} name different files; set one of them")
-    return Path(given[0][1]).expanduser()
+def _profile_source(temporal_env: Mapping[str, str]) -> str:
+    """Which profile of which file, as the variables choose them, for messages."""
+    file = temporal_env.get("TEMPORAL_CONFIG_FILE")
+    where = f"TEMPORAL_CONFIG_FILE {file}" if file else "the temporal CLI's default config file"
+    if file and not Path(file).exists():
+        where += " (no such file)"
+    return f"profile {temporal_env.get('TEMPORAL_PROFILE', 'default')!r} in {where}"
 
 
 def _positive_int(env, name: str, default: int) -> int:  # type: ignore[no-untyped-def]

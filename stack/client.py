@@ -7,20 +7,22 @@ encrypted when keys are configured (codec/keys.py says which). Decoding
 passes plain payloads through, so a case started from the `temporal` CLI with
 hand-written JSON still works.
 
-For a real server, connect_options turns the TLS and API-key settings
-(TEMPORAL_TLS*, TEMPORAL_API_KEY; config.py) into Client.connect arguments,
-reading the certificate files; a missing file, or a certificate without its
-key, is a SettingsError naming the variable.
+For a real server, connect_options turns the connection profile that
+temporalio.envconfig loaded (config.py: TEMPORAL_* variables over a TOML
+profile, as the `temporal` CLI reads them) into Client.connect arguments,
+after the checks envconfig leaves out: a missing or non-PEM certificate file,
+or a certificate without its key, is a SettingsError naming the variable.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.service import TLSConfig
+from temporalio.envconfig import DataSource
 
 from config import DEFAULT_NAMESPACE, Settings, SettingsError, load_settings
 
@@ -38,66 +40,90 @@ def data_converter_for(settings: Settings, *, create_key: bool = True) -> DataCo
     return make_data_converter(keyring_for(settings, create=create_key))
 
 
-def connect_options(settings: Settings) -> dict[str, Any]:
-    """Client.connect's `tls` and `api_key` for these settings (no network; reads the certificate files).
+class TlsFile(NamedTuple):
+    """One of a profile's TLS files, and the names a message can give it."""
 
-    TLS is on when TEMPORAL_TLS is true, or when a client certificate, a CA or an
-    API key is given (Temporal Cloud takes an API key only over TLS), unless
-    TEMPORAL_TLS is false. Without any of them: plain gRPC, as for a local server.
+    field: str  # envconfig.ClientConfigTLS's
+    key: str  # the config file's, without its _path / _data
+    kind: str  # the PEM block it holds
+
+    @property
+    def variables(self) -> tuple[str, str]:
+        return f"TEMPORAL_TLS_{self.key.upper()}_PATH", f"TEMPORAL_TLS_{self.key.upper()}_DATA"
+
+    def name(self, settings: Settings, source: DataSource | None = None) -> str:
+        entry = f"tls.{self.key}_path" if source is None or isinstance(source, Path) else f"tls.{self.key}_data"
+        return settings.temporal_setting(entry, *self.variables)
+
+
+TLS_FILES = (
+    TlsFile("client_cert", "client_cert", "CERTIFICATE"),
+    TlsFile("client_private_key", "client_key", "PRIVATE KEY"),
+    TlsFile("server_root_ca_cert", "server_ca_cert", "CERTIFICATE"),
+)
+CLIENT_CERT, CLIENT_KEY, _ = TLS_FILES
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """Client.connect's `tls`, `api_key` and `rpc_metadata` for these settings (no network; reads the certificate files).
+
+    envconfig decides them as the `temporal` CLI does: TLS is on when TEMPORAL_TLS
+    is true, or when a client certificate, a CA, a server name or an API key is
+    given (Temporal Cloud takes an API key only over TLS), unless TEMPORAL_TLS is
+    false. Without any of them: plain gRPC, as for a local server. The address
+    and namespace are connect_client's arguments, not part of these.
     """
-    wants_tls = any((settings.tls_cert, settings.tls_key, settings.tls_ca, settings.tls_server_name, settings.api_key))
-    if (wants_tls or settings.tls) and settings.embedded_temporal:
+    profile = settings.temporal
+    tls = profile.tls
+    name = settings.temporal_setting
+    sources = {file: source for file in TLS_FILES if (source := getattr(tls, file.field, None)) is not None}
+    given = [file.name(settings, source) for file, source in sources.items()]
+    if tls is not None and tls.server_name:
+        given.append(name("tls.server_name", "TEMPORAL_TLS_SERVER_NAME"))
+    if (profile.api_key or given or (tls is not None and tls.disabled is False)) and settings.embedded_temporal:
         raise SettingsError(
-            "TLS or API-key settings (TEMPORAL_TLS*, TEMPORAL_API_KEY) are set but TEMPORAL_ADDRESS is not: "
-            "the embedded dev server takes neither; set TEMPORAL_ADDRESS to the server they are for"
+            "TLS or API-key settings (TEMPORAL_TLS*, TEMPORAL_API_KEY or the config profile) are set but TEMPORAL_ADDRESS "
+            "is not: the embedded dev server takes neither; set TEMPORAL_ADDRESS to the server they are for"
         )
-    if settings.tls is False:
-        if settings.api_key:
-            raise SettingsError("TEMPORAL_TLS is false but TEMPORAL_API_KEY is set: an API key is only sent over TLS")
-        if wants_tls:
-            raise SettingsError(
-                "TEMPORAL_TLS is false but TLS files or a server name are set (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, "
-                "TEMPORAL_TLS_CA, TEMPORAL_TLS_SERVER_NAME): unset them or TEMPORAL_TLS"
-            )
-        return {"tls": False}
-    if settings.tls_cert and not settings.tls_key:
-        raise SettingsError(
-            "TEMPORAL_TLS_CERT is set but TEMPORAL_TLS_KEY is not: mTLS needs the client certificate and its private key"
-        )
-    if settings.tls_key and not settings.tls_cert:
-        raise SettingsError(
-            "TEMPORAL_TLS_KEY is set but TEMPORAL_TLS_CERT is not: mTLS needs the client certificate and its private key"
-        )
-    options: dict[str, Any] = {}
-    if settings.api_key:
-        options["api_key"] = settings.api_key
-    if not (wants_tls or settings.tls):
-        return options
-    if settings.tls_cert or settings.tls_ca or settings.tls_server_name:
-        options["tls"] = TLSConfig(
-            client_cert=_read_pem(settings.tls_cert, "TEMPORAL_TLS_CERT", "CERTIFICATE"),
-            client_private_key=_read_pem(settings.tls_key, "TEMPORAL_TLS_KEY", "PRIVATE KEY"),
-            server_root_ca_cert=_read_pem(settings.tls_ca, "TEMPORAL_TLS_CA", "CERTIFICATE"),
-            domain=settings.tls_server_name,
-        )
-    else:
-        options["tls"] = True  # the system's root CAs verify the server
+    if tls is not None and tls.disabled:
+        switch = name("tls.disabled", "TEMPORAL_TLS")
+        tls_off = f"{switch} is false" if switch == "TEMPORAL_TLS" else f"{switch} is true"
+        if profile.api_key:
+            raise SettingsError(f"{tls_off} but {name('api_key', 'TEMPORAL_API_KEY')} is set: an API key is only sent over TLS")
+        if given:
+            raise SettingsError(f"{tls_off} but TLS files or a server name are set ({', '.join(given)}): unset them or {switch}")
+    if tls is not None and not tls.disabled:
+        if (CLIENT_CERT in sources) != (CLIENT_KEY in sources):
+            given_file, missing = (CLIENT_CERT, CLIENT_KEY) if CLIENT_CERT in sources else (CLIENT_KEY, CLIENT_CERT)
+            named = given_file.name(settings, sources[given_file])
+            # Name the missing one as the given one was set: a variable beside a variable, an entry beside an entry.
+            wanted = missing.variables[0] if named in given_file.variables else missing.name(settings)
+            raise SettingsError(f"{named} is set but {wanted} is not: mTLS needs the client certificate and its private key")
+        read = {file.field: _read_pem(source, file.name(settings, source), file.kind) for file, source in sources.items()}
+        # What was checked is what is sent: envconfig would read the files again.
+        profile = replace(profile, tls=replace(tls, **read))
+    options: dict[str, Any] = dict(profile.to_client_connect_config())
+    options.pop("target_host", None)
+    options.pop("namespace", None)
     return options
 
 
-def _read_pem(path: Path | None, variable: str, kind: str) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SettingsError(f"{variable}: no such file {path}") from None
-    except IsADirectoryError:
-        raise SettingsError(f"{variable}: {path} is a directory, not a PEM file") from None
-    except OSError as error:
-        raise SettingsError(f"{variable}: cannot read {path}: {error.strerror or error}") from None
+def _read_pem(source: DataSource, setting: str, kind: str) -> bytes:
+    if isinstance(source, Path):
+        try:
+            data = source.read_bytes()
+        except FileNotFoundError:
+            raise SettingsError(f"{setting}: no such file {source}") from None
+        except IsADirectoryError:
+            raise SettingsError(f"{setting}: {source} is a directory, not a PEM file") from None
+        except OSError as error:
+            raise SettingsError(f"{setting}: cannot read {source}: {error.strerror or error}") from None
+        what = str(source)
+    else:
+        data = source.encode() if isinstance(source, str) else source
+        what = "the data"
     if b"-----BEGIN" not in data or kind.encode() not in data:
-        raise SettingsError(f"{variable}: {path} is not a PEM file holding a {kind.lower()} (no '-----BEGIN ...{kind}-----')")
+        raise SettingsError(f"{setting}: {what} is not a PEM file holding a {kind.lower()} (no '-----BEGIN ...{kind}-----')")
     return data
 
 
@@ -107,7 +133,9 @@ async def connect_client(
     """Connect to the Temporal frontend at `address` ("host:port") in `namespace`.
 
     settings (default: load_settings() from the environment) give the encryption
-    keys, TLS and API key. Extra keyword arguments go to Client.connect (identity,
+    keys, TLS, API key and gRPC metadata (connect_options); `address` and
+    `namespace` win over the profile's, since for the embedded stack they are the
+    dev server's. Extra keyword arguments go to Client.connect (identity,
     interceptors, ...) and win over the settings' tls / api_key; the data
     converter is always data_converter_for(settings), reading (never making)
     the embedded stack's key file.
