@@ -23,7 +23,7 @@ from activities.roster_store import load_roster
 from complaint_client import ComplaintClient
 from complaint_client.render import render_state, render_timeline
 from codec import keyring_for
-from config import load_settings
+from config import SettingsError, load_settings
 from demo_cases import SCENARIOS
 from logs import configure_logging
 from schemas import Roster
@@ -103,7 +103,11 @@ async def _print_notifications(pool, complaint_ids: list[str]) -> None:  # type:
 
 
 def main() -> None:
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except SettingsError as error:  # a bad variable or temporal CLI profile: one line, exit 2
+        print(f"demo: {error}", file=sys.stderr)
+        exit_for_real(2)
     # The demo prints the cases; logs go to stderr at warning level so the story stays readable.
     configure_logging(settings.log_format, level=logging.WARNING)
     status = 1

@@ -14,7 +14,7 @@ from cli.fleet import cmd_list
 from cli.notifications import cmd_notifications_ack, cmd_notifications_list
 from cli.parser import build_parser
 from cli.roster import cmd_roster_list, cmd_roster_load
-from config import load_settings
+from config import SettingsError, load_settings
 
 
 async def amain(argv: Sequence[str] | None = None) -> int:
@@ -40,6 +40,9 @@ async def amain(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print_error(f"error: {error.message}")
         return error.status
+    except SettingsError as error:  # a bad variable or temporal CLI profile: say which
+        print_error(f"error: {error}")
+        return EXIT_BAD_INPUT
     except SystemExit as exit:  # --help, --version
         return exit.code if isinstance(exit.code, int) else (EXIT_OK if exit.code is None else EXIT_BAD_INPUT)
     except KeyboardInterrupt:
@@ -63,8 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def configure_cli_logging() -> None:
-    settings = load_settings()
     try:
+        settings = load_settings()
+    except SettingsError:
+        return  # amain reports it as the command's one-line error
         from logs import configure_logging
 
         # Only warnings and errors, on stderr: stdout is the command's answer.

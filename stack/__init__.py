@@ -75,7 +75,7 @@ async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
                 reused=server.reused,
             )
         else:
-            log.info("using temporal from TEMPORAL_ADDRESS", address=temporal_address)
+            log.info("using the configured temporal server", address=temporal_address)
 
         database_url = settings.database_url
         if database_url is None:

@@ -24,6 +24,10 @@ from workflows import search_attributes as sa
 
 pytest_plugins = ["tests.pg_fixtures"]
 
+# A developer's own `temporal` CLI profile (~/.config/temporalio/temporal.toml) must not take the tests off
+# their embedded servers: point the config file at one that does not exist, for this process and its children.
+os.environ.setdefault("TEMPORAL_CONFIG_FILE", str(Path(__file__).parent / "no-temporal-profile.toml"))
+
 BIN_DIR = Path(sys.executable).parent
 
 

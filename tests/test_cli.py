@@ -339,3 +339,15 @@ def test_show_tells_the_owner_who_the_customer_is():
         earlier_cases=2, open_cases=["C-7 (delivery, in_progress)"], last_complaint_id="C-5", last_outcome="resolved"
     )
     assert "2 earlier cases; last closed resolved (C-5); still open: C-7 (delivery, in_progress)" in render_state(state)
+
+
+def test_a_broken_temporal_profile_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    """A TOML profile the temporal CLI would refuse is refused by name, never with a traceback."""
+    import starter
+
+    profile = tmp_path / "temporal.toml"
+    profile.write_text("[profile.default\naddress = ")
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(profile))
+    assert starter.main(["list"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and str(profile) in err[0], err
