@@ -242,6 +242,19 @@ class CaseOutcome(OutputMessage):
     satisfaction: int | None = None
 
 
+class AppliedRequest(OutputMessage):
+    """One request_id a case applied: the action, who sent it and a digest of its payload.
+
+    A request_id belongs to one action: the same id from another actor, for another action or
+    with another payload is refused; an exact resend is a no-op.
+    """
+
+    request_id: str
+    action: str
+    actor: str
+    digest: str
+
+
 class CarriedCase(OutputMessage):
     """Everything a case carries into its next run when it continues as new.
 
@@ -249,13 +262,13 @@ class CarriedCase(OutputMessage):
     most recent ones (workflows/case/, CARRIED_TAIL_*); `timeline_offset`
     events come before them and are in `case_events` only. A payload from before
     that bound carried the whole timeline (offset 0). applied_requests: the most
-    recent request ids, oldest first (at most REQUEST_ID_MEMORY).
+    recent request ids and what each was used for, oldest first (at most REQUEST_ID_MEMORY).
     """
 
     state: CaseState
     timeline: list[TimelineEvent]
     timeline_offset: int = 0
-    applied_requests: list[str] = Field(default_factory=list)
+    applied_requests: list[AppliedRequest] = Field(default_factory=list)
     agents: list[AgentRef] = Field(default_factory=list)
     escalations: int = 0
     policy: ResolvedPolicy | None = None

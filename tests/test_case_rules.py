@@ -273,6 +273,36 @@ def test_an_applied_request_id_changes_nothing_when_resent():
     case.check("add_note", note, later())  # a resend also passes validation
 
 
+def test_a_request_id_belongs_to_one_action_of_one_actor():
+    """Issue 14: B's add_note with pay-7 must not turn A's contact_customer with pay-7 into a silent no-op."""
+    case = accepted_case()
+    case.learn_agent(agent(SUPERVISOR, role="supervisor"))
+    case.apply("add_note", action("add_note", actor=SUPERVISOR, text="Payment traced", request_id="pay-7"), NOW)
+    contact = action("contact_customer", channel="phone", summary="Explained the refund", request_id="pay-7")
+    refusal = rejected(case, "contact_customer", later(), channel="phone", summary="Explained the refund", request_id="pay-7")
+    assert refusal.kind == "InvalidCommand"
+    assert refusal.message == f"request_id pay-7 was already used for add_note by {SUPERVISOR}"
+    with pytest.raises(Rejection, match="already used for add_note"):
+        case.check("contact_customer", contact, later())  # an update's validator says the same
+
+
+def test_a_request_id_resent_with_another_payload_is_refused():
+    case = accepted_case()
+    case.apply("add_note", action("add_note", text="Refund of 49.00", request_id="n-1"), NOW)
+    refusal = rejected(case, "add_note", later(), text="Refund of 94.00", request_id="n-1")
+    assert refusal.kind == "InvalidCommand"
+    assert refusal.message == f"request_id n-1 was already used for add_note by {OWNER} with another payload"
+
+
+def test_what_a_request_id_was_used_for_crosses_a_continue_as_new():
+    case = accepted_case()
+    case.apply("add_note", action("add_note", text="Checked the ledger", request_id="n-1"), NOW)
+    resumed = Case.resume(case.carry(case.event_count, 1))
+    assert resumed.apply("add_note", action("add_note", text="Checked the ledger", request_id="n-1"), later()) == []
+    with pytest.raises(Rejection, match="already used for add_note"):
+        resumed.apply("contact_customer", action("contact_customer", channel="phone", summary="Hi", request_id="n-1"), later())
+
+
 def test_a_rejected_signal_leaves_one_command_rejected_event():
     case = accepted_case()
     event = case.reject("keep_promise", "ana", "no promise 'P7'", NOW)

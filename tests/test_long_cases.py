@@ -87,7 +87,7 @@ def test_request_id_memory_keeps_the_most_recent_ids():
     resumed = Case.resume(case.carry(case.event_count, 1))
     assert list(resumed.applied_requests) == list(case.applied_requests)  # oldest first, order kept
     count = resumed.event_count
-    assert resumed.apply("add_note", action("add_note", text="again", request_id="r10"), later(9_000)) == []
+    assert resumed.apply("add_note", action("add_note", text="n10", request_id="r10"), later(9_000)) == []
     assert resumed.event_count == count
     # Older than the memory: applied again (the documented limit).
     assert resumed.apply("add_note", action("add_note", text="n0", request_id="r0"), later(9_001))

@@ -7,13 +7,17 @@ an update) or a command_rejected event (for a signal).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from schemas.common import Outcome, Status
 from schemas.roster import AgentRef, AgentWorkload
 from schemas.state import CaseState, Fact, Goodwill
+
+if TYPE_CHECKING:
+    from schemas.actions import Action
 
 RejectionKind = Literal["InvalidCommand", "NotAllowed"]
 
@@ -47,6 +51,11 @@ class Actor:
     @property
     def name(self) -> str:
         return self.id if self.kind == "agent" else f"{self.kind}:{self.id}"
+
+
+def request_digest(action: Action) -> str:
+    """A short digest of an action's whole payload: enough to tell a resend from another request."""
+    return hashlib.sha256(action.model_dump_json().encode()).hexdigest()[:16]
 
 
 def parse_actor(raw: str) -> Actor:

@@ -10,7 +10,7 @@ from schemas.common import Channel
 from schemas.intake import ComplaintIntake
 from schemas.policy import ResolvedPolicy
 from schemas.roster import AgentRef, AgentWorkload, Assignment
-from schemas.state import CarriedCase, CaseState, Clock, Fact, TimelineEvent
+from schemas.state import AppliedRequest, CarriedCase, CaseState, Clock, Fact, TimelineEvent
 from workflows import business_time, rules
 from workflows.case.common import ENGINE_ACTOR, ROUTING_ACTOR, iso
 from workflows.case.contact import ContactRules
@@ -19,7 +19,7 @@ from workflows.case.goodwill import GoodwillRules
 from workflows.case.ownership import OwnershipRules
 from workflows.case.promises import PromiseRules
 from workflows.case.resolution import ResolutionRules
-from workflows.rules import Actor, parse_actor
+from workflows.rules import Actor, Rejection, parse_actor, request_digest
 
 # Continuing as new carries the events not yet in PostgreSQL plus the most recent ones, at most
 # this many and about this many bytes of JSON: case_events is the complete timeline, and the
@@ -42,8 +42,8 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
         # when the first `timeline_offset` events are in PostgreSQL (case_events) only.
         self.timeline: list[TimelineEvent] = list(timeline or [])
         self.timeline_offset = timeline_offset
-        # The request ids applied, oldest first (a dict keeps insertion order), at most REQUEST_ID_MEMORY.
-        self.applied_requests: dict[str, None] = {}
+        # The request ids applied and what for, oldest first (a dict keeps insertion order), at most REQUEST_ID_MEMORY.
+        self.applied_requests: dict[str, AppliedRequest] = {}
         # What the roster said of agents who acted on this case (owner, supervisor, note writers).
         self.agents: dict[str, AgentRef] = {}
         self.escalations = 0
@@ -148,7 +148,7 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
             state=self.state,
             timeline=timeline,
             timeline_offset=self.event_count - len(timeline),
-            applied_requests=list(self.applied_requests),
+            applied_requests=list(self.applied_requests.values()),
             agents=list(self.agents.values()),
             escalations=self.escalations,
             policy=self.policy,
@@ -176,7 +176,7 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
     def resume(cls, carried: CarriedCase) -> "Case":
         # A payload from before the bound carried the whole timeline, with offset 0: the same thing.
         case = cls(carried.state, carried.timeline, carried.timeline_offset)
-        case.applied_requests = dict.fromkeys(carried.applied_requests[-REQUEST_ID_MEMORY:])
+        case.applied_requests = {use.request_id: use for use in carried.applied_requests[-REQUEST_ID_MEMORY:]}
         case.agents = {agent.agent_id: agent for agent in carried.agents}
         case.escalations = carried.escalations
         case.policy = carried.policy
@@ -204,8 +204,27 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
 
     # --- actions -----------------------------------------------------------
 
-    def already_applied(self, action: Action) -> bool:
-        return action.request_id is not None and action.request_id in self.applied_requests
+    def already_applied(self, name: str, action: Action) -> bool:
+        """Whether this exact request was applied before (a resend: a no-op).
+
+        A request_id used before for another action, by another actor or with another payload is
+        refused: a resend must be the same request, and an id never silences another one's work.
+        """
+        if action.request_id is None:
+            return False
+        use = self.applied_requests.get(action.request_id)
+        if use is None:
+            return False
+        if (use.action, use.actor) != (name, action.actor):
+            raise Rejection(
+                "InvalidCommand", f"request_id {action.request_id} was already used for {use.action} by {use.actor}"
+            )
+        if use.digest != request_digest(action):
+            raise Rejection(
+                "InvalidCommand",
+                f"request_id {action.request_id} was already used for {use.action} by {use.actor} with another payload",
+            )
+        return True
 
     def agents_to_look_up(self, name: str, action: Action) -> list[str]:
         """The roster members whose current record the who-may rules of `name` need."""
@@ -255,7 +274,7 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
         With roster_unknown_ok, an agent the case has not looked up yet passes the
         roster-member rule (an update validator cannot look them up; the handler does).
         """
-        if self.already_applied(action):
+        if self.already_applied(name, action):
             return
         checker, _ = self._handlers[name]
         actor = parse_actor(action.actor)
@@ -269,7 +288,7 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
 
     def apply(self, name: str, action: Action, now: datetime) -> list[TimelineEvent]:
         """Check and apply an action; return the timeline events it added."""
-        if self.already_applied(action):
+        if self.already_applied(name, action):
             return []
         checker, applier = self._handlers[name]
         actor = parse_actor(action.actor)
@@ -277,13 +296,17 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
         first = len(self.timeline)
         applier(self, action, actor, now)
         if action.request_id is not None:
-            self._remember_request(action.request_id)
+            self._remember_request(name, action)
         self.workloads.clear()
         self._refresh_derived()
         return self.timeline[first:]
 
-    def _remember_request(self, request_id: str) -> None:
-        self.applied_requests[request_id] = None
+    def _remember_request(self, name: str, action: Action) -> None:
+        request_id = action.request_id
+        assert request_id is not None
+        self.applied_requests[request_id] = AppliedRequest(
+            request_id=request_id, action=name, actor=action.actor, digest=request_digest(action)
+        )
         while len(self.applied_requests) > REQUEST_ID_MEMORY:
             del self.applied_requests[next(iter(self.applied_requests))]
 
