@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -38,6 +39,28 @@ _HEADLINE = {
 }
 
 
+# What a terminal must never receive from a case's text: C0 and C1 controls (a newline in a note could
+# draw a forged timeline line, an escape sequence could recolour or clear the screen) and the bidi
+# overrides and isolates (they reorder what is shown). Each is shown escaped instead.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control and bidi-override character escaped (\\n, \\x1b, \\u202e)."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char) or (
+        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+    )
+
+
+def _lines(lines: list[str]) -> str:
+    return "\n".join(printable(line) for line in lines)
+
+
 def render_timeline(events: Iterable[TimelineEvent]) -> str:
     lines = []
     for event in events:
@@ -46,7 +69,7 @@ def render_timeline(events: Iterable[TimelineEvent]) -> str:
         detail = _detail(event)
         if detail:
             lines.append(f"{'':>34}{detail}")
-    return "\n".join(lines)
+    return _lines(lines)
 
 
 def render_state(state: CaseState) -> str:
@@ -107,7 +130,7 @@ def render_state(state: CaseState) -> str:
     if state.next_deadline:
         lines.append(f"  next due    {_time(state.next_deadline)}")
     lines.append(f"  events      {state.event_count}")
-    return "\n".join(lines)
+    return _lines(lines)
 
 
 def _history(state: CaseState) -> str:
@@ -123,7 +146,7 @@ def _history(state: CaseState) -> str:
 
 
 def render_outcome(outcome: CaseOutcome) -> str:
-    return (
+    return printable(
         f"{outcome.complaint_id}: {outcome.outcome} at {_time(outcome.closed_at)} by {outcome.owner}; "
         f"promises kept {outcome.promises_kept}/{outcome.promises_total} "
         f"({outcome.promises_kept_on_time} on time); escalations {outcome.escalations}; root cause: {outcome.root_cause}"

@@ -132,6 +132,23 @@ async def test_wait_for_writes_refuses_a_seq_the_case_does_not_have(held):
     await engine.handle(cid).terminate("test finished")
 
 
+@pytest.mark.parametrize("seq", ["three", 2.5, True, [1], {"seq": 1}])
+async def test_wait_for_writes_refuses_a_seq_that_is_not_a_whole_number(held, seq):
+    """Issue 14.5: such a payload was a RuntimeError from the SDK's converter; it is an invalid command."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    engine, _, _ = held
+    cid = await opened(engine)
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await engine.handle(cid).execute_update("wait_for_writes", seq)
+    cause = caught.value.cause
+    assert getattr(cause, "type", None) == "InvalidCommand", cause
+    assert "seq must be a whole number" in str(cause)
+    await engine.wait_written(cid, 1)  # the case goes on
+    assert (await engine.act(cid, "add_note", {"actor": OWNER, "text": "Still here"})).event_count > 1
+    await engine.handle(cid).terminate("test finished")
+
+
 async def test_waiting_on_a_terminated_case_says_its_writes_may_be_missing(held):
     engine, _, _ = held
     cid = await opened(engine)

@@ -237,13 +237,12 @@ class ComplaintWorkflow:
             raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
         return self._opened_case().state
 
-    @workflow.update(name="wait_for_writes")
-    async def wait_for_writes(self, seq: int | None = None) -> int:
+    async def _wait_for_writes(self, *payloads: RawValue) -> int:
         """Answers once every event up to seq (default: every event so far) is in PostgreSQL: read your writes.
 
         Returns the last seq written (at least seq). Changes nothing, records nothing.
         """
-        wanted = self._opened_case().event_count if seq is None else seq
+        wanted = self._seq_to_wait_for(payloads)
         self._writes_awaited += 1  # a paced case writes at once while anyone waits
         try:
             await workflow.wait_condition(lambda: self._persisted_seq >= wanted)
@@ -251,15 +250,26 @@ class ComplaintWorkflow:
             self._writes_awaited -= 1
         return self._persisted_seq
 
-    @wait_for_writes.validator
-    def validate_wait_for_writes(self, seq: int | None = None) -> None:
+    def _validate_wait_for_writes(self, *payloads: RawValue) -> None:
+        self._seq_to_wait_for(payloads)
+
+    # Its payload arrives raw, as an action's does: a seq the SDK cannot convert must be refused, not fail the task.
+    wait_for_writes = workflow.update(name="wait_for_writes")(messages.takes_one_raw_payload(_wait_for_writes, int))
+    wait_for_writes.validator(messages.takes_one_raw_payload(_validate_wait_for_writes, None))
+    del _wait_for_writes, _validate_wait_for_writes  # one name per handler for the SDK
+
+    def _seq_to_wait_for(self, payloads: Sequence[RawValue]) -> int:
         case = self._opened_case()
-        if seq is not None and not 0 <= seq <= case.event_count:
+        seq = messages.optional_seq(payloads)
+        if seq is None:
+            return case.event_count
+        if not 0 <= seq <= case.event_count:
             raise ApplicationError(
                 f"wait_for_writes: seq must be between 0 and the case's last event, {case.event_count} (got {seq})",
                 type="InvalidCommand",
                 non_retryable=True,
             )
+        return seq
 
     async def _run_signal(self, name: str, payload: RawValue) -> None:
         if self._case is None:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 from temporalio import workflow
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -37,7 +38,7 @@ def one_payload(payloads: Sequence[Any]) -> Any:
     return payloads[0] if len(payloads) == 1 else PayloadCount(len(payloads))
 
 
-def _takes_one_raw_payload(fn: Callable, returns: Any) -> Callable:
+def takes_one_raw_payload(fn: Callable, returns: Any) -> Callable:
     """Declare fn, which takes any number of payloads, to the SDK as taking one RawValue.
 
     The SDK decodes a message's payloads by the handler's declared parameters and calls
@@ -101,8 +102,8 @@ def update_handler(name: str):
     def validator(self, *payloads: RawValue) -> None:
         self._validate_update(name, one_payload(payloads))
 
-    _takes_one_raw_payload(handler, CaseState)
-    _takes_one_raw_payload(validator, None)
+    takes_one_raw_payload(handler, CaseState)
+    takes_one_raw_payload(validator, None)
     handler.__name__ = f"{name}_update"
     validator.__name__ = f"validate_{name}"
     update = workflow.update(name=name)(handler)
@@ -114,7 +115,7 @@ def signal_handler(name: str):
     async def handler(self, *payloads: RawValue) -> None:
         await self._run_signal(name, one_payload(payloads))
 
-    _takes_one_raw_payload(handler, None)
+    takes_one_raw_payload(handler, None)
     handler.__name__ = f"{name}_signal"
     return workflow.signal(name=name)(handler)
 
@@ -129,3 +130,22 @@ def with_action_handlers(cls: type) -> type:
         setattr(cls, name, update_handler(name))
         setattr(cls, f"{name}_signal", signal_handler(name))
     return cls
+
+
+def optional_seq(payloads: Sequence[RawValue]) -> int | None:
+    """wait_for_writes' one optional argument: a whole number of at least 0, or none (every event so far)."""
+    if not payloads:
+        return None
+    problem = f"{len(payloads)} arguments" if len(payloads) > 1 else None
+    if problem is None:
+        try:
+            seq = decode(payloads[0])
+        except Exception:
+            problem = "a payload that is not JSON"
+        else:
+            if seq is None or (isinstance(seq, int) and not isinstance(seq, bool)):
+                return seq
+            problem = storable(repr(seq), 40)
+    raise ApplicationError(
+        f"wait_for_writes: seq must be a whole number (got {problem})", type="InvalidCommand", non_retryable=True
+    )
