@@ -60,6 +60,7 @@ class Customer:
         self.callback = f"07700 {int(digits) + 1}"
         self.details = f"My flat is 4B Larkspur{tag} Road; the parcel was left in the rain."
         self.bad_phone = f"ring me on 07700 {int(digits) + 2} after six"
+        self.refund_account = f"GB29 NWBK 6016 {digits[:4]} {digits[2:]}77"
 
     @property
     def secrets(self) -> list[str]:
@@ -105,7 +106,7 @@ async def live_a_case(engine: ComplaintClient, who: Customer) -> tuple[str, list
         "details": who.details,
         "received_by": OWNER,
         "policy": "demo",
-        "facts": {"callback_number": who.callback},
+        "facts": {"callback_number": who.callback, "refund_account": who.refund_account},
     }
     started = await engine.start(intake)
     assert started.outcome == "opened" and started.owner == OWNER
@@ -116,7 +117,9 @@ async def live_a_case(engine: ComplaintClient, who: Customer) -> tuple[str, list
     )
     await engine.act(complaint_id, "provide_info", {"actor": customer, "facts": {"work_email": who.work_email}, "channel": "email"})
     # A signal the rules refuse, whose reason quotes a known fact: one command_rejected event (and a log line).
-    await engine.send(complaint_id, "request_info", {"actor": OWNER, "fields": ["callback_number"], "question": "Best number?"})
+    await engine.send(
+        complaint_id, "request_info", {"actor": OWNER, "fields": ["callback_number", "refund_account"], "question": "Best number?"}
+    )
     await engine.act(complaint_id, "add_note", {"actor": OWNER, "text": f"Customer prefers {who.work_email}"})
     # A second contact about the same problem joins the case through the door.
     joined = await engine.start(
@@ -218,7 +221,9 @@ async def test_the_logs_of_a_case_s_life_print_no_email_or_phone(dev_env, pool, 
     # The life was logged (workflow, activity and door lines), the rejected signal with its reason...
     assert {"complaint received", "owner assigned", "action applied", "signal rejected", "case events recorded"} <= events, events
     rejected = next(line for line in mine if line["event"] == "signal rejected")
-    assert "callback_number is already known" in rejected["reason"] and "***" in rejected["reason"]
+    # Issue 14.5: a kind and the fields at fault, never the reason, which quotes the known facts' values.
+    assert rejected["reason_code"] == "InvalidCommand" and rejected["fields"] == ["callback_number", "refund_account"]
+    assert "reason" not in rejected and who.refund_account not in text
     # ...and no email address or phone number, in any form, anywhere in the output.
     for secret in who.contact_data:
         assert secret not in text, f"{secret!r} printed in the logs"

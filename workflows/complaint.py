@@ -206,9 +206,8 @@ class ComplaintWorkflow:
         self._actions_this_run += 1
         actor = messages.raw_actor(args[0]) if args else "unknown"
         action = messages.storable(name, 100)
-        reason = messages.unknown_action(name)
-        self._case.reject(action, actor, reason, workflow.now())
-        self._log("signal rejected", actor=actor, action=action, reason=reason)
+        self._case.reject(action, actor, messages.unknown_action(name), workflow.now())
+        self._log("signal rejected", actor=actor, action=action, reason_code="UnknownAction")
 
     @workflow.update(dynamic=True)
     async def unknown_update(self, name: str, args: Sequence[RawValue]) -> CaseState:
@@ -279,20 +278,23 @@ class ComplaintWorkflow:
             action = messages.parse_action(name, payload)
             await self._apply(name, action)
         except Rejection as rejection:
-            self._reject_signal(name, payload, rejection.message)
+            self._reject_signal(name, payload, rejection.message, rejection.kind, rejection.fields)
         except ActivityError as error:
-            self._reject_signal(name, payload, f"could not check the roster: {error.cause or error}")
+            self._reject_signal(name, payload, f"could not check the roster: {error.cause or error}", "RosterUnavailable")
         except Exception as error:
             # A signal handler must never raise: an unexpected error becomes a
             # recorded rejection, so the case keeps running and the fault is visible.
-            self._reject_signal(name, payload, f"internal error: {type(error).__name__}: {error}")
+            self._reject_signal(name, payload, f"internal error: {type(error).__name__}: {error}", "InternalError")
             workflow.logger.exception("signal handler failed", extra={"action": name})
 
-    def _reject_signal(self, name: str, payload: RawValue, reason: str) -> None:
+    def _reject_signal(
+        self, name: str, payload: RawValue, reason: str, code: str, fields: tuple[str, ...] = ()
+    ) -> None:
+        """One command_rejected event saying why; the log line says only the kind and the fields at fault,
+        since the reason may quote what the case knows (a fact's value)."""
         actor = messages.raw_actor(payload)
-        reason = messages.storable(reason)
-        self._opened_case().reject(name, actor, reason, workflow.now())
-        self._log("signal rejected", actor=actor, action=name, reason=reason)
+        self._opened_case().reject(name, actor, messages.storable(reason), workflow.now())
+        self._log("signal rejected", actor=actor, action=name, reason_code=code, fields=list(fields))
 
     async def _apply(self, name: str, action: Action) -> list[TimelineEvent]:
         async with self._action_lock:

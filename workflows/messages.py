@@ -79,7 +79,8 @@ def parse_action(name: str, raw: RawValue) -> Action:
     try:
         return ACTIONS[name].model_validate(data)
     except ValidationError as error:
-        raise Rejection("InvalidCommand", describe_validation_error(error, name))
+        fields = tuple(dict.fromkeys(".".join(str(part) for part in e["loc"]) for e in error.errors()))
+        raise Rejection("InvalidCommand", describe_validation_error(error, name), fields)
 
 
 def raw_actor(raw: RawValue) -> str:

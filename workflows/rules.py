@@ -29,10 +29,14 @@ WORKING_STATUSES: frozenset[Status] = OPEN_STATUSES - {"assigned"}
 
 
 class Rejection(Exception):
-    def __init__(self, kind: RejectionKind, message: str) -> None:
+    """Why an action may not be applied. The message is for the caller and the timeline, and may quote the
+    case's data; `kind` and `fields` (the names of the fields at fault) are what a log line may carry."""
+
+    def __init__(self, kind: RejectionKind, message: str, fields: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.fields = fields
 
 
 def invalid(message: str) -> Rejection:
@@ -240,9 +244,10 @@ def describe_known_fact(name: str, fact: Fact) -> str:
 
 def never_ask_twice(state: CaseState, fields: list[str]) -> None:
     """The customer is never asked for what we already know, nor asked again while we wait."""
-    known = [describe_known_fact(name, state.facts[name]) for name in fields if name in state.facts]
+    known = [name for name in fields if name in state.facts]
     if known:
-        raise invalid("do not ask the customer again: " + "; ".join(known))
+        described = "; ".join(describe_known_fact(name, state.facts[name]) for name in known)
+        raise Rejection("InvalidCommand", "do not ask the customer again: " + described, tuple(known))
     pending = [name for name in fields if name in state.awaiting_info]
     if pending:
         raise invalid(
