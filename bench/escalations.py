@@ -57,7 +57,6 @@ import asyncio
 import json
 import logging
 import secrets
-import sys
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -69,20 +68,16 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 
-from activities import apply_migrations, create_pool, load_policies
-from activities.roster_store import load_roster
+from activities import create_pool, load_policies
 from bench.bare import BARE_TABLE, CREATE_BARE_TABLE, BareInput
 from bench.common import (
-    REPO,
     CpuMeter,
-    Progress,
-    WorkerProcess,
     bounded,
     find_dev_server_pid,
     machine_info,
     percentile,
-    say,
     source_version,
+    start_bench_worker,
 )
 from complaint_client import ComplaintClient
 from config import load_settings
@@ -91,13 +86,15 @@ from schemas import Roster
 from schemas.state import Clock, Promise
 from stack import running_stack
 from stack.client import connect_client
-from stack.process import exit_for_real
 from workflows import clocks as clock_math
+from tools.harness.process import run_to_exit
+from tools.harness.progress import Progress, say
+from tools.harness.stack import demo_roster, prepare_database
+from tools.harness.worker import REPO, WorkerProcess
 from workflows.complaint import workflow_id_for
 
 WORKFLOW_CACHE = load_settings().workflow_cache
 
-DEMO_ROSTER = REPO / "roster" / "demo.json"
 RESULTS = Path(__file__).resolve().with_name("results-escalations.json")
 
 POLICY = "demo"
@@ -239,7 +236,7 @@ async def run_engine(ctx: "Run", progress: Progress) -> dict[str, Any]:
 
     ctx.to_delete.extend(workflow_id_for(cid(i)) for i in range(n))
     worker = await ctx.start_worker("engine", ctx.engine_queue)
-    meter = CpuMeter({"worker": worker.proc.pid, "temporal_server": ctx.server_pid})
+    meter = CpuMeter({"worker": worker.pid, "temporal_server": ctx.server_pid})
     try:
         progress.set("engine: opening cases (start, accept_ownership, contact_customer)", n)
         meter.mark("ready")
@@ -361,7 +358,7 @@ async def run_bare(ctx: "Run", progress: Progress) -> dict[str, Any]:
     ids = [f"{ctx.bare_prefix}{i:05d}" for i in range(n)]
     ctx.to_delete.extend(ids)
     worker = await ctx.start_worker("bare", ctx.bare_queue)
-    meter = CpuMeter({"worker": worker.proc.pid, "temporal_server": ctx.server_pid})
+    meter = CpuMeter({"worker": worker.pid, "temporal_server": ctx.server_pid})
     try:
         # A start is one cheap RPC: BARE_STARTS_PER_SECOND is a conservative rate for this machine.
         due = datetime.now(timezone.utc) + timedelta(seconds=n / BARE_STARTS_PER_SECOND + LEAD)
@@ -457,7 +454,7 @@ class Run:
         return f"bench-escalations-{self.run_id}-bare"
 
     async def start_worker(self, kind: str, task_queue: str) -> WorkerProcess:
-        return await WorkerProcess.start(
+        return await start_bench_worker(
             kind, address=self.address, namespace=self.namespace, database_url=self.database_url,
             task_queue=task_queue, pool_size=self.pool_size, log_level=self.worker_log_level,
             log_path=self.log_dir / f"{self.run_id}-{kind}-worker.log",
@@ -571,14 +568,13 @@ def _percent(share: float | None) -> str:
 async def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     policies = load_policies(settings.policies_path)
-    roster = Roster.model_validate(json.loads(DEMO_ROSTER.read_text()))
+    roster = demo_roster()
     with Progress() as progress:
         progress.set("starting the stack (embedded defaults unless TEMPORAL_ADDRESS / DATABASE_URL are set)")
         async with running_stack(settings) as stack:
             pool = await create_pool(stack.database_url, max_size=4)
             try:
-                await apply_migrations(pool)
-                await load_roster(pool, roster)
+                await prepare_database(pool, roster)
                 client = await connect_client(stack.temporal_address, settings.namespace)
                 ctx = Run(
                     cases=args.cases, concurrency=args.concurrency, pool_size=args.pool_size, window=args.window,
@@ -661,17 +657,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.cases < 1 or args.concurrency < 1 or args.pool_size < 1:
         parser.error("--cases, --concurrency and --pool-size must be at least 1")
-    settings = load_settings()
-    configure_logging(settings.log_format, level=logging.WARNING)
-    status = 1
-    try:
-        status = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        status = 130
-    except Exception as error:
-        print(f"benchmark failed: {type(error).__name__}: {error}", file=sys.stderr)
-    finally:
-        exit_for_real(status)
+    configure_logging(load_settings().log_format, level=logging.WARNING)
+    run_to_exit(lambda: run(args), failed="benchmark failed")
 
 
 if __name__ == "__main__":

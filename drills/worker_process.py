@@ -5,58 +5,30 @@
 
 The production worker (worker.build_worker: ComplaintWorkflow, the problem
 door, the case and door activities, resolve_policy) on a pool of --pool-size
-connections, with the production cache (COMPLAINTS_WORKFLOW_CACHE). The
-database URL comes from the environment (a password never shows in `ps`); the
-drill points it at its proxy. Prints one line `ready` on stdout once the worker
-polls; logs (JSON lines) go to stderr. SIGTERM or SIGINT stops it cleanly
-(exit 0); the drill mostly ends it with SIGKILL instead. Migrations, the
-roster and the servers are the drill's business. With DRILL_TRACE_ACTIVATIONS=1
-(the drill sets it) each workflow activation is logged as one `ACTIVATION` line,
-so a history that later fails to replay can be compared with what ran live.
+connections, with the production cache (COMPLAINTS_WORKFLOW_CACHE); the drill
+points the database URL at its proxy. Prints `ready` once it polls, logs JSON
+lines on stderr, stops cleanly on SIGTERM (tools/harness/worker_entry.py). With
+DRILL_TRACE_ACTIVATIONS=1 (the drill sets it) each workflow activation is
+logged as one `ACTIVATION` line, so a history that later fails to replay can be
+compared with what ran live.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import sys
 import threading
 
-from activities import create_pool, load_policies
+from activities import load_policies
 from config import load_settings
 from logs import configure_logging
-from stack.client import connect_client
-from stack.process import exit_for_real, run_worker_until, stop_on_signals
+from tools.harness.process import run_to_exit
+from tools.harness.worker_entry import serve, worker_arguments
 from worker import build_worker
 
 DATABASE_URL_ENV = "DRILL_DATABASE_URL"
 # Set to 1: one `ACTIVATION ...` line on stderr per workflow activation (see trace_activations).
 TRACE_ENV = "DRILL_TRACE_ACTIVATIONS"
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m drills.worker_process", description=__doc__.splitlines()[0])
-    parser.add_argument("--address", required=True)
-    parser.add_argument("--namespace", required=True)
-    parser.add_argument("--task-queue", required=True)
-    parser.add_argument("--pool-size", type=int, default=10)
-    parser.add_argument("--log-level", default="INFO")
-    return parser
-
-
-async def _run(args: argparse.Namespace) -> int:
-    stop = stop_on_signals()
-    settings = load_settings()
-    policies = load_policies(settings.policies_path)
-    pool = await create_pool(os.environ[DATABASE_URL_ENV], max_size=args.pool_size)
-    try:
-        client = await connect_client(args.address, args.namespace)
-        worker = build_worker(client, pool, args.task_queue, policies, max_cached_workflows=settings.workflow_cache)
-        await run_worker_until(worker, stop)  # a worker that failed on its own re-raises here: exit 1
-        return 0
-    finally:
-        await pool.close()
 
 
 def trace_activations(record) -> None:  # type: ignore[no-untyped-def]
@@ -103,17 +75,17 @@ def _log_activation(
 
 
 def main() -> None:
-    args = _parser().parse_args()
+    args = worker_arguments("python -m drills.worker_process", __doc__.splitlines()[0]).parse_args()
     configure_logging("json", level=args.log_level.upper())
     if os.environ.get(TRACE_ENV) == "1":
         trace_activations(_log_activation)
-    status = 1
-    try:
-        status = asyncio.run(_run(args))
-    except Exception as error:
-        print(f"drill worker failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
-    finally:
-        exit_for_real(status)
+    settings = load_settings()
+    policies = load_policies(settings.policies_path)
+
+    def build(client, pool):  # type: ignore[no-untyped-def]
+        return build_worker(client, pool, args.task_queue, policies, max_cached_workflows=settings.workflow_cache)
+
+    run_to_exit(lambda: serve(args, os.environ[DATABASE_URL_ENV], build), failed="drill worker failed", cancel_on_signals=False)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,12 @@ class Progress:
         self.stream = stream or sys.stderr
         self.interactive = _is_terminal(self.stream)
         self.plain_every = plain_every
-        self.started = time.monotonic()
-        self.label = "starting"
+        self.label = ""
         self.total = 0
         self._done = 0
         self._extra = ""
-        self._phase_started = self.started
+        self._phase_started = time.monotonic()
+        self._phase_open = False
         self._last_line = 0.0
         self._bar: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -68,9 +68,10 @@ class Progress:
 
     def set(self, label: str, total: int = 0) -> None:
         """End the current phase and start the next."""
-        self._end_phase()
+        self.end_phase()
         self.label, self.total, self._done, self._extra = label, total, 0, ""
         self._phase_started = time.monotonic()
+        self._phase_open = True
         if self.interactive:
             self._bar = tqdm(
                 total=total or None, desc=label, file=self.stream, leave=True, dynamic_ncols=True, mininterval=0.5,
@@ -85,31 +86,34 @@ class Progress:
             self._bar.refresh()
             return
         self._last_line = time.monotonic()
-        since_start = self._last_line - self.started
-        say(f"[{since_start:6.1f}s] " + tqdm.format_meter(
+        say(tqdm.format_meter(
             self._done, self.total or None, self._last_line - self._phase_started, prefix=self.label,
             bar_format=_COUNTED if self.total else _UNCOUNTED, postfix=_postfix(self._extra) or None,
         ))
 
     def close(self) -> None:
-        self._end_phase()
+        self.end_phase()
         if self._task is not None:
             self._task.cancel()
             self._task = None
 
-    def _end_phase(self) -> None:
+    def end_phase(self) -> None:
+        """Close the bar, or say the phase's last count in the log; nothing more shows until the next set()."""
+        if not self._phase_open:
+            return
+        self._phase_open = False
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self.label != "starting" and time.monotonic() - self._phase_started >= 1.0:
-            self.print()  # the phase's last count, in the log
+        elif time.monotonic() - self._phase_started >= 1.0:
+            self.print()
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(REDRAW_EVERY)
             if self._bar is not None:
                 self._bar.refresh()
-            elif time.monotonic() - self._last_line >= self.plain_every:
+            elif self._phase_open and time.monotonic() - self._last_line >= self.plain_every:
                 self.print()
 
     def __enter__(self) -> "Progress":
