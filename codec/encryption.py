@@ -88,22 +88,35 @@ class EncryptionCodec(PayloadCodec):
                 have = "this process has no encryption keys"
             else:
                 have = f"this process has keys {', '.join(self.keyring.ids)} (from {self.keyring.source})"
-            raise EncryptionKeyError(
+            raise UndecodablePayload(
+                f"unknown key id {key_id or '(none)'!r}",
                 f"a payload is encrypted with key id {key_id or '(none)'!r}, but {have}; "
-                f"add that key to {KEYS_ENV} (`<key-id>:<base64>`, comma-separated, the first one encrypts)"
+                f"add that key to {KEYS_ENV} (`<key-id>:<base64>`, comma-separated, the first one encrypts)",
             )
         data = payload.data
         if len(data) <= NONCE_BYTES:
-            raise EncryptionKeyError(f"a payload encrypted with key id {key_id!r} is truncated ({len(data)} bytes)")
+            raise UndecodablePayload(
+                "truncated ciphertext", f"a payload encrypted with key id {key_id!r} is truncated ({len(data)} bytes)"
+            )
         try:
             plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
         except InvalidTag:
-            raise EncryptionKeyError(
+            raise UndecodablePayload(
+                "the ciphertext does not decrypt (altered, or another key under the same id)",
                 f"a payload encrypted with key id {key_id!r} does not decrypt with the key of that id "
                 f"(a different key under the same id in {self.keyring.source if self.keyring else KEYS_ENV}, "
-                "or the payload was altered)"
+                "or the payload was altered)",
             ) from None
         return Payload.FromString(plain)
+
+
+class UndecodablePayload(EncryptionKeyError):
+    """A payload this process cannot decrypt. `reason` says why in words safe to show anyone (no key
+    material, no file path); the message adds what an operator needs to fix it."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def is_encrypted(payload: Payload) -> bool:

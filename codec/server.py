@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import sys
@@ -39,7 +41,7 @@ import structlog
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from codec.encryption import EncryptionCodec
+from codec.encryption import EncryptionCodec, UndecodablePayload
 from codec.keys import EncryptionKeyError, KeyRing
 
 log = structlog.get_logger("codec.server")
@@ -58,6 +60,26 @@ MAX_BODY = 16 * 1024 * 1024  # the UI decodes a history page at a time; Temporal
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
 
 
+class CodecServerError(EncryptionKeyError):
+    """The codec server cannot start as asked (a setting, so the CLI answers with one line and exit 2)."""
+
+
+def _with_port(name: str, port: int) -> str:
+    """`name` as a Host header gives it: host:port, the port added where the name has none."""
+    name = name.strip().lower()
+    has_port = "]:" in name if name.startswith("[") else ":" in name
+    return name if has_port else f"{name}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class CodecServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -68,16 +90,28 @@ class CodecServer(ThreadingHTTPServer):
         *,
         ui_origins: Sequence[str] = DEFAULT_UI_ORIGINS,
         auth_token: str | None = None,
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
+        if not auth_token and not is_loopback(address[0]):
+            raise CodecServerError(
+                f"refusing to listen on {address[0]} without an auth token: anyone who reaches it could decrypt "
+                f"every case; set --auth-token or {AUTH_TOKEN_ENV}, or listen on 127.0.0.1"
+            )
         super().__init__(address, _Handler)
         self.codec = codec
         self.ui_origins = frozenset(origin.rstrip("/") for origin in ui_origins)
         self.auth_token = auth_token
+        port = self.server_address[1]
+        names = {"localhost", "127.0.0.1", "[::1]", address[0], *allowed_hosts}
+        self.allowed_hosts = frozenset(_with_port(name, port) for name in names)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
+
+    def allows_host(self, host: str | None) -> bool:
+        return host is not None and _with_port(host, self.server_address[1]) in self.allowed_hosts
 
     def allows_origin(self, origin: str | None) -> bool:
         return origin is not None and ("*" in self.ui_origins or origin.rstrip("/") in self.ui_origins)
@@ -88,12 +122,16 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the UI sends many small requests
 
     def do_OPTIONS(self) -> None:  # CORS preflight
+        if not self._host_allowed():
+            return
         if self._operation() is None:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found: use /encode or /decode"})
             return
         self._send(HTTPStatus.NO_CONTENT, b"", content_type=None)
 
     def do_POST(self) -> None:
+        if not self._host_allowed():
+            return
         operation = self._operation()
         if operation is None:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found: use /encode or /decode"})
@@ -120,8 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
         codec = self.server.codec
         try:
             result = (codec.encode_sync if operation == "encode" else codec.decode_sync)(payloads.payloads)
-        except EncryptionKeyError as error:
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+        except UndecodablePayload as error:
+            # The reason only: the full message names the key file, which is no caller's business.
+            self._send_json(HTTPStatus.BAD_REQUEST, {"error": f"a payload could not be decrypted: {error.reason}"})
             return
         self._log_request(operation, len(payloads.payloads), HTTPStatus.OK)
         text = json_format.MessageToJson(Payloads(payloads=result))
@@ -137,6 +176,28 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         last = path.rsplit("/", 1)[-1]
         return last if last in ("encode", "decode") else None
+
+    def _host_allowed(self) -> bool:
+        """Refuse a request whose Host this server does not go by: a page on another name whose DNS was
+        rebound to this address would otherwise read decrypted payloads through the victim's browser."""
+        if self.server.allows_host(self.headers.get("Host")):
+            return True
+        self._drain()
+        self.close_connection = True
+        self._send_json(HTTPStatus.MISDIRECTED_REQUEST, {"error": "this server does not answer to that Host"})
+        return False
+
+    def _token_id(self) -> str:
+        """Which token the caller presented, as a short digest: enough to tell callers apart in the log."""
+        given = self.headers.get("Authorization") or ""
+        if not given.startswith("Bearer "):
+            return "none"
+        return hashlib.sha256(given[len("Bearer "):].encode()).hexdigest()[:8]
+
+    def _namespace(self) -> str | None:
+        """The namespace the UI names (X-Namespace), else the CLI's templated path (/{namespace}/decode)."""
+        parts = self.path.split("?", 1)[0].strip("/").split("/")
+        return self.headers.get("X-Namespace") or (parts[-2] if len(parts) >= 2 else None)
 
     def _authorized(self) -> bool:
         token = self.server.auth_token
@@ -159,14 +220,19 @@ class _Handler(BaseHTTPRequestHandler):
         origin = self.headers.get("Origin")
         if not self.server.allows_origin(origin):
             return {}
-        return {
-            "Access-Control-Allow-Origin": origin or "",
+        headers = {
             "Access-Control-Allow-Methods": "POST, OPTIONS",
             "Access-Control-Allow-Headers": ALLOWED_HEADERS,
-            "Access-Control-Allow-Credentials": "true",
             "Access-Control-Max-Age": "600",
             "Vary": "Origin",
         }
+        if origin is not None and origin.rstrip("/") in self.server.ui_origins:
+            # A named origin may send credentials (the UI's "include credentials" setting).
+            headers.update({"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true"})
+        else:
+            # '*': any page may call, but never with the browser's credentials.
+            headers["Access-Control-Allow-Origin"] = "*"
+        return headers
 
     def _send_json(self, status: HTTPStatus, body: dict[str, Any]) -> None:
         if status >= 400:
@@ -188,7 +254,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _log_request(self, operation: str, payloads: int | None, status: HTTPStatus) -> None:
-        fields: dict[str, Any] = {"method": self.command, "status": int(status), "namespace": self.headers.get("X-Namespace")}
+        fields: dict[str, Any] = {
+            "method": self.command,
+            "status": int(status),
+            "namespace": self._namespace(),
+            "token_id": self._token_id(),
+        }
         if payloads is not None:
             fields["payloads"] = payloads
         (log.info if status < 400 else log.warning)(f"codec {operation}", **fields)
@@ -204,9 +275,12 @@ def start_codec_server(
     port: int = DEFAULT_PORT,
     ui_origins: Sequence[str] = DEFAULT_UI_ORIGINS,
     auth_token: str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> CodecServer:
     """Bind and serve in a daemon thread; call .shutdown() then .server_close() to stop (port 0: any free port)."""
-    server = CodecServer((host, port), EncryptionCodec(keyring), ui_origins=ui_origins, auth_token=auth_token)
+    server = CodecServer(
+        (host, port), EncryptionCodec(keyring), ui_origins=ui_origins, auth_token=auth_token, allowed_hosts=allowed_hosts
+    )
     threading.Thread(target=server.serve_forever, name="codec-server", daemon=True).start()
     return server
 
@@ -218,9 +292,12 @@ async def serve(
     port: int = DEFAULT_PORT,
     ui_origins: Sequence[str] = DEFAULT_UI_ORIGINS,
     auth_token: str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     """Run the codec server until cancelled (Ctrl-C)."""
-    server = start_codec_server(keyring, host=host, port=port, ui_origins=ui_origins, auth_token=auth_token)
+    server = start_codec_server(
+        keyring, host=host, port=port, ui_origins=ui_origins, auth_token=auth_token, allowed_hosts=allowed_hosts
+    )
     log.info(
         "codec server listening",
         url=server.url,
@@ -251,7 +328,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--auth-token",
         default=None,
-        help=f"require `Authorization: Bearer <token>` (default: ${AUTH_TOKEN_ENV}, else no check)",
+        help=f"require `Authorization: Bearer <token>` (default: ${AUTH_TOKEN_ENV}, else no check; "
+        "required to listen on an address other than loopback)",
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="a name the server is reached by, besides localhost and the address it listens on (repeatable); "
+        "a request with any other Host header is refused",
     )
 
 
@@ -273,7 +358,14 @@ def keyring_or_error(settings) -> KeyRing:  # type: ignore[no-untyped-def]
 async def run_from_args(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
     keyring = keyring_or_error(settings)
     token = args.auth_token or os.environ.get(AUTH_TOKEN_ENV) or None
-    await serve(keyring, host=args.host, port=args.port, ui_origins=args.ui_origin or DEFAULT_UI_ORIGINS, auth_token=token)
+    await serve(
+        keyring,
+        host=args.host,
+        port=args.port,
+        ui_origins=args.ui_origin or DEFAULT_UI_ORIGINS,
+        auth_token=token,
+        allowed_hosts=args.allowed_host or (),
+    )
     return 0
 
 
