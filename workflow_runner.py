@@ -18,8 +18,9 @@ for ever). The crash drill saw it in 14 to 36 of 50 cases per run.
 Such an activation is recognisable: it is not a replay, it carries jobs of the
 history, and either its history is longer than the previous activation's at that
 previous activation's time (no new workflow task started, so there is no new
-time), or its time is that of a task a killed worker began and which has timed out
-(runs_a_timed_out_task; the crash drill's seed 15880575 found this second kind,
+time), or it is a new instance's first live activation and its time is that of a
+task a killed worker began, seconds before this worker made the instance
+(runs_a_dead_workers_task; the crash drills found this second kind,
 docs/decisions/0004-timers-follow-instants.md). The guard fails it instead of
 running it. The SDK then fails the query (the caller sees
 `QUERY_DEFERRED_MESSAGE`, and `complaint_client` retries it) and drops the case
@@ -30,7 +31,7 @@ the new events and the update together, exactly as any later replay will.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -46,7 +47,7 @@ log = structlog.get_logger("worker.runner")
 
 
 # The temporalio release the guard's rules were verified on (the crash drill, make drill, and
-# tests/test_job_order.py). Another release may compose activations otherwise: verify again, then move
+# tests/workflow/test_job_order.py). Another release may compose activations otherwise: verify again, then move
 # this and the pin in pyproject.toml together (docs/decisions/0002-guarded-runner.md).
 VERIFIED_ON = "1.35.0"
 
@@ -88,18 +89,24 @@ def replayer(data_converter: DataConverter, workflows: Sequence[type] | None = N
     return Replayer(workflows=workflows, data_converter=data_converter, workflow_runner=GuardedWorkflowRunner())
 
 
-def runs_a_timed_out_task(activation: WorkflowActivation, now_ns: int, task_timeout_ns: int) -> bool:
-    """Whether `activation` runs history events at the time of a workflow task that has timed out.
+# How much older than the instance a live task may be. A task is started by the worker that runs it,
+# a moment before that worker makes the instance for it (milliseconds; more only for a worker far
+# behind). A killed worker's task reaches another worker only after a death and a restart: seconds.
+STALE_TASK_NS = 2_000_000_000
 
-    A legacy query reaches a worker only while no workflow task is in flight, so when a killed
-    worker's task is the history's last, the query comes after that task timed out, and the SDK
-    runs the events before it live, at that task's start (the crash drill's seed 15880575). No
-    live task can be that old: the server has timed it out, and would refuse its completion.
-    The margin (a tenth of the timeout) absorbs clock skew between the worker and the server.
+
+def runs_a_dead_workers_task(activation: WorkflowActivation, instance_made_ns: int, stale_ns: int = STALE_TASK_NS) -> bool:
+    """Whether `activation`, an instance's first live one, runs history events at the time of a task that a
+    worker which since died had begun: a legacy query's catch-up on the worker that replaced it.
+
+    The query reaches the new worker while the dead worker's task is in flight or after it timed out;
+    the SDK runs that task's events live, at its start, before answering (the crash drill's seeds
+    15880575 and 15957724, docs/decisions/0004-timers-follow-instants.md). The instance was made
+    for the query, seconds after the task began.
     """
     if activation.is_replaying or not _runs_history(activation):
         return False
-    return now_ns - activation.timestamp.ToNanoseconds() >= task_timeout_ns * 9 // 10
+    return instance_made_ns - activation.timestamp.ToNanoseconds() >= stale_ns
 
 
 class GuardedWorkflowRunner(WorkflowRunner):
@@ -112,29 +119,26 @@ class GuardedWorkflowRunner(WorkflowRunner):
         self._inner.prepare_workflow(defn)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
-        task_timeout = det.info.task_timeout
-        timeout_ns = None if task_timeout is None else int(task_timeout.total_seconds() * 1e9)
-        return _GuardedInstance(self._inner.create_instance(det), task_timeout_ns=timeout_ns)
+        return _GuardedInstance(self._inner.create_instance(det))
 
     def set_worker_level_failure_exception_types(self, types: Sequence[type[BaseException]]) -> None:
         self._inner.set_worker_level_failure_exception_types(types)
 
 
 class _GuardedInstance(WorkflowInstance):
-    def __init__(
-        self, inner: WorkflowInstance, *, task_timeout_ns: int | None = None, clock: Callable[[], int] = time.time_ns
-    ) -> None:
+    def __init__(self, inner: WorkflowInstance, *, made_ns: int | None = None) -> None:
         self._inner = inner
         self._previous: tuple[int, int] | None = None
-        self._task_timeout_ns = task_timeout_ns
-        self._clock = clock
+        # When this worker made the instance (its clock), and whether a live task has run on it yet.
+        self._made_ns = time.time_ns() if made_ns is None else made_ns
+        self._ran_live = False
 
     def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
         reason = None
         if runs_undelivered_events(act, self._previous):
             reason = "undelivered history events"
-        elif self._task_timeout_ns is not None and runs_a_timed_out_task(act, self._clock(), self._task_timeout_ns):
-            reason = "a timed-out task's events"
+        elif not self._ran_live and runs_a_dead_workers_task(act, self._made_ns):
+            reason = "a dead worker's task"
         if reason is not None:
             info = self._inner.get_info()
             log.warning(
@@ -148,6 +152,7 @@ class _GuardedInstance(WorkflowInstance):
             return _failed(act.run_id, QUERY_DEFERRED_MESSAGE)
         if _runs_history(act):
             self._previous = (act.history_length, act.timestamp.ToNanoseconds())
+            self._ran_live = self._ran_live or not act.is_replaying
         return self._inner.activate(act)
 
     def get_serialization_context(self, command_info: Any) -> Any:
