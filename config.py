@@ -48,6 +48,9 @@ class Settings:
     database_url: str | None
     data_dir: Path
     log_format: str
+    # The schema owner's connection (DATABASE_OWNER_URL): migrations run as it, and DATABASE_URL's role gets
+    # only what the worker needs (activities/db.py prepare_database). None: DATABASE_URL's role does both.
+    database_owner_url: str | None = field(default=None, repr=False)
     # The deadline policies file (activities/policies.py); COMPLAINTS_POLICIES overrides it.
     policies_path: Path = DEFAULT_POLICIES_PATH
     # Workflows the worker keeps cached (COMPLAINTS_WORKFLOW_CACHE).
@@ -95,6 +98,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         namespace=temporal.namespace or DEFAULT_NAMESPACE,
         task_queue=env.get("COMPLAINTS_TASK_QUEUE") or DEFAULT_TASK_QUEUE,
         database_url=env.get("DATABASE_URL") or None,
+        database_owner_url=env.get("DATABASE_OWNER_URL") or None,
         data_dir=Path(env.get("COMPLAINTS_DATA_DIR") or "data").resolve(),
         # "console" for people, "json" for log shippers; auto picks by whether stderr is a terminal.
         log_format=env.get("LOG_FORMAT") or "auto",

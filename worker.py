@@ -30,7 +30,7 @@ from activities import (
     PolicyActivities,
     PolicyBook,
     PolicyFileError,
-    apply_migrations,
+    prepare_database,
     create_pool,
     load_policies,
 )
@@ -132,11 +132,12 @@ async def serve(
         policies = load_policies(settings.policies_path)
     # Bad keys or TLS settings stop the worker before anything starts (SettingsError).
     keyring = keyring_for(settings)
+    require_a_choice_about_payloads(keyring, settings)
     connect_options(settings)
     async with running_stack(settings) as stack:
         pool = await create_pool(stack.database_url)
         try:
-            await apply_migrations(pool)
+            await prepare_database(pool, settings.database_owner_url)
             client = await connect_client(stack.temporal_address, settings.namespace, settings=settings)
             log_payload_protection(keyring, settings)
             worker = build_worker(client, pool, settings.task_queue, policies, max_cached_workflows=settings.workflow_cache)
@@ -166,6 +167,16 @@ async def serve(
         finally:
             await pool.close()
             log.info("database pool closed")
+
+
+def require_a_choice_about_payloads(keyring: KeyRing | None, settings: Settings) -> None:
+    """A real server never gets customer data in plain text by accident: no keys must be asked for by name."""
+    if keyring is None and settings.encryption_keys is None:
+        raise SettingsError(
+            "no payload encryption keys for the Temporal server at "
+            f"{settings.client_address}: set COMPLAINTS_ENCRYPTION_KEYS (`python -m codec.keys` prints a new key), "
+            "or COMPLAINTS_ENCRYPTION_KEYS=off to store customer data in Temporal in plain text"
+        )
 
 
 def log_payload_protection(keyring: KeyRing | None, settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """Activities: the engine's I/O (PostgreSQL, the policies file), each idempotent so Temporal may retry it."""
 
 from activities.case_activities import CaseActivities
-from activities.db import apply_migrations, create_pool
+from activities.db import apply_migrations, create_pool, prepare_database
 from activities.door_activities import DoorActivities
 from activities.opening_activities import OpeningActivities
 from activities.policies import PolicyBook, PolicyFileError, UnknownPolicy, load_policies
@@ -16,6 +16,7 @@ __all__ = [
     "PolicyFileError",
     "UnknownPolicy",
     "apply_migrations",
+    "prepare_database",
     "create_pool",
     "load_policies",
 ]

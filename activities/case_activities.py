@@ -11,12 +11,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.customer_store import customer_history
-from activities.roster_store import AGENT_COLUMNS, agent_from_row, agent_ref, get_agent
+from activities.roster_store import AGENT_COLUMNS, agent_from_row, agent_ref, get_agent, get_system
 from activities.routing import Candidate, NoActiveAgentError, choose_owner
 from schemas.activity_io import AssignOwnerInput, CustomerHistoryInput, RecordCaseEvents
 from schemas.errors import describe_validation_error
 from schemas.notifications import EscalationNotice
-from schemas.roster import Agent, AgentRef, AgentWorkload, Assignment
+from schemas.roster import Agent, AgentRef, AgentWorkload, Assignment, SystemRef
 from schemas.state import CustomerHistory, TimelineEvent
 
 # Serializes assignments: the open-case counts read by one are final before the next reads them.
@@ -36,7 +36,7 @@ class CaseActivities:
 
     def all(self) -> list[Callable[..., Any]]:
         """The bound activities, for Worker(activities=...)."""
-        return [self.lookup_agent, self.agent_workload, self.record_case_events]
+        return [self.lookup_agent, self.lookup_system, self.agent_workload, self.record_case_events]
 
     # -- assign_owner -------------------------------------------------------
 
@@ -133,6 +133,11 @@ class CaseActivities:
         return agent_ref(agent) if agent else None
 
     # -- agent_workload -----------------------------------------------------
+
+    @activity.defn(name="lookup_system")
+    async def lookup_system(self, name: str) -> SystemRef | None:
+        """The registered system of this name (None: not registered), for the rule on who may act."""
+        return await get_system(self.pool, name)
 
     @activity.defn(name="agent_workload")
     async def agent_workload(self, agent_id: str) -> AgentWorkload:

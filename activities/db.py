@@ -154,3 +154,40 @@ async def apply_migrations(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATIONS_LOCK_KEY)
     return applied_now
+
+
+# What the worker's own role (DATABASE_URL's user) may do when the schema has an owner of its own
+# (DATABASE_OWNER_URL): the timeline is append-only for it, and nothing may be dropped or truncated.
+_RUNTIME_GRANTS = """
+GRANT USAGE ON SCHEMA public TO {role};
+GRANT SELECT, INSERT ON case_events, agent_changes TO {role};
+GRANT SELECT, INSERT, UPDATE ON cases, promises, notifications, agents, systems TO {role};
+GRANT SELECT ON schema_migrations TO {role};
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};
+"""
+
+
+async def prepare_database(pool: asyncpg.Pool, owner_url: str | None = None) -> list[str]:
+    """Migrate the schema the pool works on; returns the versions applied now.
+
+    owner_url None: the pool's own role runs the migrations (the embedded database, development).
+    With owner_url, the schema's owner runs them and grants the pool's role only what the worker
+    needs (_RUNTIME_GRANTS): the pool's role cannot change or delete a stored timeline event.
+    """
+    if owner_url is None:
+        return await apply_migrations(pool)
+    runtime_role = await pool.fetchval("SELECT current_user")
+    owner = await create_pool(owner_url, min_size=1, max_size=1)
+    try:
+        applied = await apply_migrations(owner)
+        owner_role = await owner.fetchval("SELECT current_user")
+        if owner_role != runtime_role:
+            await owner.execute(_RUNTIME_GRANTS.format(role=_quote_ident(runtime_role)))
+            log.info("runtime role granted", role=runtime_role, owner=owner_role)
+    finally:
+        await owner.close()
+    return applied
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

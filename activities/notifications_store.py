@@ -19,7 +19,7 @@ log = structlog.get_logger()
 
 NOTIFICATION_COLUMNS = (
     "id, complaint_id, clock, level, occurrence, recipient, recipient_role, reason, "
-    "due_at, deadline, event_seq, created_at, delivered_at"
+    "due_at, deadline, event_seq, created_at, delivered_at, acknowledged_by"
 )
 
 
@@ -72,22 +72,26 @@ async def get_notifications(pool: asyncpg.Pool | asyncpg.Connection, ids: Iterab
     return [notification_from_row(row) for row in rows]
 
 
-async def mark_delivered(pool: asyncpg.Pool | asyncpg.Connection, ids: Iterable[int]) -> int:
+async def mark_delivered(
+    pool: asyncpg.Pool | asyncpg.Connection, ids: Iterable[int], acknowledged_by: str | None = None
+) -> int:
     """Mark these notifications delivered; returns how many were pending (and now are not).
 
-    Idempotent: a row already delivered keeps its first delivered_at, an unknown id is ignored.
+    acknowledged_by: the person who acted on them (`notifications ack`); None for a sender.
+    Idempotent: a row already delivered keeps its first delivered_at and acknowledger, an unknown id is ignored.
     """
     wanted = sorted(set(ids))
     if not wanted:
         return 0
     rows = await pool.fetch(
         """
-        UPDATE notifications SET delivered_at = clock_timestamp()
+        UPDATE notifications SET delivered_at = clock_timestamp(), acknowledged_by = $2
         WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL
         RETURNING id
         """,
         wanted,
+        acknowledged_by,
     )
     if rows:
-        log.info("notifications delivered", ids=sorted(r["id"] for r in rows))
+        log.info("notifications delivered", ids=sorted(r["id"] for r in rows), actor=acknowledged_by)
     return len(rows)

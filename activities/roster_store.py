@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from schemas.roster import Agent, AgentRef, Roster
+from schemas.roster import Agent, AgentRef, Roster, SystemRef
 
 ROSTER_LOCK_KEY = 0x636F6D706C_02
 
@@ -52,15 +52,18 @@ def agent_ref(agent: Agent) -> AgentRef:
     )
 
 
-async def load_roster(pool: asyncpg.Pool, roster: Roster) -> int:
+async def load_roster(pool: asyncpg.Pool, roster: Roster, *, changed_by: str = "system:roster-load") -> int:
     """Insert or update every agent of `roster`; return how many were written.
 
     Every supervisor_id must name an agent of the file or one already loaded,
-    otherwise RosterError and nothing is written.
+    otherwise RosterError and nothing is written. Each changed field of each agent
+    (a role, an authority limit, ...) is kept in agent_changes with changed_by, the
+    old and the new value, in the same transaction.
     """
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", ROSTER_LOCK_KEY)
-        known = {row["id"] for row in await conn.fetch("SELECT id FROM agents")}
+        before = {row["id"]: agent_from_row(row) for row in await conn.fetch(f"SELECT {AGENT_COLUMNS} FROM agents")}
+        known = set(before)
         in_file = {agent.id for agent in roster.agents}
         problems = [
             f"agent {agent.id!r} has supervisor_id {agent.supervisor_id!r}, "
@@ -103,8 +106,49 @@ async def load_roster(pool: asyncpg.Pool, roster: Roster) -> int:
                 for a in roster.agents
             ],
         )
-    log.info("roster loaded", agents=len(roster.agents))
+        await conn.executemany(
+            """
+            INSERT INTO systems (name, actions, active, updated_at) VALUES ($1, $2, $3, now())
+            ON CONFLICT (name) DO UPDATE SET actions = EXCLUDED.actions, active = EXCLUDED.active, updated_at = now()
+            """,
+            [(system.name, list(system.actions), system.active) for system in roster.systems],
+        )
+        changes = roster_changes(before, roster.agents)
+        await conn.executemany(
+            "INSERT INTO agent_changes (agent_id, field, old_value, new_value, changed_by) VALUES ($1, $2, $3, $4, $5)",
+            [(agent_id, field, old, new, changed_by) for agent_id, field, old, new in changes],
+        )
+    log.info("roster loaded", agents=len(roster.agents), changes=len(changes), actor=changed_by)
     return len(roster.agents)
+
+
+def roster_changes(before: dict[str, Agent], agents: list[Agent]) -> list[tuple[str, str, Any, Any]]:
+    """(agent id, field, old value (None for a new agent), new value) for each field that changes."""
+    changes = []
+    for agent in agents:
+        new = agent.model_dump(mode="json")
+        old = before[agent.id].model_dump(mode="json") if agent.id in before else {}
+        for field, value in new.items():
+            if field == "id" or (field in old and old[field] == value):
+                continue
+            changes.append((agent.id, field, old.get(field), value))
+    return changes
+
+
+async def roster_history(pool: asyncpg.Pool, agent_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The roster's changes, newest first: who changed which field of which agent, when, from what to what."""
+    rows = await pool.fetch(
+        "SELECT agent_id, field, old_value, new_value, changed_by, changed_at FROM agent_changes "
+        "WHERE $1::text IS NULL OR agent_id = $1 ORDER BY changed_at DESC, id DESC LIMIT $2",
+        agent_id,
+        limit,
+    )
+    return [dict(row) for row in rows]
+
+
+async def get_system(conn: asyncpg.Pool | asyncpg.Connection, name: str) -> SystemRef | None:
+    row = await conn.fetchrow("SELECT name, actions, active FROM systems WHERE name = $1", name)
+    return SystemRef(name=row["name"], actions=list(row["actions"]), active=row["active"]) if row else None
 
 
 async def list_agents(pool: asyncpg.Pool, *, active_only: bool = False) -> list[Agent]:

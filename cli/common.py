@@ -188,7 +188,7 @@ async def with_database(settings: Settings, timeout: float, work) -> Any:  # typ
     """Run `work(pool)` on a migrated pool: DATABASE_URL, else the embedded PostgreSQL."""
     import asyncpg
 
-    from activities.db import apply_migrations, create_pool
+    from activities.db import create_pool, prepare_database
     from stack import redact_url
 
     embedded = None
@@ -212,7 +212,7 @@ async def with_database(settings: Settings, timeout: float, work) -> Any:  # typ
         except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise CliError(f"cannot reach PostgreSQL at {where}: {first_line(error)} (set DATABASE_URL)", EXIT_INFRA) from None
         try:
-            await apply_migrations(pool)
+            await prepare_database(pool, settings.database_owner_url)
             return await work(pool)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise CliError(f"PostgreSQL at {where}: {first_line(error)}", EXIT_INFRA) from None

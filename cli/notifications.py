@@ -45,7 +45,7 @@ async def cmd_notifications_list(args: argparse.Namespace, settings: Settings, t
         return EXIT_OK
     headers = ["ID", "CREATED", "RECIPIENT", "CASE", "CLOCK", "LEVEL", "REASON", "DUE"]
     if args.all:
-        headers.append("DELIVERED")
+        headers += ["DELIVERED", "BY"]
     rows = []
     for n in found:
         row = [
@@ -59,7 +59,7 @@ async def cmd_notifications_list(args: argparse.Namespace, settings: Settings, t
             _when_exact(n.due_at),
         ]
         if args.all:
-            row.append(_when_exact(n.delivered_at))
+            row += [_when_exact(n.delivered_at), n.acknowledged_by or "-"]
         rows.append(row)
     print(format_table(headers, rows))
     return EXIT_OK
@@ -79,11 +79,11 @@ async def cmd_notifications_ack(args: argparse.Namespace, settings: Settings, ti
                 raise CliError(
                     f"no notification {shown} (nothing was marked; see `{PROG} notifications list --all`)"
                 )
-            return known, await mark_delivered(conn, wanted)
+            return known, await mark_delivered(conn, wanted, acknowledged_by=args.by)
 
     known, marked = await with_database(settings, timeout, ack)
     already = [n.id for n in known if n.delivered_at is not None]
-    message = f"Marked {marked} notification{'s' if marked != 1 else ''} delivered"
+    message = f"Marked {marked} notification{'s' if marked != 1 else ''} delivered, acknowledged by {args.by}"
     if already:
         message += f"; already delivered: {', '.join(str(i) for i in already)}"
     print(message)

@@ -7,6 +7,7 @@ schemas/ (schemas.ACTIONS): a field added to a model is a flag without a change 
 from __future__ import annotations
 
 import argparse
+import getpass
 import re
 import types
 from datetime import datetime, timedelta, timezone
@@ -281,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     load = roster_commands.add_parser("load", help="insert or update the agents of a roster JSON file")
     load.set_defaults(command="roster_load")
     load.add_argument("file", metavar="FILE", help="a roster JSON file: {\"agents\": [...]} ('-': stdin)")
+    load.add_argument("--by", default=_who_runs_this(), help="who makes the change, kept in the roster's history (default: your login name)")
     roster_list = roster_commands.add_parser("list", help="every agent of the roster")
     roster_list.set_defaults(command="roster_list")
     roster_list.add_argument("--json", action="store_true", help="machine-readable JSON list")
@@ -315,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ack.set_defaults(command="notifications_ack")
     ack.add_argument("ids", nargs="+", type=_notification_id, metavar="ID", help="notification ids (see `notifications list`)")
+    ack.add_argument("--by", default=_who_runs_this(), help="who acknowledges them (default: your login name)")
 
     from codec.server import add_arguments as add_codec_server_arguments
 
@@ -331,3 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     codec_server.set_defaults(command="codec_server")
     add_codec_server_arguments(codec_server)
     return parser
+
+
+def _who_runs_this() -> str:
+    """The login name, for the audit trail when --by is not given."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a container with an unknown uid)
+        return "unknown"

@@ -17,7 +17,7 @@ async def cmd_roster_load(args: argparse.Namespace, settings: Settings, timeout:
 
     async def load(pool) -> int:  # type: ignore[no-untyped-def]
         try:
-            return await load_roster(pool, roster)
+            return await load_roster(pool, roster, changed_by=args.by)
         except RosterError as error:
             raise CliError(str(error)) from None
 

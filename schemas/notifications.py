@@ -45,6 +45,7 @@ class Notification(OutputMessage):
     event_seq: int
     created_at: datetime
     delivered_at: datetime | None = None
+    acknowledged_by: str | None = None
 
     @property
     def pending(self) -> bool:

@@ -30,8 +30,32 @@ class Agent(InputMessage):
         return self
 
 
+# The engine's own actors: no caller may act as one of these.
+ENGINE_SYSTEMS = frozenset({"engine", "escalation", "routing"})
+
+
+class System(InputMessage):
+    """Another system that acts on cases as `system:<name>` (a CRM, a survey tool), and the actions it may send."""
+
+    name: AgentId
+    actions: list[str] = Field(min_length=1)
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _known_actions(self) -> "System":
+        from schemas.actions import ACTIONS
+
+        if self.name in ENGINE_SYSTEMS:
+            raise ValueError(f"system:{self.name} is the engine's own name; register the system under another")
+        unknown = sorted(set(self.actions) - set(ACTIONS))
+        if unknown:
+            raise ValueError(f"system {self.name}: unknown actions {', '.join(unknown)}; actions are: {', '.join(ACTIONS)}")
+        return self
+
+
 class Roster(InputMessage):
     agents: list[Agent] = Field(min_length=1)
+    systems: list[System] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Roster":
@@ -39,7 +63,19 @@ class Roster(InputMessage):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"agent ids appear more than once: {', '.join(duplicates)}")
+        names = [system.name for system in self.systems]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"system names appear more than once: {', '.join(twice)}")
         return self
+
+
+class SystemRef(OutputMessage):
+    """A registered system as the case sees it when it checks who may act."""
+
+    name: str
+    actions: list[str]
+    active: bool = True
 
 
 class AgentRef(OutputMessage):

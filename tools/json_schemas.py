@@ -13,7 +13,7 @@ A message the engine takes (an InputMessage) is described as it is validated;
 a message it sends (an OutputMessage) as it is serialized. Each file is the
 schema of `model_json_schema()` with "$schema" added, keys sorted, 2-space
 indent and a trailing newline, so the files change only when a model does.
-docs/contract.md lists them; tests/test_contract_schemas.py checks they are current.
+docs/contract.md lists them; tests/unit/test_contract_schemas.py checks they are current.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.activity_io import OpenCaseInput, OpenedCase, RecordCaseEvents
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
-    from schemas.roster import AgentRef, AgentWorkload
+    from schemas.roster import AgentRef, AgentWorkload, SystemRef
     from schemas.state import CaseOutcome, CaseState, ContinuedCase, TimelineEvent
     from workflows import messages, pacing
     from workflows.alarm import Alarm
@@ -314,6 +314,17 @@ class ComplaintWorkflow:
             )
             if agent is not None:
                 case.learn_agent(agent)
+        for system in case.systems_to_look_up(name, action):
+            case.learn_system(
+                system,
+                await workflow.execute_activity(
+                    "lookup_system",
+                    system,
+                    result_type=SystemRef | None,
+                    start_to_close_timeout=_DB_TIMEOUT,
+                    retry_policy=_DB_RETRY,
+                ),
+            )
         target = case.workload_to_look_up(name, action)
         if target is not None:
             workload = await workflow.execute_activity(

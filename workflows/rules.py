@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from schemas.common import Outcome, Status
-from schemas.roster import AgentRef, AgentWorkload
+from schemas.roster import ENGINE_SYSTEMS, AgentRef, AgentWorkload, SystemRef
 from schemas.state import CaseState, Fact, Goodwill
 
 if TYPE_CHECKING:
@@ -121,6 +121,40 @@ def require_roster_member(actor: Actor, agent: AgentRef | None, action: str) -> 
         raise not_allowed(f"{actor.id} is not on the roster, so they may not {describe(action)}")
     if not agent.active:
         raise not_allowed(f"{actor.id} is not active on the roster, so they may not {describe(action)}")
+
+
+def require_registered_system(actor: Actor, record: SystemRef | None, action: str) -> None:
+    """A system acts only under a registered name, only with the actions it is registered for, and never as
+    one of the engine's own actors (system:engine, system:escalation, system:routing)."""
+    if actor.kind != "system":
+        return
+    if actor.id in ENGINE_SYSTEMS:
+        raise not_allowed(f"{actor.name} is the engine's own name; no caller may act as it")
+    if record is None:
+        raise not_allowed(
+            f"{actor.name} is not a registered system; register it in the roster's systems with the actions it may send"
+        )
+    if not record.active:
+        raise not_allowed(f"{actor.name} is not active in the roster's systems")
+    if action not in record.actions:
+        raise not_allowed(f"{actor.name} may not send {action}; it is registered for {', '.join(record.actions)}")
+
+
+def may_change_facts(state: CaseState, actor: Actor, facts: dict[str, object]) -> None:
+    """A system may add facts; changing one the customer gave needs the customer or the owner."""
+    if actor.kind != "system":
+        return
+    changed = [
+        name for name, value in facts.items()
+        if (known := state.facts.get(name)) is not None and known.value != value and known.source.startswith("customer:")
+    ]  # fmt: skip
+    if changed:
+        raise Rejection(
+            "NotAllowed",
+            f"{actor.name} may add facts but not change {', '.join(changed)}, which the customer gave; "
+            "the customer or the case owner may correct it",
+            tuple(changed),
+        )
 
 
 def may_accept_ownership(state: CaseState, actor: Actor) -> None:

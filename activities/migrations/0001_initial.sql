@@ -20,6 +20,28 @@ CREATE TABLE agents (
 
 CREATE INDEX agents_team_role_idx ON agents (team, role) WHERE active;
 
+-- The other systems that act on cases as system:<name>, and the actions each may send.
+CREATE TABLE systems (
+    name        text PRIMARY KEY,
+    actions     text[] NOT NULL,
+    active      boolean NOT NULL DEFAULT true,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Every change to the roster, field by field: who made it, when, the old and the new value
+-- (old NULL: the agent was added, or the field was empty). Written by activities.roster_store.load_roster, never updated.
+CREATE TABLE agent_changes (
+    id          bigserial PRIMARY KEY,
+    agent_id    text NOT NULL,
+    field       text NOT NULL,
+    old_value   jsonb,
+    new_value   jsonb,
+    changed_by  text NOT NULL,
+    changed_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE INDEX agent_changes_agent_idx ON agent_changes (agent_id, changed_at);
+
 -- One row per complaint: the latest snapshot the workflow recorded.
 CREATE TABLE cases (
     complaint_id     text PRIMARY KEY,
@@ -110,6 +132,8 @@ CREATE TABLE notifications (
     event_seq      integer NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     delivered_at   timestamptz,
+    -- Who acknowledged it (`notifications ack --by`), when a person did.
+    acknowledged_by text,
     UNIQUE (complaint_id, clock, level, occurrence)
 );
 

@@ -9,7 +9,7 @@ from schemas.actions import Action, TransferOwnership
 from schemas.common import Channel
 from schemas.intake import ComplaintIntake
 from schemas.policy import ResolvedPolicy
-from schemas.roster import AgentRef, AgentWorkload, Assignment
+from schemas.roster import ENGINE_SYSTEMS, AgentRef, AgentWorkload, Assignment, SystemRef
 from schemas.state import AppliedRequest, CarriedCase, CaseState, Clock, Fact, TimelineEvent
 from workflows import business_time, rules
 from workflows.case.common import ENGINE_ACTOR, ROUTING_ACTOR, iso
@@ -53,6 +53,8 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
         self.stopped_clocks: dict[str, Clock] = {}
         # Transfer targets' open-case counts, read for the action being applied (never carried).
         self.workloads: dict[str, AgentWorkload] = {}
+        # The registered systems acting now, as looked up for this action (None: not registered).
+        self.systems: dict[str, SystemRef | None] = {}
         self._lenient = False
 
     # --- opening -----------------------------------------------------------
@@ -239,6 +241,22 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
             return [actor.id]  # authority limits change: always the roster's current one
         return []
 
+    def systems_to_look_up(self, name: str, action: Action) -> list[str]:
+        """The registered system whose current record the action needs: a system actor, unless it is the engine's."""
+        actor = parse_actor(action.actor)
+        if actor.kind != "system" or actor.id in ENGINE_SYSTEMS or actor.id in self.systems:
+            return []
+        return [actor.id]
+
+    def learn_system(self, name: str, system: SystemRef | None) -> None:
+        self.systems[name] = system
+
+    def _system_record(self, name: str) -> SystemRef | None:
+        if name not in self.systems and name not in ENGINE_SYSTEMS:
+            if self._lenient:
+                raise _RosterNeeded
+        return self.systems.get(name)
+
     def workload_to_look_up(self, name: str, action: Action) -> str | None:
         """The agent whose open-case count the action needs (a transfer's target)."""
         if isinstance(action, TransferOwnership):
@@ -280,6 +298,7 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
         actor = parse_actor(action.actor)
         self._lenient = roster_unknown_ok
         try:
+            rules.require_registered_system(actor, self._system_record(actor.id) if actor.kind == "system" else None, name)
             checker(self, action, actor, now)
         except _RosterNeeded:
             pass  # the rest of the rule needs the roster: the handler reads it and checks again
@@ -292,12 +311,14 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
             return []
         checker, applier = self._handlers[name]
         actor = parse_actor(action.actor)
+        rules.require_registered_system(actor, self._system_record(actor.id) if actor.kind == "system" else None, name)
         checker(self, action, actor, now)
         first = len(self.timeline)
         applier(self, action, actor, now)
         if action.request_id is not None:
             self._remember_request(name, action)
         self.workloads.clear()
+        self.systems.clear()
         self._refresh_derived()
         return self.timeline[first:]
 

@@ -104,6 +104,7 @@ class ContactRules:
             rules.require_this_customer(self.state, actor)
         elif actor.kind == "agent":
             rules.require_roster_member(actor, self._roster_record(actor.id), "record a contact")
+        rules.may_change_facts(self.state, actor, a.facts)
         if self.closed:
             rules.require_reopenable(self.state, now)
         if a.facts:
