@@ -251,11 +251,13 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
     def learn_system(self, name: str, system: SystemRef | None) -> None:
         self.systems[name] = system
 
-    def _system_record(self, name: str) -> SystemRef | None:
-        if name not in self.systems and name not in ENGINE_SYSTEMS:
-            if self._lenient:
-                raise _RosterNeeded
-        return self.systems.get(name)
+    def _require_registered_system(self, name: str, actor: Actor) -> None:
+        """A system actor's registration, as looked up for this action (a validator cannot look it up)."""
+        if actor.kind != "system":
+            return
+        if self._lenient and actor.id not in self.systems and actor.id not in ENGINE_SYSTEMS:
+            raise _RosterNeeded
+        rules.require_registered_system(actor, self.systems.get(actor.id), name)
 
     def workload_to_look_up(self, name: str, action: Action) -> str | None:
         """The agent whose open-case count the action needs (a transfer's target)."""
@@ -298,7 +300,7 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
         actor = parse_actor(action.actor)
         self._lenient = roster_unknown_ok
         try:
-            rules.require_registered_system(actor, self._system_record(actor.id) if actor.kind == "system" else None, name)
+            self._require_registered_system(name, actor)
             checker(self, action, actor, now)
         except _RosterNeeded:
             pass  # the rest of the rule needs the roster: the handler reads it and checks again
@@ -311,7 +313,7 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
             return []
         checker, applier = self._handlers[name]
         actor = parse_actor(action.actor)
-        rules.require_registered_system(actor, self._system_record(actor.id) if actor.kind == "system" else None, name)
+        self._require_registered_system(name, actor)
         checker(self, action, actor, now)
         first = len(self.timeline)
         applier(self, action, actor, now)
