@@ -35,7 +35,8 @@ from activities import (
     load_policies,
 )
 from stack.process import exit_for_real
-from codec import KeyRing, keyring_for
+from activities.encryption_keys import EncryptionKeyActivities
+from codec import KeyRing, for_workers, keyring_for
 from config import DEFAULT_WORKFLOW_CACHE, Settings, SettingsError, load_settings
 from logs import configure_logging
 from stack import redact_url, running_stack
@@ -84,17 +85,23 @@ def build_worker(  # type: ignore[no-untyped-def]
     policy_activities = PolicyActivities(policies)
     workflow_classes = [ComplaintWorkflow, ProblemDoorWorkflow] if workflows else []
     compile_for_the_sandbox(workflow_classes)
+    # A payload the worker cannot decode reaches the workflow as a marker to refuse, never a failed task.
+    worker_client = Client(**{**client.config(), "data_converter": for_workers(client.data_converter)})
+    # The cases' one local activity runs where the cases do (workflows/payload_keys.py).
+    local = EncryptionKeyActivities(worker_client.data_converter).all() if workflows else []
     return Worker(
-        client,
+        worker_client,
         task_queue=task_queue,
         workflows=workflow_classes,
         # The sandbox, guarded so that every case stays replayable (workflow_runner.py).
         workflow_runner=workflow_runner or GuardedWorkflowRunner(),
         activities=[
+            *local,
             *cases.all(),
             *DoorActivities(client, pool, task_queue).all(),
             *OpeningActivities(cases, policy_activities).all(),
-        ] if activities else [],
+        ] if activities else local,
+        no_remote_activities=not activities,
         **worker_settings(pool, max_cached_workflows, graceful_shutdown),
     )
 

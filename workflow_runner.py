@@ -39,6 +39,8 @@ from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer, WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
+
+from codec.encryption import for_workers
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from schemas.errors import QUERY_DEFERRED_MESSAGE
@@ -86,7 +88,7 @@ def replayer(data_converter: DataConverter, workflows: Sequence[type] | None = N
         from workflows.problem_door import ProblemDoorWorkflow
 
         workflows = [ComplaintWorkflow, ProblemDoorWorkflow]
-    return Replayer(workflows=workflows, data_converter=data_converter, workflow_runner=GuardedWorkflowRunner())
+    return Replayer(workflows=workflows, data_converter=for_workers(data_converter), workflow_runner=GuardedWorkflowRunner())
 
 
 # How much older than the instance a live task may be. A task is started by the worker that runs it,

@@ -1,7 +1,7 @@
 """Customer data protection for Temporal payloads: an AES-GCM payload codec, its keys and a codec server.
 
     codec.keys        COMPLAINTS_ENCRYPTION_KEYS / the data dir's key file -> KeyRing (`python -m codec.keys` makes a key)
-    codec.encryption  EncryptionCodec and make_data_converter (used by stack/client.py)
+    codec.encryption  EncryptionCodec, make_data_converter (stack/client.py) and for_workers (worker.py)
     codec.server      the codec server for the Temporal UI and CLI (`starter.py codec-server`, `python -m codec.server`)
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 _EXPORTS = {
     "EncryptionCodec": "codec.encryption",
     "make_data_converter": "codec.encryption",
+    "for_workers": "codec.encryption",
     "EncryptionKeyError": "codec.keys",
     "KeyRing": "codec.keys",
     "keyring_for": "codec.keys",

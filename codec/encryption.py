@@ -11,6 +11,13 @@ through any payload that is not encrypted: a case started from the `temporal`
 CLI with hand-written JSON, or histories written before encryption was on,
 still work. Every key of the KeyRing decrypts; the first encrypts.
 
+A worker must never fail a workflow task on a payload it cannot decode: the SDK
+decodes a task's payloads before any handler runs, so one undecodable signal
+would stop its case for good. for_workers(converter) gives workers a codec that
+turns such a payload into a marker (encoding binary/undecodable, the reason and
+the key id in its metadata) and tags every payload it decrypts with its key id,
+for the workflow to refuse or accept (workflows/payload_keys.py).
+
 make_data_converter(keyring) is the data converter every client uses
 (stack/client.py): temporalio's pydantic converter, this codec, and, when
 encrypting, failure messages and stack traces moved into an encoded (so
@@ -25,6 +32,7 @@ from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
@@ -34,6 +42,9 @@ from codec.keys import KEYS_ENV, EncryptionKeyError, KeyRing
 ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 NONCE_BYTES = 12
+# A payload a worker could not decode stands in the workflow as one of these.
+UNDECODABLE_ENCODING = b"binary/undecodable"
+UNDECODABLE_REASON_METADATA = "undecodable-reason"
 
 
 class EncryptionCodec(PayloadCodec):
@@ -44,9 +55,10 @@ class EncryptionCodec(PayloadCodec):
     key id and the variable that would supply it.
     """
 
-    def __init__(self, keyring: KeyRing | None) -> None:
+    def __init__(self, keyring: KeyRing | None, *, marks_undecodable: bool = False) -> None:
         super().__init__()
         self.keyring = keyring
+        self.marks_undecodable = marks_undecodable
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.keys} if keyring else {}
 
     @property
@@ -78,10 +90,27 @@ class EncryptionCodec(PayloadCodec):
         return encoded
 
     def decode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self._decode_one(payload) if is_encrypted(payload) else payload for payload in payloads]
+        if not self.marks_undecodable:
+            return [self._decode_one(payload) if is_encrypted(payload) else payload for payload in payloads]
+        return [self._decode_or_mark(payload) if is_encrypted(payload) else payload for payload in payloads]
+
+    def _decode_or_mark(self, payload: Payload) -> Payload:
+        key_id = payload.metadata.get(KEY_ID_METADATA, b"")
+        try:
+            decoded = self._decode_one(payload)
+        except UndecodablePayload as error:
+            return Payload(
+                metadata={
+                    "encoding": UNDECODABLE_ENCODING,
+                    UNDECODABLE_REASON_METADATA: error.reason.encode(),
+                    KEY_ID_METADATA: key_id,
+                }
+            )
+        decoded.metadata[KEY_ID_METADATA] = key_id
+        return decoded
 
     def _decode_one(self, payload: Payload) -> Payload:
-        key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
+        key_id = payload.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")[:80]
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             if self.keyring is None:
@@ -107,7 +136,13 @@ class EncryptionCodec(PayloadCodec):
                 f"(a different key under the same id in {self.keyring.source if self.keyring else KEYS_ENV}, "
                 "or the payload was altered)",
             ) from None
-        return Payload.FromString(plain)
+        try:
+            return Payload.FromString(plain)
+        except DecodeError:
+            raise UndecodablePayload(
+                "the decrypted bytes are not a payload",
+                f"a payload encrypted with key id {key_id!r} decrypts to bytes that are not a Payload message",
+            ) from None
 
 
 class UndecodablePayload(EncryptionKeyError):
@@ -117,6 +152,18 @@ class UndecodablePayload(EncryptionKeyError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def for_workers(converter: DataConverter) -> DataConverter:
+    """The converter a worker uses: its encryption codec marks a payload it cannot decode instead of raising.
+
+    A converter without the encryption codec is returned as it is: an encrypted payload then reaches
+    the workflow still encrypted, and is refused there as one under a key the worker does not have.
+    """
+    codec = converter.payload_codec
+    if not isinstance(codec, EncryptionCodec) or codec.marks_undecodable:
+        return converter
+    return dataclasses.replace(converter, payload_codec=EncryptionCodec(codec.keyring, marks_undecodable=True))
 
 
 def is_encrypted(payload: Payload) -> bool:

@@ -281,3 +281,5 @@ class ContinuedCase(OutputMessage):
     """The argument of a continued run (a fresh start takes a ComplaintIntake instead)."""
 
     continued_case: CarriedCase
+    # The encryption key ids the case has met (workflows/payload_keys.py): its signals' verdicts stay as recorded.
+    key_ids: list[str] = Field(default_factory=list)

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.alarm import Alarm
     from workflows import search_attributes as sa
     from workflows.case import Case
+    from workflows.payload_keys import PayloadKeys
     from workflows.rules import Rejection, check_received_at
 
 WORKFLOW_ID_PREFIX = "complaint-"
@@ -96,16 +97,19 @@ class ComplaintWorkflow:
         # The durable timers of the case's next clock instant and of a gathering's end (workflows/alarm.py).
         self._clock_alarm = Alarm("clocks")
         self._gather_alarm = Alarm("gathering")
+        # The encryption keys this case reads signals under (workflows/payload_keys.py).
+        self._keys = PayloadKeys()
+        self._keys.meet(intake)
         try:
-            data = messages.decode(intake)
-            if isinstance(data, dict) and "continued_case" in data:
+            data = messages.json_object(intake, "invalid complaint intake: the input")
+            if "continued_case" in data:
                 self._resume(ContinuedCase.model_validate(data))
                 return
             parsed = ComplaintIntake.model_validate(data)
+        except Rejection as rejection:
+            self._intake_error = rejection.message
         except ValidationError as error:
             self._intake_error = describe_validation_error(error, "complaint intake")
-        except Exception:
-            self._intake_error = "invalid complaint intake: the input is not a JSON object"
         else:
             expected = workflow_id_for(parsed.complaint_id)
             if workflow.info().workflow_id != expected:
@@ -124,6 +128,7 @@ class ComplaintWorkflow:
     def _resume(self, continued: ContinuedCase) -> None:
         carried = continued.continued_case
         self._case = Case.resume(carried)
+        self._keys.known.update(continued.key_ids)
         self._persisted_seq = carried.persisted_seq
         self._claimed_seq = carried.persisted_seq
         self._runs = carried.runs + 1
@@ -149,7 +154,7 @@ class ComplaintWorkflow:
                 history_bytes=info.get_current_history_size(),
                 suggested=info.is_continue_as_new_suggested(),
             )
-            workflow.continue_as_new(ContinuedCase(continued_case=carried))
+            workflow.continue_as_new(ContinuedCase(continued_case=carried, key_ids=self._keys.ids()))
         outcome = case.outcome()
         self._log("case finished", actor="system:engine", outcome=outcome.outcome, feedback=outcome.satisfaction)
         return outcome
@@ -204,7 +209,7 @@ class ComplaintWorkflow:
         if self._case is None:
             return
         self._actions_this_run += 1
-        actor = messages.raw_actor(args[0]) if args else "unknown"
+        actor = messages.raw_actor(args[0], self._keys) if args else "unknown"
         action = messages.storable(name, 100)
         self._case.reject(action, actor, messages.unknown_action(name), workflow.now())
         self._log("signal rejected", actor=actor, action=action, reason_code="UnknownAction")
@@ -275,8 +280,9 @@ class ComplaintWorkflow:
             return  # the workflow is failing for a bad intake; nothing to record
         self._actions_this_run += 1
         try:
-            action = messages.parse_action(name, payload)
-            await self._apply(name, action)
+            async with self._action_lock:
+                await self._keys.learn(payload)
+                await self._apply_in_turn(name, messages.parse_action(name, payload, self._keys))
         except Rejection as rejection:
             self._reject_signal(name, payload, rejection.message, rejection.kind, rejection.fields)
         except ActivityError as error:
@@ -292,7 +298,7 @@ class ComplaintWorkflow:
     ) -> None:
         """One command_rejected event saying why; the log line says only the kind and the fields at fault,
         since the reason may quote what the case knows (a fact's value)."""
-        actor = messages.raw_actor(payload)
+        actor = messages.raw_actor(payload, self._keys)
         self._opened_case().reject(name, actor, messages.storable(reason), workflow.now())
         self._log("signal rejected", actor=actor, action=name, reason_code=code, fields=list(fields))
 

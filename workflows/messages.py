@@ -2,7 +2,8 @@
 
 Payloads arrive as RawValue and are decoded and validated here, never by the SDK: a payload the SDK
 cannot convert into a typed parameter would fail the workflow task (the run, an update) or be dropped
-silently (a signal). A message with no payload or several is refused like any bad payload.
+silently (a signal). A message with no payload or several is refused like any bad payload, and so
+is one the worker could not decrypt (workflows/payload_keys.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.actions import ACTIONS, Action
     from schemas.errors import describe_validation_error
     from schemas.state import CaseState
+    from workflows.payload_keys import PayloadKeys, undecodable_reason
     from workflows.rules import Rejection
 
 
@@ -64,18 +66,33 @@ def storable(text: str, limit: int | None = None) -> str:
     return text if limit is None else text[:limit]
 
 
-def parse_action(name: str, raw: RawValue) -> Action:
+def unreadable(raw: RawValue, keys: PayloadKeys | None = None) -> str | None:
+    """Why a payload cannot be read at all: a signal's by the keys its case has met (keys), an update's by its marker."""
+    return keys.refusal(raw) if keys is not None else undecodable_reason(raw)
+
+
+def json_object(raw: RawValue, what: str, keys: PayloadKeys | None = None) -> dict[str, Any]:
+    """The JSON object a payload holds, or Rejection saying why it holds none (`what` names the payload)."""
+    why = unreadable(raw, keys)
+    if why is not None:
+        raise Rejection("InvalidCommand", f"{what} could not be decrypted: {why}")
+    try:
+        data = decode(raw)
+    except Exception:
+        encoding = storable(raw.payload.metadata.get("encoding", b"").decode(errors="replace"), 40)
+        raise Rejection("InvalidCommand", f"{what} is not JSON (encoding {encoding or 'none'!r})")
+    if not isinstance(data, dict):
+        raise Rejection("InvalidCommand", f"{what} must be a JSON object (got {type(data).__name__})")
+    return data
+
+
+def parse_action(name: str, raw: RawValue, keys: PayloadKeys | None = None) -> Action:
     """Decode and validate an action payload, or raise Rejection saying what is wrong."""
     if isinstance(raw, PayloadCount):
         raise Rejection(
             "InvalidCommand", f"{name}: an action takes exactly one payload, a JSON object (got {raw.count} payloads)"
         )
-    try:
-        data = decode(raw)
-    except Exception:
-        raise Rejection("InvalidCommand", f"{name}: the payload is not JSON")
-    if not isinstance(data, dict):
-        raise Rejection("InvalidCommand", f"{name}: the payload must be a JSON object (got {type(data).__name__})")
+    data = json_object(raw, f"{name}: the payload", keys)
     try:
         return ACTIONS[name].model_validate(data)
     except ValidationError as error:
@@ -83,8 +100,10 @@ def parse_action(name: str, raw: RawValue) -> Action:
         raise Rejection("InvalidCommand", describe_validation_error(error, name), fields)
 
 
-def raw_actor(raw: RawValue) -> str:
+def raw_actor(raw: RawValue, keys: PayloadKeys | None = None) -> str:
     """The actor named in a payload, for the command_rejected event, whatever else is wrong with it."""
+    if isinstance(raw, PayloadCount) or unreadable(raw, keys) is not None:
+        return "unknown"
     try:
         actor = decode(raw).get("actor")
     except Exception:

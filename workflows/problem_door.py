@@ -43,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
+    from workflows import messages
+    from workflows.rules import Rejection
 
 WORKFLOW_TYPE = "ProblemDoorWorkflow"
 UPDATE_NAME = "open_or_join"
@@ -72,10 +74,6 @@ def door_id(customer_id: str, category: str) -> str:
     return f"{DOOR_ID_PREFIX}{customer_id}/{category}"
 
 
-def _decode(raw: RawValue) -> Any:
-    return workflow.payload_converter().from_payload(raw.payload)
-
-
 def _invalid_intake(message: str) -> ApplicationError:
     return ApplicationError(message, type="InvalidIntake", non_retryable=True)
 
@@ -92,12 +90,12 @@ class ProblemDoorWorkflow:
         self._lock = asyncio.Lock()
         self._requests = 0
         try:
-            key = DoorStart.model_validate(_decode(start))
+            key = DoorStart.model_validate(messages.json_object(start, "invalid door input: the input"))
+        except Rejection as rejection:
+            self._start_error = rejection.message
+            return
         except ValidationError as error:
             self._start_error = describe_validation_error(error, "door input")
-            return
-        except Exception:
-            self._start_error = "invalid door input: the input is not a JSON object"
             return
         expected = door_id(key.customer_id, key.category)
         if workflow.info().workflow_id != expected:
@@ -239,11 +237,9 @@ class ProblemDoorWorkflow:
         """The intake, validated and of this door's customer and category, or InvalidIntake saying what is wrong."""
         key = self._opened_key()
         try:
-            data = _decode(raw)
-        except Exception:
-            raise _invalid_intake("invalid complaint intake: the payload is not JSON")
-        if not isinstance(data, dict):
-            raise _invalid_intake(f"invalid complaint intake: it must be a JSON object (got {type(data).__name__})")
+            data = messages.json_object(raw, "invalid complaint intake: the payload")
+        except Rejection as rejection:
+            raise _invalid_intake(rejection.message)
         try:
             intake = ComplaintIntake.model_validate(data)
         except ValidationError as error:

@@ -11,6 +11,8 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Sequence
 
+from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from complaint_client import ComplaintClient
@@ -38,6 +40,7 @@ class Engine(ComplaintClient):
         super().__init__(*args, **kwargs)
         self.owner, self.prefix, self.customer_prefix, self.policy = owner, prefix, customer_prefix, policy
         self.started: list[str] = []
+        self.doors: list[str] = []  # problem doors a test opened, ended with its cases
 
     async def open(self, *, accept: bool = True, **overrides: Any) -> tuple[str, str]:
         """A case started by its own id (not through the problem door); returns its id and its customer's actor."""
@@ -63,15 +66,30 @@ class Engine(ComplaintClient):
         return complaint_id, f"customer:{customer_id}"
 
 
+def with_converter(client: Client, converter: DataConverter) -> Client:
+    """The same connection and namespace, another data converter (an encrypting one, say)."""
+    return Client(**{**client.config(), "data_converter": converter})
+
+
 @asynccontextmanager
 async def engine_on(
-    env: WorkflowEnvironment, pool: Any, roster: Roster, *, read_your_writes: bool = False, **options: Any
+    env: WorkflowEnvironment,
+    pool: Any,
+    roster: Roster,
+    *,
+    read_your_writes: bool = False,
+    converter: DataConverter | None = None,
+    **options: Any,
 ) -> AsyncIterator[Engine]:
-    """The roster loaded, a real worker on a fresh task queue, an Engine (options: Engine's) on it; its cases ended after."""
+    """The roster loaded, a real worker on a fresh task queue, an Engine (options: Engine's) on it; its cases ended after.
+
+    converter: the worker's and the Engine's data converter, instead of the environment's plain one.
+    """
     from activities.roster_store import load_roster
 
     await load_roster(pool, roster)
-    async with running_worker(env.client, pool) as plain:
+    client = env.client if converter is None else with_converter(env.client, converter)
+    async with running_worker(client, pool) as plain:
         client = Engine(plain.client, plain.task_queue, read_your_writes=read_your_writes, **options)
         yield client
-        await end_cases(client, client.started)
+        await end_cases(client, client.started, client.doors)
