@@ -14,23 +14,24 @@ becomes an action, or a rejection, is workflows/messages.py.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Sequence
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from schemas.actions import Action
-    from schemas.activity_io import OpenCaseInput, OpenedCase, RecordCaseEvents
+    from schemas.activity_io import RecordCaseEvents
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
-    from schemas.roster import AgentRef, AgentWorkload, SystemRef
     from schemas.state import CaseOutcome, CaseState, ContinuedCase, TimelineEvent
-    from workflows import messages, pacing
+    from workflows import messages, opening, pacing
+    from workflows.activity_options import DB_RETRY, DB_TIMEOUT
+    from workflows.lookups import look_up_for
     from workflows.alarm import Alarm
     from workflows import search_attributes as sa
     from workflows.case import Case
@@ -39,36 +40,9 @@ with workflow.unsafe.imports_passed_through():
 
 WORKFLOW_ID_PREFIX = "complaint-"
 
-# Activities retry until they succeed: a case never loses an event because the
-# database was briefly away. The backoff is capped so recovery is quick.
-_DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
-# A batch write takes milliseconds; a worker that dies mid-write is noticed after this and the write retried.
-_DB_TIMEOUT = timedelta(seconds=10)
 # A run continues as new after this many actions (Temporal allows 2,000 updates
 # per run), or sooner when the server suggests it because the history is large.
 MAX_ACTIONS_PER_RUN = 1_000
-
-
-def _raise_if_unknown_policy(error: ActivityError) -> None:
-    """An intake naming a policy the worker does not know fails the case, saying so (never retried)."""
-    cause = error.cause
-    if isinstance(cause, ApplicationError) and cause.type == "UnknownPolicy":
-        raise ApplicationError(f"invalid complaint intake: {cause.message}", type="InvalidIntake", non_retryable=True)
-
-
-def _routing_facts(case: Case) -> dict[str, Any]:
-    """What routing needs of a case, for the opening activities' inputs."""
-    state = case.state
-    return {
-        "complaint_id": state.complaint_id,
-        "workflow_id": workflow.info().workflow_id,
-        "customer_id": state.customer.customer_id,
-        "category": state.category,
-        "severity": state.severity,
-        "summary": state.summary,
-        "received_at": state.received_at,
-        "received_by": state.received_by,
-    }
 
 
 def workflow_id_for(complaint_id: str) -> str:
@@ -160,26 +134,8 @@ class ComplaintWorkflow:
         return outcome
 
     async def _open(self, case: Case) -> None:
-        """The opening, in one activity: the policy, the owner, the customer's other cases."""
         self._log("complaint received", actor=f"customer:{case.state.customer.customer_id}")
-        try:
-            opened = await workflow.execute_activity(
-                "open_case",
-                OpenCaseInput(
-                    **_routing_facts(case),
-                    policy=None if case.state.policy == "default" else case.state.policy,
-                ),
-                result_type=OpenedCase,
-                start_to_close_timeout=_DB_TIMEOUT,
-                retry_policy=_DB_RETRY,
-            )
-        except ActivityError as error:
-            _raise_if_unknown_policy(error)
-            raise
-        now = workflow.now()
-        case.adopt_policy(opened.policy, now)
-        case.assign(opened.assignment, now)
-        case.state.customer_history = opened.customer_history
+        await opening.open_case(case)
         self._log("owner assigned", actor="system:routing", owner=case.state.owner)
 
     # --- queries -----------------------------------------------------------
@@ -310,37 +266,7 @@ class ComplaintWorkflow:
         case = self._opened_case()
         # Actions wait for the owner to be assigned (the first activity) before the rules apply.
         await workflow.wait_condition(lambda: case.assigned)
-        for agent_id in case.agents_to_look_up(name, action):
-            agent = await workflow.execute_activity(
-                "lookup_agent",
-                agent_id,
-                result_type=AgentRef | None,
-                start_to_close_timeout=_DB_TIMEOUT,
-                retry_policy=_DB_RETRY,
-            )
-            if agent is not None:
-                case.learn_agent(agent)
-        for system in case.systems_to_look_up(name, action):
-            case.learn_system(
-                system,
-                await workflow.execute_activity(
-                    "lookup_system",
-                    system,
-                    result_type=SystemRef | None,
-                    start_to_close_timeout=_DB_TIMEOUT,
-                    retry_policy=_DB_RETRY,
-                ),
-            )
-        target = case.workload_to_look_up(name, action)
-        if target is not None:
-            workload = await workflow.execute_activity(
-                "agent_workload",
-                target,
-                result_type=AgentWorkload,
-                start_to_close_timeout=_DB_TIMEOUT,
-                retry_policy=_DB_RETRY,
-            )
-            case.learn_workload(workload)
+        await look_up_for(case, name, action)
         # Checking and applying happen with no await between them, so concurrent
         # handlers always see each other's effects.
         now = workflow.now()
@@ -460,8 +386,8 @@ class ComplaintWorkflow:
         await workflow.execute_activity(
             "record_case_events",
             RecordCaseEvents(workflow_id=info.workflow_id, run_id=info.run_id, events=batch, state=case.state),
-            start_to_close_timeout=_DB_TIMEOUT,
-            retry_policy=_DB_RETRY,
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
         )
         self._persisted_seq = batch[-1].seq
 
