@@ -27,7 +27,7 @@ DEFAULT_POLICIES_PATH = Path(__file__).resolve().parent / "policies" / "policies
 
 # Workflows a worker keeps in memory. Escalations of many cases can fall due
 # together; a case not in the cache replays its history before it can escalate
-# (bench/escalations.py: with 1,000 promises due at once, a cache of 500 made
+# (bench/escalations/: with 1,000 promises due at once, a cache of 500 made
 # the worker spend about 3x the CPU). About 0.25 MiB per cached case.
 DEFAULT_WORKFLOW_CACHE = 2_000
 

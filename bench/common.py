@@ -1,7 +1,7 @@
 """What the benchmarks share beyond tools/harness: bounded concurrency, their worker subprocess, CPU
 readings from /proc, percentiles, the machine's description, tables, and a stack with pg_stat_statements.
 
-bench/escalations.py (issue 3) and bench/lifecycle.py (issue 6, `python -m bench`) both use it.
+bench/escalations/ (issue 3) and bench/lifecycle.py (issue 6, `python -m bench`) both use it.
 """
 
 from __future__ import annotations
