@@ -16,7 +16,7 @@ def _when(moment: datetime | None) -> str:
 
 
 async def cmd_list(args: argparse.Namespace, session: Session) -> int:
-    from complaint_client.client import list_query
+    from complaint_client.fleet import list_query
 
     filters = {
         "owner": args.owner,

@@ -7,12 +7,10 @@ errors before anything is sent, and typed state back.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -25,31 +23,20 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from complaint_client.errors import CommandRejected, IncompleteTimeline, rejection
+from complaint_client.fleet import WORKFLOW_TYPE, CaseSummary, case_summary, list_query
+from complaint_client.messages import validated, validated_action
+from complaint_client.timeline import join_timeline, stored_events
 from config import DEFAULT_TASK_QUEUE
-from schemas import ACTIONS, Action, CaseOutcome, CaseState, ComplaintIntake, TimelineEvent, describe_validation_error
-from workflows import search_attributes as sa
+from schemas import Action, CaseOutcome, CaseState, ComplaintIntake, TimelineEvent
 from schemas.door import DoorOutcome, DoorResult, DoorStart
 from schemas.errors import QUERY_DEFERRED_MESSAGE
 from workflows import problem_door
-from workflows.complaint import WORKFLOW_ID_PREFIX, workflow_id_for
+from workflows.complaint import workflow_id_for
 
-WORKFLOW_TYPE = "ComplaintWorkflow"
 # How long a query the worker deferred is asked again (workflow_runner.py): the case's workflow task
 # reaches a live worker within the sticky queue's 10 s schedule-to-start timeout after a restart.
 QUERY_DEFERRED_PATIENCE = timedelta(seconds=30)
-
-
-class IncompleteTimeline(Exception):
-    """The complete timeline needs PostgreSQL: the case continued as new and its workflow holds only the recent events."""
-
-
-class CommandRejected(Exception):
-    """The engine refused an action: kind is InvalidCommand or NotAllowed."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -63,20 +50,6 @@ class StartResult:
     contact_id: str | None = None  # the intake's complaint_id (the caller's own reference)
     related_case: str | None = None  # opened: the problem's earlier case, closed past its feedback window
     door_workflow_id: str | None = None  # the problem door that decided (None for start_case)
-
-
-@dataclass(frozen=True)
-class CaseSummary:
-    complaint_id: str
-    workflow_id: str
-    status: str | None
-    owner: str | None
-    severity: str | None
-    category: str | None
-    customer_id: str | None
-    escalation_level: int | None
-    next_deadline: datetime | None
-    execution_status: str
 
 
 class ComplaintClient:
@@ -110,7 +83,7 @@ class ComplaintClient:
         For an opened case, waits (up to wait_for_owner) until routing has named
         the accountable owner, so the caller can tell the customer who owns it.
         """
-        intake = _validated(ComplaintIntake, intake, "complaint intake")
+        intake = validated(ComplaintIntake, intake, "complaint intake")
         door = await self.open_or_join(intake)
         owner = door.owner
         if door.outcome == "opened" and owner is None and wait_for_owner:
@@ -133,7 +106,7 @@ class ComplaintClient:
         Retried once when the door's run completed (idle) just as the update
         reached it: the retry starts a fresh run. A refused intake raises CommandRejected.
         """
-        intake = _validated(ComplaintIntake, intake, "complaint intake")
+        intake = validated(ComplaintIntake, intake, "complaint intake")
         try:
             return await self._through_the_door(intake)
         except RPCError as error:
@@ -169,7 +142,7 @@ class ComplaintClient:
         For callers that deliberately open a separate case (a migration, a
         test); starting the same complaint_id twice still never creates a second case.
         """
-        intake = _validated(ComplaintIntake, intake, "complaint intake")
+        intake = validated(ComplaintIntake, intake, "complaint intake")
         workflow_id = workflow_id_for(intake.complaint_id)
         try:
             handle = await self.client.start_workflow(
@@ -211,7 +184,7 @@ class ComplaintClient:
 
     async def act(self, complaint_id: str, action_name: str, action: Action | dict[str, Any]) -> CaseState:
         """Apply an action as an Update: returns the state after it, or raises CommandRejected."""
-        model = _action(action_name, action)
+        model = validated_action(action_name, action)
         try:
             state = await self.handle(complaint_id).execute_update(
                 action_name,
@@ -220,7 +193,7 @@ class ComplaintClient:
                 result_type=CaseState,
             )
         except WorkflowUpdateFailedError as error:
-            raise _rejection(error) from None
+            raise rejection(error) from None
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND or not await self._exists(complaint_id):
                 raise
@@ -242,7 +215,7 @@ class ComplaintClient:
         try:
             await self.handle(complaint_id).execute_update("wait_for_writes", seq, result_type=int)
         except WorkflowUpdateFailedError as error:
-            raise _rejection(error) from None
+            raise rejection(error) from None
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -275,7 +248,7 @@ class ComplaintClient:
 
     async def send(self, complaint_id: str, action_name: str, action: Action | dict[str, Any]) -> None:
         """Send an action as a Signal: fire and forget; a rejection shows in the timeline."""
-        await self.handle(complaint_id).signal(action_name, _action(action_name, action))
+        await self.handle(complaint_id).signal(action_name, validated_action(action_name, action))
 
     # --- reading -----------------------------------------------------------
 
@@ -364,103 +337,9 @@ class ComplaintClient:
         )
         found: list[CaseSummary] = []
         async for execution in self.client.list_workflows(query, limit=limit):
-            attrs = execution.typed_search_attributes
-            found.append(
-                CaseSummary(
-                    complaint_id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
-                    workflow_id=execution.id,
-                    status=attrs.get(sa.STATUS),
-                    owner=attrs.get(sa.OWNER),
-                    severity=attrs.get(sa.SEVERITY),
-                    category=attrs.get(sa.CATEGORY),
-                    customer_id=attrs.get(sa.CUSTOMER),
-                    escalation_level=attrs.get(sa.ESCALATION_LEVEL),
-                    next_deadline=attrs.get(sa.NEXT_DEADLINE),
-                    execution_status=(execution.status or WorkflowExecutionStatus.RUNNING).name.lower(),
-                )
-            )
+            found.append(case_summary(execution))
         return found
 
     def handle(self, complaint_id: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id_for(complaint_id))
 
-
-async def stored_events(
-    database: Any, complaint_id: str, *, after_seq: int = 0, before_seq: int | None = None
-) -> list[TimelineEvent]:
-    """A case's events from PostgreSQL (case_events), in seq order: after after_seq, before before_seq."""
-    rows = await database.fetch(
-        "SELECT seq, at, kind, actor, channel, data FROM case_events "
-        "WHERE complaint_id = $1 AND seq > $2 AND ($3::int IS NULL OR seq < $3) ORDER BY seq",
-        complaint_id,
-        after_seq,
-        before_seq,
-    )
-    events = []
-    for row in rows:
-        event = dict(row)
-        if isinstance(event["data"], str):  # a pool without the engine's json codec (activities/db.py)
-            event["data"] = json.loads(event["data"])
-        events.append(TimelineEvent.model_validate(event))
-    return events
-
-
-def join_timeline(complaint_id: str, earlier: list[TimelineEvent], held: list[TimelineEvent]) -> list[TimelineEvent]:
-    """The stored events before the ones the workflow holds, checked to run 1, 2, 3, ... with no gap."""
-    timeline = earlier + held
-    for expected, event in enumerate(timeline, start=1):
-        if event.seq != expected:
-            raise IncompleteTimeline(
-                f"case {complaint_id}: case_events has no event {expected} (found seq {event.seq}); "
-                "is this the database the engine writes to?"
-            )
-    return timeline
-
-
-def list_query(**filters: Any) -> str:
-    """A visibility query for the given filters (None means any)."""
-    clauses = [f"WorkflowType = '{WORKFLOW_TYPE}'"]
-    keyword_filters = {
-        "owner": sa.OWNER,
-        "status": sa.STATUS,
-        "severity": sa.SEVERITY,
-        "category": sa.CATEGORY,
-        "customer_id": sa.CUSTOMER,
-    }
-    for field, key in keyword_filters.items():
-        value = filters.get(field)
-        if value is not None:
-            clauses.append(f"{key.name} = {_quoted(value)}")
-    level = filters.get("min_escalation_level")
-    if level is not None:
-        clauses.append(f"{sa.ESCALATION_LEVEL.name} >= {int(level)}")
-    return " AND ".join(clauses)
-
-
-def _quoted(value: str) -> str:
-    if "'" in value or "\\" in value:
-        raise ValueError(f"filter values cannot contain quotes or backslashes (got {value!r})")
-    return f"'{value}'"
-
-
-def _rejection(error: WorkflowUpdateFailedError) -> Exception:
-    """The case's refusal as CommandRejected; any other failure of the update as it came."""
-    cause = error.cause
-    if isinstance(cause, ApplicationError):
-        return CommandRejected(cause.type or "InvalidCommand", cause.message)
-    return error
-
-
-def _action(name: str, action: Action | dict[str, Any]) -> Action:
-    if name not in ACTIONS:
-        raise CommandRejected("InvalidCommand", f"unknown action {name!r}; actions are: {', '.join(ACTIONS)}")
-    return _validated(ACTIONS[name], action, name)
-
-
-def _validated(model: type, value: Any, what: str):
-    if isinstance(value, model):
-        return value
-    try:
-        return model.model_validate(value)
-    except ValidationError as error:
-        raise CommandRejected("InvalidCommand", describe_validation_error(error, what)) from None
