@@ -57,6 +57,10 @@ class Settings:
     workflow_cache: int = DEFAULT_WORKFLOW_CACHE
     # Payload encryption keys (COMPLAINTS_ENCRYPTION_KEYS, see codec/keys.py); None: the default for the stack.
     encryption_keys: str | None = field(default=None, repr=False)
+    # Signed actors (identity/setup.py): COMPLAINTS_IDENTITY, COMPLAINTS_TRUSTED_ISSUERS, COMPLAINTS_SIGNING_KEY.
+    identity_mode: str | None = None
+    trusted_issuers: str | None = None
+    signing_key_path: str | None = None
     # The connection's TLS, API key and gRPC metadata for a real server, as envconfig loaded them
     # (stack/client.py connect_options checks and reads them; README "Customer data and security").
     # Not in the repr: it holds the API key.
@@ -105,6 +109,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         policies_path=Path(env["COMPLAINTS_POLICIES"]).resolve() if env.get("COMPLAINTS_POLICIES") else DEFAULT_POLICIES_PATH,
         workflow_cache=_positive_int(env, "COMPLAINTS_WORKFLOW_CACHE", DEFAULT_WORKFLOW_CACHE),
         encryption_keys=env.get("COMPLAINTS_ENCRYPTION_KEYS") or None,
+        identity_mode=env.get("COMPLAINTS_IDENTITY") or None,
+        trusted_issuers=env.get("COMPLAINTS_TRUSTED_ISSUERS") or None,
+        signing_key_path=env.get("COMPLAINTS_SIGNING_KEY") or None,
         temporal=temporal,
         temporal_env=temporal_env,
     )

@@ -36,6 +36,10 @@ from activities import (
 )
 from stack.process import exit_for_real
 from activities.encryption_keys import EncryptionKeyActivities
+from activities.identity_activities import IdentityActivities
+from identity.interceptors import AssertionHeaders
+from identity.modes import WorkerIdentity
+from identity.setup import signing_key_for, worker_identity
 from codec import KeyRing, for_workers, keyring_for
 from config import DEFAULT_WORKFLOW_CACHE, Settings, SettingsError, load_settings
 from logs import configure_logging
@@ -70,6 +74,7 @@ def build_worker(  # type: ignore[no-untyped-def]
     workflows: bool = True,
     activities: bool = True,
     workflow_runner: WorkflowRunner | None = None,
+    identity: WorkerIdentity | None = None,
 ) -> Worker:
     """The worker: ComplaintWorkflow and the problem door, the case and door activities on `pool`,
     and open_case resolving policies from `policies`. Cases the door opens run on `task_queue`.
@@ -78,6 +83,7 @@ def build_worker(  # type: ignore[no-untyped-def]
     case_activities: a replacement for CaseActivities(pool) (the crash drills use one).
     workflows, activities: which of the two it polls for (tests run them apart to stop one side).
     workflow_runner: a replacement for the guarded sandbox (tests show what the guard prevents).
+    identity: how the cases check who is acting (identity/setup.py); None: the actor is taken as written.
     """
     if policies is None:
         policies = load_policies(load_settings().policies_path)
@@ -87,8 +93,12 @@ def build_worker(  # type: ignore[no-untyped-def]
     compile_for_the_sandbox(workflow_classes)
     # A payload the worker cannot decode reaches the workflow as a marker to refuse, never a failed task.
     worker_client = Client(**{**client.config(), "data_converter": for_workers(client.data_converter)})
-    # The cases' one local activity runs where the cases do (workflows/payload_keys.py).
-    local = EncryptionKeyActivities(worker_client.data_converter).all() if workflows else []
+    # The cases' local activities run where the cases do (workflows/payload_keys.py, workflows/identity_check.py).
+    identity = identity or WorkerIdentity.trusting_callers()
+    local = [
+        *EncryptionKeyActivities(worker_client.data_converter).all(),
+        *IdentityActivities(identity).all(),
+    ] if workflows else []  # fmt: skip
     return Worker(
         worker_client,
         task_queue=task_queue,
@@ -102,6 +112,8 @@ def build_worker(  # type: ignore[no-untyped-def]
             *OpeningActivities(cases, policy_activities).all(),
         ] if activities else local,
         no_remote_activities=not activities,
+        # Each message's actor assertion reaches the case's handlers (identity/interceptors.py).
+        interceptors=[AssertionHeaders()],
         **worker_settings(pool, max_cached_workflows, graceful_shutdown),
     )
 
@@ -141,13 +153,18 @@ async def serve(
     keyring = keyring_for(settings)
     require_a_choice_about_payloads(keyring, settings)
     connect_options(settings)
+    identity = worker_identity(settings)
+    signing_key_for(settings, create=True)  # the embedded stack's development issuer, for its clients to sign with
     async with running_stack(settings) as stack:
         pool = await create_pool(stack.database_url)
         try:
             await prepare_database(pool, settings.database_owner_url)
             client = await connect_client(stack.temporal_address, settings.namespace, settings=settings)
             log_payload_protection(keyring, settings)
-            worker = build_worker(client, pool, settings.task_queue, policies, max_cached_workflows=settings.workflow_cache)
+            log_identity_mode(identity, settings)
+            worker = build_worker(
+                client, pool, settings.task_queue, policies, max_cached_workflows=settings.workflow_cache, identity=identity
+            )
             running = asyncio.create_task(worker.run(), name="worker")
             if started is not None:
                 started.set()
@@ -184,6 +201,18 @@ def require_a_choice_about_payloads(keyring: KeyRing | None, settings: Settings)
             f"{settings.client_address}: set COMPLAINTS_ENCRYPTION_KEYS (`python -m codec.keys` prints a new key), "
             "or COMPLAINTS_ENCRYPTION_KEYS=off to store customer data in Temporal in plain text"
         )
+
+
+def log_identity_mode(identity: WorkerIdentity, settings: Settings) -> None:
+    """Say how actors are checked: one warning line when they are taken as written."""
+    if identity.mode == "signed":
+        log.info("actors must be signed", issuers=sorted({issuer for issuer, _ in identity.trusted}))
+        return
+    log.warning(
+        "actors are taken as written (COMPLAINTS_IDENTITY=trusted-callers): anyone who reaches the Temporal "
+        "frontend may act as any agent, manager or customer; unsafe for production (docs/security.md, 'Signed actors')",
+        temporal_address=settings.client_address,
+    )
 
 
 def log_payload_protection(keyring: KeyRing | None, settings: Settings) -> None:

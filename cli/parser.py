@@ -333,6 +333,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     codec_server.set_defaults(command="codec_server")
     add_codec_server_arguments(codec_server)
+
+    token = commands.add_parser(
+        "token",
+        help="print an actor assertion for one action on one case (for scripts and the temporal CLI)",
+        description=(
+            "Sign an actor assertion with COMPLAINTS_SIGNING_KEY (else the embedded stack's development issuer): "
+            "it proves ACTOR takes ACTION on CASE with exactly the payload in FILE, for 5 minutes. Send it as the "
+            "`actor-assertion` header, e.g. `temporal workflow update execute ... --headers actor-assertion='\"<token>\"'`."
+        ),
+    )
+    token.set_defaults(command="token")
+    token.add_argument("--as", dest="actor", required=True, metavar="ACTOR", help="who acts: a.patel, customer:CU-9, system:crm")
+    token.add_argument("--action", required=True, help="the action's name, or `start`")
+    token.add_argument("--case", required=True, metavar="COMPLAINT_ID", help="the case (its workflow is complaint-<id>)")
+    token.add_argument("--payload", required=True, metavar="FILE", help="the action's JSON payload, exactly as it will be sent")
     return parser
 
 

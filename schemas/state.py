@@ -283,3 +283,5 @@ class ContinuedCase(OutputMessage):
     continued_case: CarriedCase
     # The encryption key ids the case has met (workflows/payload_keys.py): its signals' verdicts stay as recorded.
     key_ids: list[str] = Field(default_factory=list)
+    # How the case checks who is acting, fixed at its start (workflows/identity_check.py).
+    identity_mode: Literal["signed", "trusted-callers"] | None = None

@@ -25,6 +25,8 @@ from temporalio.converter import DataConverter
 from temporalio.envconfig import DataSource
 
 from config import DEFAULT_NAMESPACE, Settings, SettingsError, load_settings
+from identity.interceptors import SigningInterceptor
+from identity.setup import signing_key_for
 
 
 def data_converter_for(settings: Settings, *, create_key: bool = True) -> DataConverter:
@@ -136,12 +138,16 @@ async def connect_client(
     keys, TLS, API key and gRPC metadata (connect_options); `address` and
     `namespace` win over the profile's, since for the embedded stack they are the
     dev server's. Extra keyword arguments go to Client.connect (identity,
-    interceptors, ...) and win over the settings' tls / api_key; the data
+    interceptors, ...) and win over the settings' tls / api_key; the client signs each message's actor
+    assertion with the settings' signing key, if any (identity/setup.py); the data
     converter is always data_converter_for(settings), reading (never making)
     the embedded stack's key file.
     """
     settings = settings if settings is not None else load_settings()
     options = {**connect_options(settings), **kwargs}
+    signing_key = signing_key_for(settings)
+    if signing_key is not None:  # every message carries its actor's assertion (identity/interceptors.py)
+        options["interceptors"] = [SigningInterceptor(signing_key), *options.get("interceptors", [])]
     return await Client.connect(
         address,
         namespace=namespace,

@@ -35,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.alarm import Alarm
     from workflows import search_attributes as sa
     from workflows.case import Case
+    from identity.assertion import Assertion
+    from workflows.identity_check import CaseIdentity
     from workflows.payload_keys import PayloadKeys
     from workflows.rules import Rejection, check_received_at
 
@@ -74,8 +76,12 @@ class ComplaintWorkflow:
         # The encryption keys this case reads signals under (workflows/payload_keys.py).
         self._keys = PayloadKeys()
         self._keys.meet(intake)
+        # Who is acting, proven or taken as written (workflows/identity_check.py); the intake as its assertion covers it.
+        self._identity = CaseIdentity()
+        self._intake_payload: dict[str, Any] | None = None
         try:
             data = messages.json_object(intake, "invalid complaint intake: the input")
+            self._intake_payload = data
             if "continued_case" in data:
                 self._resume(ContinuedCase.model_validate(data))
                 return
@@ -103,6 +109,8 @@ class ComplaintWorkflow:
         carried = continued.continued_case
         self._case = Case.resume(carried)
         self._keys.known.update(continued.key_ids)
+        if workflow.info().continued_run_id is not None:  # the case's own continue-as-new, not a caller's start
+            self._identity.mode = continued.identity_mode or "trusted-callers"
         self._persisted_seq = carried.persisted_seq
         self._claimed_seq = carried.persisted_seq
         self._runs = carried.runs + 1
@@ -110,6 +118,12 @@ class ComplaintWorkflow:
     @workflow.run
     async def run(self, intake: RawValue) -> CaseOutcome:
         case = self._opened_case()
+        if workflow.info().continued_run_id is None:
+            # Any start from outside proves its actor, a continued case's included: a caller could send one.
+            verified_by = await self._identity.check_start(self._intake_payload)
+            if verified_by is not None and case.policy is None:  # a new case: its intake's events
+                for event in case.timeline:
+                    event.data["verified_by"] = verified_by
         if case.policy is None:
             await self._open(case)
         await self._run_until_run_ends()
@@ -128,7 +142,7 @@ class ComplaintWorkflow:
                 history_bytes=info.get_current_history_size(),
                 suggested=info.is_continue_as_new_suggested(),
             )
-            workflow.continue_as_new(ContinuedCase(continued_case=carried, key_ids=self._keys.ids()))
+            workflow.continue_as_new(ContinuedCase(continued_case=carried, key_ids=self._keys.ids(), identity_mode=self._identity.mode))
         outcome = case.outcome()
         self._log("case finished", actor="system:engine", outcome=outcome.outcome, feedback=outcome.satisfaction)
         return outcome
@@ -165,7 +179,8 @@ class ComplaintWorkflow:
         if self._case is None:
             return
         self._actions_this_run += 1
-        actor = messages.raw_actor(args[0], self._keys) if args else "unknown"
+        payloads, _ = messages.split_assertion(args)
+        actor = messages.raw_actor(payloads[0], self._keys) if payloads else "unknown"
         action = messages.storable(name, 100)
         self._case.reject(action, actor, messages.unknown_action(name), workflow.now())
         self._log("signal rejected", actor=actor, action=action, reason_code="UnknownAction")
@@ -179,20 +194,23 @@ class ComplaintWorkflow:
         """An update no action answers to is an invalid command like any other (nothing is recorded)."""
         raise ApplicationError(messages.unknown_action(name), type="InvalidCommand", non_retryable=True)
 
-    def _validate_update(self, name: str, payload: RawValue) -> None:
+    def _validate_update(self, name: str, payload: RawValue, assertion: Assertion) -> None:
         try:
             action = messages.parse_action(name, payload)
+            self._identity.require_assertion(name, assertion)
             case = self._opened_case()
             if case.assigned:
                 case.check(name, action, workflow.now(), roster_unknown_ok=True)
         except Rejection as rejection:
             raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
 
-    async def _run_update(self, name: str, payload: RawValue) -> CaseState:
+    async def _run_update(self, name: str, payload: RawValue, assertion: Assertion) -> CaseState:
         self._actions_this_run += 1
         try:
-            action = messages.parse_action(name, payload)
-            await self._apply(name, action)
+            action, data = messages.read_action(name, payload)
+            async with self._action_lock:
+                verified_by = await self._identity.check_action(name, data, action.actor, assertion)
+                await self._apply_in_turn(name, action, verified_by)
         except Rejection as rejection:
             raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
         return self._opened_case().state
@@ -231,14 +249,20 @@ class ComplaintWorkflow:
             )
         return seq
 
-    async def _run_signal(self, name: str, payload: RawValue) -> None:
+    def receive_start_assertion(self, assertion: Assertion) -> None:
+        """The start's actor assertion, from identity.interceptors, before the run begins."""
+        self._identity.start_assertion = assertion
+
+    async def _run_signal(self, name: str, payload: RawValue, assertion: Assertion) -> None:
         if self._case is None:
             return  # the workflow is failing for a bad intake; nothing to record
         self._actions_this_run += 1
         try:
             async with self._action_lock:
                 await self._keys.learn(payload)
-                await self._apply_in_turn(name, messages.parse_action(name, payload, self._keys))
+                action, data = messages.read_action(name, payload, self._keys)
+                verified_by = await self._identity.check_action(name, data, action.actor, assertion)
+                await self._apply_in_turn(name, action, verified_by)
         except Rejection as rejection:
             self._reject_signal(name, payload, rejection.message, rejection.kind, rejection.fields)
         except ActivityError as error:
@@ -258,11 +282,9 @@ class ComplaintWorkflow:
         self._opened_case().reject(name, actor, messages.storable(reason), workflow.now())
         self._log("signal rejected", actor=actor, action=name, reason_code=code, fields=list(fields))
 
-    async def _apply(self, name: str, action: Action) -> list[TimelineEvent]:
-        async with self._action_lock:
-            return await self._apply_in_turn(name, action)
-
-    async def _apply_in_turn(self, name: str, action: Action) -> list[TimelineEvent]:
+    async def _apply_in_turn(
+        self, name: str, action: Action, verified_by: dict[str, str] | None = None
+    ) -> list[TimelineEvent]:
         case = self._opened_case()
         # Actions wait for the owner to be assigned (the first activity) before the rules apply.
         await workflow.wait_condition(lambda: case.assigned)
@@ -274,6 +296,9 @@ class ComplaintWorkflow:
         events = case.apply(name, action, now)
         if not events:
             return events
+        if verified_by is not None:  # the audit trail shows who vouched for the actor (workflows/identity_check.py)
+            for event in events:
+                event.data["verified_by"] = verified_by
         self._gather_until = pacing.gather_until(
             applied_at=now,
             previous_action_at=self._last_action_at,

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.actions import ACTIONS, Action
     from schemas.errors import describe_validation_error
     from schemas.state import CaseState
+    from identity.assertion import Assertion
     from workflows.payload_keys import PayloadKeys, undecodable_reason
     from workflows.rules import Rejection
 
@@ -38,6 +39,13 @@ class PayloadCount:
 
 def one_payload(payloads: Sequence[Any]) -> Any:
     return payloads[0] if len(payloads) == 1 else PayloadCount(len(payloads))
+
+
+def split_assertion(args: Sequence[Any]) -> tuple[list[Any], Assertion]:
+    """A message's payloads, and the actor assertion identity.interceptors handed over beside them."""
+    payloads = [arg for arg in args if not isinstance(arg, Assertion)]
+    assertions = [arg for arg in args if isinstance(arg, Assertion)]
+    return payloads, assertions[0] if assertions else Assertion(None)
 
 
 def takes_one_raw_payload(fn: Callable, returns: Any) -> Callable:
@@ -88,13 +96,18 @@ def json_object(raw: RawValue, what: str, keys: PayloadKeys | None = None) -> di
 
 def parse_action(name: str, raw: RawValue, keys: PayloadKeys | None = None) -> Action:
     """Decode and validate an action payload, or raise Rejection saying what is wrong."""
+    return read_action(name, raw, keys)[0]
+
+
+def read_action(name: str, raw: RawValue, keys: PayloadKeys | None = None) -> tuple[Action, dict[str, Any]]:
+    """The action, and the JSON object it was read from (what an actor assertion's digest covers)."""
     if isinstance(raw, PayloadCount):
         raise Rejection(
             "InvalidCommand", f"{name}: an action takes exactly one payload, a JSON object (got {raw.count} payloads)"
         )
     data = json_object(raw, f"{name}: the payload", keys)
     try:
-        return ACTIONS[name].model_validate(data)
+        return ACTIONS[name].model_validate(data), data
     except ValidationError as error:
         fields = tuple(dict.fromkeys(".".join(str(part) for part in e["loc"]) for e in error.errors()))
         raise Rejection("InvalidCommand", describe_validation_error(error, name), fields)
@@ -116,11 +129,13 @@ def unknown_action(name: str) -> str:
 
 
 def update_handler(name: str):
-    async def handler(self, *payloads: RawValue) -> CaseState:
-        return await self._run_update(name, one_payload(payloads))
+    async def handler(self, *args: RawValue) -> CaseState:
+        payloads, assertion = split_assertion(args)
+        return await self._run_update(name, one_payload(payloads), assertion)
 
-    def validator(self, *payloads: RawValue) -> None:
-        self._validate_update(name, one_payload(payloads))
+    def validator(self, *args: RawValue) -> None:
+        payloads, assertion = split_assertion(args)
+        self._validate_update(name, one_payload(payloads), assertion)
 
     takes_one_raw_payload(handler, CaseState)
     takes_one_raw_payload(validator, None)
@@ -132,8 +147,9 @@ def update_handler(name: str):
 
 
 def signal_handler(name: str):
-    async def handler(self, *payloads: RawValue) -> None:
-        await self._run_signal(name, one_payload(payloads))
+    async def handler(self, *args: RawValue) -> None:
+        payloads, assertion = split_assertion(args)
+        await self._run_signal(name, one_payload(payloads), assertion)
 
     takes_one_raw_payload(handler, None)
     handler.__name__ = f"{name}_signal"
@@ -154,6 +170,7 @@ def with_action_handlers(cls: type) -> type:
 
 def optional_seq(payloads: Sequence[RawValue]) -> int | None:
     """wait_for_writes' one optional argument: a whole number of at least 0, or none (every event so far)."""
+    payloads, _ = split_assertion(payloads)
     if not payloads:
         return None
     problem = f"{len(payloads)} arguments" if len(payloads) > 1 else None

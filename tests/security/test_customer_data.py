@@ -22,7 +22,6 @@ from typing import AsyncIterator
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from codec.encryption import ENCODING, KEY_ID_METADATA
 from codec.keys import new_key_entry

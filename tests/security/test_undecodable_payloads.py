@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import AsyncIterator
 
 import pytest
 from temporalio.api.common.v1 import Payload, Payloads, WorkflowExecution, WorkflowType
 from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.update.v1 import Input, Request, WaitPolicy
-from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
-    SignalWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
-    UpdateWorkflowExecutionRequest,
 )
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
@@ -37,10 +33,8 @@ from temporalio.exceptions import ApplicationError
 from codec.encryption import EncryptionCodec, make_data_converter
 from codec.keys import new_key_entry, parse_keys
 from schemas import CaseState, Roster, TimelineEvent
-from schemas.state import ContinuedCase
-from schemas.roster import Assignment
-from tests.support.case import action, agent, intake, policy
-from workflows.case import Case
+from tests.support.case import continued_run
+from tests.support.raw import raw_signal, raw_update
 from tests.support.engine import Engine, engine_on, with_converter
 from tests.support.intake import customer_id_for
 from workflow_runner import replayer
@@ -120,37 +114,11 @@ async def status_of(engine: Engine, workflow_id: str) -> WorkflowExecutionStatus
     return described.workflow_execution_info.status
 
 
-async def raw_signal(engine: Engine, complaint_id: str, name: str, payload: Payload) -> None:
-    client = engine.client
-    await client.workflow_service.signal_workflow_execution(
-        SignalWorkflowExecutionRequest(
-            namespace=client.namespace,
-            workflow_execution=WorkflowExecution(workflow_id=f"complaint-{complaint_id}"),
-            signal_name=name,
-            input=Payloads(payloads=[payload]),
-            identity="attacker",
-        )
-    )
-
-
-async def raw_update(engine: Engine, complaint_id: str, name: str, payload: Payload, *, workflow_id: str = "") -> BaseException:
-    """Send an update with one raw payload; returns the error it was refused with (decoded by the worker's keys)."""
-    client = engine.client
-    response = await client.workflow_service.update_workflow_execution(
-        UpdateWorkflowExecutionRequest(
-            namespace=client.namespace,
-            workflow_execution=WorkflowExecution(workflow_id=workflow_id or f"complaint-{complaint_id}"),
-            request=Request(
-                meta={"update_id": uuid.uuid4().hex, "identity": "attacker"},
-                input=Input(name=name, args=Payloads(payloads=[payload])),
-            ),
-            wait_policy=WaitPolicy(
-                lifecycle_stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
-            ),
-        )
-    )
-    assert response.outcome.HasField("failure"), "the update was accepted"
-    return await make_data_converter(WORKER_KEYS).decode_failure(response.outcome.failure)
+async def refused_update(engine: Engine, workflow_id: str, name: str, payload: Payload) -> BaseException:
+    """The error an update with one raw payload was refused with, decoded with the worker's keys."""
+    failure = await raw_update(engine.client, workflow_id, name, [payload])
+    assert failure is not None, "the update was applied"
+    return await make_data_converter(WORKER_KEYS).decode_failure(failure)
 
 
 async def wait_for_events(engine: Engine, complaint_id: str, count: int) -> list[TimelineEvent]:
@@ -165,7 +133,7 @@ async def refuses_and_goes_on(engine: Engine, clock_env, complaint_id: str) -> N
     before = await engine.timeline(complaint_id)
     cases = bad_payloads(NOTE)
     for payload, _ in cases.values():
-        await raw_signal(engine, complaint_id, "add_note", payload)
+        await raw_signal(engine.client, f"complaint-{complaint_id}", "add_note", [payload])
     timeline = await wait_for_events(engine, complaint_id, len(before) + len(cases))
     added = timeline[len(before) :]
     assert [e.kind for e in added] == ["command_rejected"] * len(cases)
@@ -173,7 +141,7 @@ async def refuses_and_goes_on(engine: Engine, clock_env, complaint_id: str) -> N
         assert says in event.data["reason"], (kind, event.data["reason"])
         assert event.actor == "unknown", kind  # an unread payload names nobody
     for kind, (payload, says) in cases.items():
-        error = await raw_update(engine, complaint_id, "add_note", payload)
+        error = await refused_update(engine, f"complaint-{complaint_id}", "add_note", payload)
         assert isinstance(error, ApplicationError) and error.type == "InvalidCommand", (kind, error)
         assert says in error.message, (kind, error.message)
     assert len(await engine.timeline(complaint_id)) == len(timeline)  # a refused update records nothing
@@ -193,29 +161,11 @@ async def test_undecodable_signals_and_updates_are_refused_and_the_case_goes_on(
     await refuses_and_goes_on(engine, clock_env, complaint_id)
 
 
-def continued_run(complaint_id: str, now: datetime) -> ContinuedCase:
-    """The argument a case continued as new starts its next run with: received, routed and accepted at `now`."""
-    case = Case.receive(
-        intake(complaint_id=complaint_id, customer={"customer_id": customer_id_for(complaint_id), "name": "Priya Natarajan"}, received_at=now), now
-    )
-    case.adopt_policy(policy(), now)
-    case.assign(
-        Assignment(
-            owner=agent(OWNER, supervisor_id="ud-sam"),
-            supervisor=agent("ud-sam", role="supervisor", supervisor_id="ud-mia"),
-            manager=agent("ud-mia", role="manager"),
-            routed_by="routing",
-            reason="received it",
-        ),
-        now,
-    )
-    case.apply("accept_ownership", action("accept_ownership", actor=OWNER), now)
-    return ContinuedCase(continued_case=case.carry(persisted_seq=0, runs=1), key_ids=["k1"])
-
-
 async def test_the_same_on_a_case_that_continued_as_new(engine, clock_env):
     complaint_id = f"UD-{uuid.uuid4().hex[:10]}"
-    continued = continued_run(complaint_id, await clock_env.get_current_time())
+    continued = continued_run(
+        complaint_id, await clock_env.get_current_time(), owner=OWNER, supervisor="ud-sam", manager="ud-mia", key_ids=["k1"]
+    )
     await engine.client.start_workflow(
         "ComplaintWorkflow", continued, id=f"complaint-{complaint_id}", task_queue=engine.task_queue
     )
@@ -257,7 +207,7 @@ async def test_the_problem_door_refuses_an_undecodable_contact_and_stays_open(en
     engine.started.append(started.complaint_id)
     engine.doors.append(door := door_id(customer["customer_id"], "billing"))
     for kind, (payload, says) in bad_payloads({**intake, "complaint_id": f"{complaint_id}-2"}).items():
-        error = await raw_update(engine, "", DOOR_UPDATE, payload, workflow_id=door)
+        error = await refused_update(engine, door, DOOR_UPDATE, payload)
         assert isinstance(error, ApplicationError) and error.type == "InvalidIntake", (kind, error)
         assert says in error.message, (kind, error.message)
     assert await status_of(engine, door) == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING

@@ -10,7 +10,7 @@ import pytest
 from schemas.actions import ACTIONS, Action
 from schemas.intake import ComplaintIntake
 from schemas.policy import ResolvedPolicy
-from schemas.state import TimelineEvent
+from schemas.state import ContinuedCase, TimelineEvent
 from schemas.roster import AgentRef, Assignment
 from workflows.case import Case
 from workflows.rules import Rejection
@@ -76,18 +76,26 @@ def advance_to(case: Case, until: datetime) -> list[TimelineEvent]:
     return fired
 
 
-def assigned_case(*, terms: ResolvedPolicy | None = None, **overrides: Any) -> Case:
-    case = Case.receive(intake(**overrides), NOW)
-    case.adopt_policy(terms or policy(), NOW)
+def assigned_case(
+    *,
+    terms: ResolvedPolicy | None = None,
+    at: datetime = NOW,
+    owner: str = OWNER,
+    supervisor: str = SUPERVISOR,
+    manager: str = MANAGER,
+    **overrides: Any,
+) -> Case:
+    case = Case.receive(intake(**overrides), at)
+    case.adopt_policy(terms or policy(), at)
     case.assign(
         Assignment(
-            owner=agent(OWNER, supervisor_id=SUPERVISOR),
-            supervisor=agent(SUPERVISOR, role="supervisor", supervisor_id=MANAGER),
-            manager=agent(MANAGER, role="manager"),
+            owner=agent(owner, supervisor_id=supervisor),
+            supervisor=agent(supervisor, role="supervisor", supervisor_id=manager),
+            manager=agent(manager, role="manager"),
             routed_by="routing",
             reason="fewest open cases among billing agents",
         ),
-        NOW,
+        at,
     )
     return case
 
@@ -116,3 +124,15 @@ def rejected(case: Case, name: str, when=NOW, **fields) -> Rejection:
     assert case.state.model_dump() == before_state, "a rejected action must change nothing"
     assert len(case.timeline) == before_events
     return caught.value
+
+
+def continued_run(
+    complaint_id: str, now: datetime, *, owner: str, supervisor: str, manager: str, key_ids: list[str] | None = None
+) -> ContinuedCase:
+    """The argument a case continued as new starts its next run with: received, routed and accepted at `now`."""
+    customer = {"customer_id": f"cust-{complaint_id}", "name": "Priya Natarajan"}
+    case = assigned_case(
+        at=now, owner=owner, supervisor=supervisor, manager=manager, complaint_id=complaint_id, customer=customer, received_at=now
+    )
+    case.apply("accept_ownership", action("accept_ownership", actor=owner), now)
+    return ContinuedCase(continued_case=case.carry(persisted_seq=0, runs=1), key_ids=key_ids or [])

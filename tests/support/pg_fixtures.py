@@ -25,7 +25,6 @@ import os
 import secrets
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 

@@ -53,7 +53,8 @@ def patch_ids(events: list[HistoryEvent]) -> list[str]:
     """The ids of the workflow.patched markers (core's marker details: {"id", "deprecated"})."""
     return [
         json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
-        for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
 
 

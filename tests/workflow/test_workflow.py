@@ -195,10 +195,11 @@ async def test_a_case_opens_with_one_activity_task(engine):
     ]
     assert scheduled[0] == "open_case" and set(scheduled[1:]) == {"record_case_events"}, scheduled
     markers = [
-        str(e.marker_recorded_event_attributes.details)
+        e.marker_recorded_event_attributes.marker_name
         for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
     ]
-    assert markers == []  # one code path before the first release: no workflow.patched marker
+    # One code path before the first release: no workflow.patched marker; the start's identity check, recorded.
+    assert markers == ["core_local_activity"], markers
     kinds = [e.kind for e in await engine.timeline(complaint_id)]
     assert kinds[:3] == ["complaint_received", "policy_applied", "owner_assigned"], kinds
 
