@@ -29,7 +29,9 @@ from temporalio.worker import (
 from identity.assertion import ASSERTION_HEADER, START_ACTION, Assertion, sign
 from identity.keys import SigningKey
 
-# ComplaintWorkflow says it takes assertions by having this method; other workflows get their messages as sent.
+# A workflow whose handlers take assertions says so with this class attribute; others get their messages as
+# sent. One that also checks its start has START_RECEIVER.
+TAKES_ASSERTIONS = "takes_actor_assertions"
 START_RECEIVER = "receive_start_assertion"
 
 
@@ -64,11 +66,25 @@ class _SigningOutbound(client.OutboundInterceptor):
 
     async def start_workflow_update(self, input: client.StartWorkflowUpdateInput) -> Any:
         payload = _json_of(input.args)
-        return await super().start_workflow_update(_signed(input, self._key, input.id, input.update, payload, _actor(payload)))
+        sub = _actor(payload) or _starter(payload)  # an action names its actor; a contact (an intake) its starter
+        return await super().start_workflow_update(_signed(input, self._key, input.id, input.update, payload, sub))
 
     async def signal_workflow(self, input: client.SignalWorkflowInput) -> None:
         payload = _json_of(input.args)
         return await super().signal_workflow(_signed(input, self._key, input.id, input.signal, payload, _actor(payload)))
+
+    async def start_update_with_start_workflow(self, input: client.StartWorkflowUpdateWithStartInput) -> Any:
+        start, update = input.start_workflow_input, input.update_workflow_input
+        start_payload, update_payload = _json_of(start.args), _json_of(update.args)
+        return await super().start_update_with_start_workflow(
+            dataclasses.replace(
+                input,
+                start_workflow_input=_signed(start, self._key, start.id, START_ACTION, start_payload, _starter(start_payload)),
+                update_workflow_input=_signed(
+                    update, self._key, start.id, update.update, update_payload, _actor(update_payload) or _starter(update_payload)
+                ),
+            )
+        )
 
 
 def _signed(input: Any, key: SigningKey, workflow_id: str, action: str, payload: Any, sub: str | None) -> Any:
@@ -102,7 +118,7 @@ def _actor(payload: Any) -> str | None:
 
 
 def _starter(payload: Any) -> str | None:
-    """Who a start speaks for: the agent who received the complaint, else its customer."""
+    """Who a start or a contact speaks for: the agent who received the complaint, else its customer."""
     if not isinstance(payload, dict):
         return None
     if isinstance(payload.get("received_by"), str):
@@ -139,7 +155,7 @@ class _HeadersToHandlers(WorkflowInboundInterceptor):
 
 def _with_assertion(input: Any, named: bool) -> Any:
     """The message with its assertion as one more argument, for a ComplaintWorkflow handler of its own name
-    (a dynamic handler, for a name no action answers to, is refused whoever sends it)."""
-    if not named or not hasattr(workflow.instance(), START_RECEIVER):
+    or the door's (a dynamic handler, for a name no action answers to, is refused whoever sends it)."""
+    if not named or not getattr(workflow.instance(), TAKES_ASSERTIONS, False):
         return input
     return dataclasses.replace(input, args=[*input.args, Assertion(token_of(input.headers))])

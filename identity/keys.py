@@ -133,3 +133,22 @@ def load_trusted_issuers(spec: str) -> dict[tuple[str, str], Any]:
     if not keys:
         raise IdentityKeyError(f"{TRUSTED_ENV} names no issuer")
     return keys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m identity.keys [ISSUER]`: print a new signing key file (JSON) for COMPLAINTS_SIGNING_KEY, then its
+    public JWKS on stderr, for the workers' COMPLAINTS_TRUSTED_ISSUERS."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1 or (args and args[0] in ("-h", "--help")):
+        print("usage: python -m identity.keys [ISSUER] > signing-key.json 2> issuer.jwks.json", file=sys.stderr)
+        return 2
+    key = new_signing_key(args[0] if args else DEV_ISSUER)
+    print(signing_key_json(key), end="")
+    print(json.dumps(key.public_jwks(), indent=2), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

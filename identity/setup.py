@@ -56,11 +56,10 @@ def worker_identity(settings: Any) -> WorkerIdentity:
     if settings.trusted_issuers:
         trusted.update(load_trusted_issuers(settings.trusted_issuers))
     own = signing_key_for(settings, create=True)
-    if own is not None:
-        trusted.update(own.trusted_keys())
-    if not trusted:
+    if own is None:
         raise IdentityKeyError(
-            f"{MODE_ENV}=signed, but no issuer is trusted: set COMPLAINTS_TRUSTED_ISSUERS (`<iss>=<JWKS file or URL>`) "
-            "or COMPLAINTS_SIGNING_KEY"
+            f"{MODE_ENV}=signed needs COMPLAINTS_SIGNING_KEY: the engine signs its own calls (the problem door "
+            "starting a case) with it (`python -m identity.keys <issuer>` writes one)"
         )
+    trusted.update(own.trusted_keys())
     return WorkerIdentity("signed", trusted)

@@ -54,6 +54,9 @@ def workflow_id_for(complaint_id: str) -> str:
 @workflow.defn(name="ComplaintWorkflow")
 @messages.with_action_handlers
 class ComplaintWorkflow:
+    # Each message's actor assertion reaches its handler beside its payloads (identity/interceptors.py).
+    takes_actor_assertions = True
+
     @workflow.init
     def __init__(self, intake: RawValue) -> None:
         self._case: Case | None = None

@@ -23,25 +23,27 @@ with workflow.unsafe.imports_passed_through():
 _CHECK_TIMEOUT = timedelta(seconds=5)
 
 
+async def verdict_on(assertion: Assertion, action: str, payload: Any, actor: str | None) -> IdentityVerdict:
+    """The check_identity local activity's verdict on one message to this workflow (its mode, and a refusal or who vouched)."""
+    return await workflow.execute_local_activity(
+        "check_identity",
+        IdentityCheck(
+            token=assertion.token, workflow_id=workflow.info().workflow_id, action=action,
+            payload=payload, actor=actor, now=workflow.now(),
+        ),  # fmt: skip
+        result_type=IdentityVerdict,
+        start_to_close_timeout=_CHECK_TIMEOUT,
+    )
+
+
 class CaseIdentity:
     def __init__(self, mode: IdentityMode | None = None) -> None:
         self.mode: IdentityMode | None = mode
         self.start_assertion = Assertion(None)
 
-    async def _check(self, assertion: Assertion, action: str, payload: Any, actor: str | None) -> IdentityVerdict:
-        return await workflow.execute_local_activity(
-            "check_identity",
-            IdentityCheck(
-                token=assertion.token, workflow_id=workflow.info().workflow_id, action=action,
-                payload=payload, actor=actor, now=workflow.now(),
-            ),  # fmt: skip
-            result_type=IdentityVerdict,
-            start_to_close_timeout=_CHECK_TIMEOUT,
-        )
-
     async def check_start(self, intake: Any) -> dict[str, str] | None:
         """Learn the case's mode; in signed mode the start's assertion must hold, or the case fails as InvalidIntake."""
-        verdict = await self._check(self.start_assertion, START_ACTION, intake, None)
+        verdict = await verdict_on(self.start_assertion, START_ACTION, intake, None)
         self.mode = verdict.mode
         if verdict.refusal is not None:
             raise ApplicationError(
@@ -56,7 +58,7 @@ class CaseIdentity:
         await workflow.wait_condition(lambda: self.mode is not None)
         if self.mode != "signed":
             return None
-        verdict = await self._check(assertion, name, payload, actor)
+        verdict = await verdict_on(assertion, name, payload, actor)
         if verdict.refusal is not None:
             raise Rejection("NotAllowed", f"{name}: the actor assertion was refused ({verdict.refusal})")
         return verdict.verified_by

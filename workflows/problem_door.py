@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.errors import describe_validation_error
     from schemas.intake import ComplaintIntake
     from workflows import messages
+    from workflows.identity_check import verdict_on
     from workflows.rules import Rejection
 
 WORKFLOW_TYPE = "ProblemDoorWorkflow"
@@ -80,6 +81,9 @@ def _invalid_intake(message: str) -> ApplicationError:
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class ProblemDoorWorkflow:
+    # Each contact's actor assertion reaches open_or_join beside its payload (identity/interceptors.py).
+    takes_actor_assertions = True
+
     @workflow.init
     def __init__(self, start: RawValue) -> None:
         self._key: DoorStart | None = None
@@ -127,16 +131,33 @@ class ProblemDoorWorkflow:
 
     # --- the update --------------------------------------------------------
 
-    @workflow.update(name=UPDATE_NAME)
-    async def open_or_join(self, intake: RawValue) -> DoorResult:
+    async def _open_or_join(self, *args: RawValue) -> DoorResult:
+        payloads, assertion = messages.split_assertion(args)
+        intake = self._one_intake(payloads)
         parsed = self._parse_intake(intake)
         self._requests += 1
         async with self._lock:
+            # In signed mode a contact proves who it speaks for (workflows/identity_check.py), in arrival order.
+            verdict = await verdict_on(assertion, UPDATE_NAME, messages.decode(intake), None)
+            if verdict.refusal is not None:
+                raise ApplicationError(
+                    f"the actor assertion was refused ({verdict.refusal})", type="NotAllowed", non_retryable=True
+                )
             return await self._route(parsed)
 
-    @open_or_join.validator
-    def _validate_open_or_join(self, intake: RawValue) -> None:
-        self._parse_intake(intake)
+    def _validate_open_or_join(self, *args: RawValue) -> None:
+        payloads, _ = messages.split_assertion(args)
+        self._parse_intake(self._one_intake(payloads))
+
+    open_or_join = workflow.update(name=UPDATE_NAME)(messages.takes_one_raw_payload(_open_or_join, DoorResult))
+    open_or_join.validator(messages.takes_one_raw_payload(_validate_open_or_join, None))
+    del _open_or_join, _validate_open_or_join  # one name per handler for the SDK
+
+    @staticmethod
+    def _one_intake(payloads: list[RawValue]) -> RawValue:
+        if len(payloads) != 1:
+            raise _invalid_intake(f"invalid complaint intake: a contact takes exactly one payload (got {len(payloads)})")
+        return payloads[0]
 
     @workflow.query(name="current_case")
     def current_case(self) -> str | None:

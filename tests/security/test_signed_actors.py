@@ -268,3 +268,26 @@ async def test_after_a_key_rotation_a_worker_replays_the_verdicts_it_would_no_lo
         history = await engine.handle(complaint_id).fetch_history()
         assert not [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
         await end_cases(engine, [complaint_id])
+
+
+async def test_the_problem_door_takes_a_signed_contact_and_refuses_a_forged_one(engine):
+    """ComplaintClient.start goes through the door, signed; the door starts the case with the engine's own
+    signature. A contact sent to the door unsigned, or signed by an untrusted key, is refused NotAllowed."""
+    from workflows.problem_door import UPDATE_NAME, door_id
+
+    complaint_id = f"SA-{uuid.uuid4().hex[:10]}"
+    customer = {"customer_id": customer_id_for(complaint_id), "name": "Priya Natarajan"}
+    intake = {
+        "complaint_id": complaint_id, "customer": customer, "channel": "email", "category": "billing",
+        "severity": "medium", "summary": "Charged twice", "received_by": OWNER,
+    }  # fmt: skip
+    started = await engine.start(intake)
+    engine.started.append(started.complaint_id)
+    assert started.outcome == "opened" and started.owner == OWNER
+    door = door_id(customer["customer_id"], "billing")
+    contact = {**intake, "complaint_id": f"{complaint_id}-2", "summary": "Still charged twice"}
+    for token, check in ((None, "no assertion"), (assertion(contact, workflow_id=door, action=UPDATE_NAME, sub=OWNER, key=STRANGER), "unknown key")):
+        error = await update(engine, door, UPDATE_NAME, contact, token)
+        assert isinstance(error, ApplicationError) and error.type == "NotAllowed" and check in error.message, error
+    await replayer(pydantic_data_converter).replay_workflow(await engine.client.get_workflow_handle(door).fetch_history())
+    await engine.client.get_workflow_handle(door).terminate("test finished")

@@ -94,8 +94,16 @@ def test_a_real_server_means_signed_mode_and_signed_mode_needs_a_trusted_issuer(
     embedded = load_settings({"COMPLAINTS_DATA_DIR": str(tmp_path)})
     real = load_settings({"TEMPORAL_ADDRESS": "temporal.example.com:7233", "COMPLAINTS_DATA_DIR": str(tmp_path)})
     assert identity_mode(embedded) == "trusted-callers" and identity_mode(real) == "signed"
-    with pytest.raises(IdentityKeyError, match="no issuer is trusted"):
+    with pytest.raises(IdentityKeyError, match="needs COMPLAINTS_SIGNING_KEY"):
         worker_identity(real)
+    key_file = tmp_path / "engine.json"
+    key_file.write_text(signing_key_json(new_signing_key("engine", "e1")))
+    jwks = tmp_path / "idp.json"
+    jwks.write_text(json.dumps(KEY.public_jwks()))
+    configured = load_settings(
+        {"TEMPORAL_ADDRESS": "t:7233", "COMPLAINTS_SIGNING_KEY": str(key_file), "COMPLAINTS_TRUSTED_ISSUERS": f"idp={jwks}"}
+    )
+    assert set(worker_identity(configured).trusted) == {("engine", "e1"), ("idp", "k1")}
     with pytest.raises(IdentityKeyError, match="must be one of"):
         identity_mode(load_settings({"COMPLAINTS_IDENTITY": "open"}))
     # The embedded stack in signed mode trusts its development issuer, whose key its process makes.
