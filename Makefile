@@ -25,6 +25,11 @@ test: $(STAMP)
 worker: $(STAMP)
 	$(PY) worker.py
 
+# The HTTP API on 127.0.0.1:8000 with the worker and the embedded stack, until Ctrl-C (docs/api.md).
+.PHONY: api
+api: $(STAMP)
+	$(PY) -m api
+
 clean-data:
 	rm -rf data
 

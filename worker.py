@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from datetime import timedelta
+from typing import Any, Awaitable, Callable
 
 import structlog
 from temporalio.client import Client
@@ -142,10 +143,13 @@ async def serve(
     stop: asyncio.Event,
     started: asyncio.Event | None = None,
     policies: PolicyBook | None = None,
+    beside: Callable[[Client, Any], Awaitable[None]] | None = None,
 ) -> None:
     """Run the stack, the pool and the worker until `stop` is set; `started` is set once polling.
 
     The policies are loaded first (PolicyFileError before anything starts) unless given.
+    beside: a service to run with the worker's client and pool (the HTTP API, api/serve.py); when it
+    ends, the worker stops too.
     """
     if policies is None:
         policies = load_policies(settings.policies_path)
@@ -181,8 +185,11 @@ async def serve(
                 policies_file=policies.source,
             )
             stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            side = asyncio.create_task(beside(client, pool), name="beside") if beside is not None else None
+            await asyncio.wait({running, stopping, *([side] if side else [])}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
+            if side is not None and not side.done():
+                side.cancel()
             if not running.done():
                 log.info("worker stopping", task_queue=settings.task_queue)
                 await worker.shutdown()

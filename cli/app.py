@@ -14,7 +14,7 @@ from cli.fleet import cmd_list
 from cli.notifications import cmd_notifications_ack, cmd_notifications_list
 from cli.parser import build_parser
 from cli.roster import cmd_roster_list, cmd_roster_load
-from cli.token import cmd_token
+from cli.token import cmd_api_token, cmd_token
 from config import SettingsError, load_settings
 
 
@@ -37,6 +37,8 @@ async def amain(argv: Sequence[str] | None = None) -> int:
             return await cmd_codec_server(args, settings)
         if args.command == "token":
             return cmd_token(args, settings)
+        if args.command == "api_token":
+            return cmd_api_token(args, settings)
         session = Session(settings, args.timeout)
         handler = {"start": cmd_start, "action": cmd_action, "show": cmd_show, "list": cmd_list}[args.command]
         return await handler(args, session)

@@ -348,6 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--action", required=True, help="the action's name, or `start`")
     token.add_argument("--case", required=True, metavar="COMPLAINT_ID", help="the case (its workflow is complaint-<id>)")
     token.add_argument("--payload", required=True, metavar="FILE", help="the action's JSON payload, exactly as it will be sent")
+
+    api_token = commands.add_parser(
+        "api-token",
+        help="print a bearer token for the HTTP API from the embedded development issuer",
+        description="A JWT of the embedded stack's development issuer for `Authorization: Bearer ...` (make api).",
+    )
+    api_token.set_defaults(command="api_token")
+    api_token.add_argument("--as", dest="actor", required=True, metavar="ACTOR", help="a.patel, customer:CU-9 or system:crm")
+    api_token.add_argument("--minutes", type=int, default=60, help="how long it is valid (default 60)")
     return parser
 
 

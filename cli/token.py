@@ -1,4 +1,5 @@
-"""`token`: print an actor assertion for a script, e.g. for the temporal CLI's `--headers actor-assertion=...`."""
+"""`token`: print an actor assertion for a script, e.g. for the temporal CLI's `--headers actor-assertion=...`;
+`api-token`: print a bearer token of the embedded development issuer, for the HTTP API (api/auth.py)."""
 
 from __future__ import annotations
 
@@ -32,4 +33,24 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
             workflow_id=workflow_id_for(args.case), action=args.action, payload=payload, now=datetime.now(timezone.utc),
         )  # fmt: skip
     )
+    return 0
+
+
+def cmd_api_token(args: argparse.Namespace, settings: Settings) -> int:
+    import jwt
+
+    from api.auth import DEV_AUDIENCE
+
+    key = signing_key_for(settings)
+    if key is None:
+        raise CliError("no development issuer here: run the embedded stack once (make api), or use your OIDC provider's tokens")
+    now = int(datetime.now(timezone.utc).timestamp())
+    claims: dict = {"iss": key.issuer, "aud": DEV_AUDIENCE, "iat": now, "exp": now + 60 * args.minutes, "sub": args.actor}
+    if args.actor.startswith("customer:"):
+        claims["customer_id"] = args.actor.removeprefix("customer:")
+    elif args.actor.startswith("system:"):
+        claims["client_id"] = args.actor.removeprefix("system:")
+    else:
+        claims["preferred_username"] = args.actor
+    print(jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.key_id}))
     return 0

@@ -6,6 +6,8 @@ errors before anything is sent, and typed state back.
 
 from __future__ import annotations
 
+import hashlib
+
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,6 +52,15 @@ class StartResult:
     contact_id: str | None = None  # the intake's complaint_id (the caller's own reference)
     related_case: str | None = None  # opened: the problem's earlier case, closed past its feedback window
     door_workflow_id: str | None = None  # the problem door that decided (None for start_case)
+
+
+def update_id(action_name: str, model: Action) -> str | None:
+    """The Update's id for an action with a request_id: an exact resend is the same Update (Temporal answers it
+    again), while the same request_id with another payload is a new one, which the case refuses (InvalidCommand)."""
+    if model.request_id is None:
+        return None
+    digest = hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:16]
+    return f"{action_name}/{model.request_id}/{digest}"
 
 
 class ComplaintClient:
@@ -189,7 +200,7 @@ class ComplaintClient:
             state = await self.handle(complaint_id).execute_update(
                 action_name,
                 model,
-                id=model.request_id,
+                id=update_id(action_name, model),
                 result_type=CaseState,
             )
         except WorkflowUpdateFailedError as error:

@@ -34,6 +34,10 @@ class Agent(InputMessage):
 ENGINE_SYSTEMS = frozenset({"engine", "escalation", "routing"})
 
 
+# What a system may read through the HTTP API besides the actions it may send (api/visibility.py).
+SYSTEM_READS = ("read_cases",)
+
+
 class System(InputMessage):
     """Another system that acts on cases as `system:<name>` (a CRM, a survey tool), and the actions it may send."""
 
@@ -47,9 +51,10 @@ class System(InputMessage):
 
         if self.name in ENGINE_SYSTEMS:
             raise ValueError(f"system:{self.name} is the engine's own name; register the system under another")
-        unknown = sorted(set(self.actions) - set(ACTIONS))
+        allowed = [*ACTIONS, *SYSTEM_READS]
+        unknown = sorted(set(self.actions) - set(allowed))
         if unknown:
-            raise ValueError(f"system {self.name}: unknown actions {', '.join(unknown)}; actions are: {', '.join(ACTIONS)}")
+            raise ValueError(f"system {self.name}: unknown actions {', '.join(unknown)}; actions are: {', '.join(allowed)}")
         return self
 
 

@@ -1,0 +1,223 @@
+"""create_app: the HTTP API's routes, thin over ComplaintClient (actions, live state) and PostgreSQL (lists).
+
+The actor always comes from the bearer token (api.auth); a body naming another is 403. The client the app
+is given signs each Temporal call's actor assertion (identity.interceptors), so a worker in signed mode
+sees who the API vouched for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+import asyncpg
+import structlog
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.notifications_store import get_notifications, list_notifications, mark_delivered
+from api.auth import Authenticator, Principal
+from api.problems import Problem, for_rejection, problem_response, unavailable
+from api.reads import CaseFilters, CasePage, list_cases
+from api.views import customer_state, customer_timeline
+from api.visibility import Viewer, viewer_for
+from complaint_client import CommandRejected, ComplaintClient
+from schemas import CaseState, ComplaintIntake, TimelineEvent
+from schemas.actions import ACTIONS
+from schemas.errors import describe_validation_error
+
+log = structlog.get_logger("api")
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator, *, max_body: int = MAX_BODY_BYTES) -> FastAPI:
+    app = FastAPI(title="Complaint engine", version="0.1.0", description="Cases, actions and reads (docs/api.md).")
+
+    async def principal(request: Request) -> Principal:
+        return auth.principal(request.headers.get("authorization"))
+
+    async def viewer(request: Request) -> Viewer:
+        return await viewer_for(pool, await principal(request))
+
+    @app.middleware("http")
+    async def limits_and_log(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_body:
+            response = problem_response(Problem(413, f"the body is over {max_body} bytes"), request.url.path)
+        else:
+            try:
+                response = await call_next(request)
+            except Exception as error:  # never a traceback to the caller
+                log.exception("request failed", error=type(error).__name__)
+                response = problem_response(Problem(500, "the request failed inside the API"), request.url.path)
+        route = request.scope.get("route")
+        log.info(
+            "request",
+            method=request.method,
+            route=getattr(route, "path", request.url.path),
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            complaint_id=request.path_params.get("complaint_id"),
+        )
+        return response
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, problem: Problem) -> JSONResponse:
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        where = "; ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in error.errors())
+        return problem_response(Problem(422, f"invalid request: {where}"), request.url.path)
+
+    @app.exception_handler(RPCError)
+    async def on_temporal(request: Request, error: RPCError) -> JSONResponse:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return problem_response(Problem(404, "no such case"), request.url.path)
+        return problem_response(unavailable("Temporal"), request.url.path)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def on_database(request: Request, error: Exception) -> JSONResponse:
+        return problem_response(unavailable("PostgreSQL"), request.url.path)
+
+    # --- cases ---------------------------------------------------------------------------------
+
+    @app.post("/cases", status_code=201, responses={200: {"description": "joined or existing"}})
+    async def start_case(intake: dict[str, Any], request: Request) -> JSONResponse:
+        who = await principal(request)
+        try:
+            parsed = ComplaintIntake.model_validate(intake)
+        except ValidationError as error:
+            raise Problem(422, describe_validation_error(error, "complaint intake")) from None
+        if who.customer_id is not None and parsed.customer.customer_id != who.customer_id:
+            raise Problem(403, f"{who.actor} may report only their own complaints")
+        try:
+            started = await engine.start(parsed)
+        except CommandRejected as refused:
+            raise for_rejection(refused.kind, refused.message) from None
+        return JSONResponse(asdict(started), status_code=201 if started.created else 200)
+
+    @app.post("/cases/{complaint_id}/actions/{action}")
+    async def act(
+        complaint_id: str,
+        action: str,
+        body: dict[str, Any],
+        request: Request,
+        idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    ) -> CaseState:
+        who = await principal(request)
+        if action not in ACTIONS:
+            raise Problem(404, f"unknown action {action!r}; actions are: {', '.join(ACTIONS)}")
+        if body.get("actor") not in (None, who.actor):
+            raise Problem(403, f"the token is {who.actor}'s; the body names {body.get('actor')!r}")
+        if idempotency_key is not None:
+            if body.get("request_id") not in (None, idempotency_key):
+                raise Problem(422, "Idempotency-Key and the body's request_id differ")
+            body = {**body, "request_id": idempotency_key}
+        try:
+            return await engine.act(complaint_id, action, {**body, "actor": who.actor})
+        except CommandRejected as refused:
+            raise for_rejection(refused.kind, refused.message) from None
+
+    @app.get("/cases")
+    async def cases(
+        request: Request,
+        owner: str | None = None,
+        status: str | None = None,
+        category: str | None = None,
+        severity: str | None = None,
+        escalation_level: int | None = None,
+        customer: str | None = None,
+        deadline_before: str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> CasePage:
+        try:
+            filters = CaseFilters(
+                owner=owner, status=status, category=category, severity=severity,
+                escalation_level=escalation_level, customer=customer, deadline_before=deadline_before,
+            )  # fmt: skip
+        except ValidationError as error:
+            raise Problem(422, describe_validation_error(error, "filters")) from None
+        return await list_cases(pool, await viewer(request), filters, limit=limit, after=after)
+
+    @app.get("/cases/{complaint_id}")
+    async def case(complaint_id: str, request: Request) -> dict[str, Any]:
+        who = await viewer(request)
+        state = await _state(complaint_id)
+        if not who.may_see(state.customer.customer_id, state.owner, state.pending_owner):
+            raise Problem(404, "no such case")  # a case one may not see is one that does not exist
+        return customer_state(state) if who.principal.customer_id else state.model_dump(mode="json")
+
+    @app.get("/cases/{complaint_id}/timeline")
+    async def timeline(complaint_id: str, request: Request) -> list[dict[str, Any]]:
+        who = await viewer(request)
+        state = await _state(complaint_id)
+        if not who.may_see(state.customer.customer_id, state.owner, state.pending_owner):
+            raise Problem(404, "no such case")
+        events: list[TimelineEvent] = await engine.timeline(complaint_id)
+        if who.principal.customer_id:
+            return customer_timeline(events)
+        return [event.model_dump(mode="json") for event in events]
+
+    async def _state(complaint_id: str) -> CaseState:
+        try:
+            return await engine.state(complaint_id)
+        except WorkflowQueryFailedError:
+            raise Problem(404, "no such case") from None
+
+    # --- notifications -------------------------------------------------------------------------
+
+    @app.get("/notifications")
+    async def notifications(request: Request, all: bool = False, case: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        who = await viewer(request)
+        if not who.staff:
+            raise Problem(403, "notifications are for the roster's staff")
+        if not 1 <= limit <= 500:
+            raise Problem(400, f"limit must be between 1 and 500 (got {limit})")
+        found = await list_notifications(pool, complaint_id=case, pending_only=not all, limit=limit)
+        return [n.model_dump(mode="json") for n in found if who.owners is None or n.recipient in who.owners]
+
+    @app.post("/notifications/{notification_id}/ack")
+    async def ack(notification_id: int, request: Request) -> dict[str, Any]:
+        who = await viewer(request)
+        [found] = await get_notifications(pool, [notification_id]) or [None]
+        if found is None or not who.staff or (who.owners is not None and found.recipient not in who.owners):
+            raise Problem(404, "no such notification")
+        await mark_delivered(pool, [notification_id], acknowledged_by=who.principal.actor)
+        [acknowledged] = await get_notifications(pool, [notification_id])
+        return acknowledged.model_dump(mode="json")
+
+    # --- health --------------------------------------------------------------------------------
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        try:
+            await pool.fetchval("SELECT 1")
+        except Exception:
+            raise unavailable("PostgreSQL") from None
+        try:
+            await engine.client.workflow_service.get_system_info(_system_info_request())
+        except Exception:
+            raise unavailable("Temporal") from None
+        return {"status": "ready"}
+
+    return app
+
+
+def _system_info_request() -> Any:
+    from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+    return GetSystemInfoRequest()

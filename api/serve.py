@@ -1,0 +1,69 @@
+"""`python -m api` (make api): the embedded stack (or the configured servers), the worker, and the API on
+API_HOST:API_PORT (127.0.0.1:8000), until Ctrl-C.
+
+Tokens: OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL name the issuer whose JWTs the API accepts
+(OIDC_ACTOR_CLAIM, default preferred_username, is the roster id). Unset, on the embedded stack, the
+development issuer's key (data/identity-signing-key.json) signs and checks them: `starter.py api-token
+--as a.patel` prints one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import structlog
+import uvicorn
+
+from api.app import create_app
+from api.auth import DEV_AUDIENCE, Authenticator
+from complaint_client import ComplaintClient
+from config import SettingsError, load_settings
+from identity.setup import signing_key_for
+from logs import configure_logging
+
+log = structlog.get_logger("api")
+
+
+def authenticator_for(settings) -> Authenticator:  # type: ignore[no-untyped-def]
+    issuer, audience, jwks = (os.environ.get(name) or None for name in ("OIDC_ISSUER", "OIDC_AUDIENCE", "OIDC_JWKS_URL"))
+    claim = os.environ.get("OIDC_ACTOR_CLAIM") or "preferred_username"
+    if issuer or audience or jwks:
+        if not (issuer and audience and jwks):
+            raise SettingsError("OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL go together: set all three")
+        return Authenticator(issuer=issuer, audience=audience, jwks_url=jwks, actor_claim=claim)
+    key = signing_key_for(settings, create=True)
+    if key is None:
+        raise SettingsError("the API needs OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL (or the embedded stack)")
+    return Authenticator(issuer=key.issuer, audience=DEV_AUDIENCE, key=key.private_key.public_key(), actor_claim=claim)
+
+
+async def serve_api(host: str, port: int) -> None:
+    from worker import serve as serve_worker
+
+    settings = load_settings()
+    auth = authenticator_for(settings)
+
+    async def api(client, pool) -> None:  # type: ignore[no-untyped-def]
+        app = create_app(ComplaintClient(client, settings.task_queue), pool, auth)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - Ctrl-C is the loop's, below
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        print(f"API on http://{host}:{port} (OpenAPI at /docs, /openapi.json); Ctrl-C stops it", flush=True)
+        await server.serve()
+
+    await serve_worker(settings, asyncio.Event(), beside=api)
+
+
+def main() -> int:
+    configure_logging(load_settings().log_format)
+    host, port = os.environ.get("API_HOST") or "127.0.0.1", int(os.environ.get("API_PORT") or 8000)
+    try:
+        asyncio.run(serve_api(host, port))
+    except SettingsError as error:
+        print(f"error: {error}")
+        return 2
+    return 0

@@ -1,0 +1,112 @@
+"""The HTTP API on a real port, over a real worker, with an OIDC issuer whose JWKS the test serves over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from contextlib import asynccontextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, AsyncIterator, Iterator
+
+import httpx
+import jwt
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from api.app import create_app
+from api.auth import Authenticator
+from complaint_client import ComplaintClient
+from identity.interceptors import SigningInterceptor
+from identity.keys import new_signing_key
+from identity.modes import WorkerIdentity
+from tests.support.ports import free_port
+from worker import build_worker
+
+ISSUER = "https://idp.test"
+AUDIENCE = "complaints-api"
+
+
+class OidcIssuer:
+    """An OIDC issuer for tests: an ES256 key whose JWKS it serves over HTTP, and the tokens it signs."""
+
+    def __init__(self) -> None:
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.private_key.public_key()))
+        self.jwks = {"keys": [{**jwk, "kid": "test-1", "alg": "ES256", "use": "sig"}]}
+        self._server: ThreadingHTTPServer | None = None
+
+    def token(self, *, expires_in: int = 300, audience: str = AUDIENCE, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + expires_in, "sub": str(uuid.uuid4()), **claims}
+        return jwt.encode(body, self.private_key, algorithm="ES256", headers={"kid": "test-1"})
+
+    def staff(self, agent_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(preferred_username=agent_id)}"}
+
+    def customer(self, customer_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(customer_id=customer_id)}"}
+
+    def system(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(client_id=name)}"}
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        body = json.dumps(self.jwks).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+@asynccontextmanager
+async def api_on(env: Any, pool: Any, issuer: OidcIssuer) -> AsyncIterator[tuple[httpx.AsyncClient, ComplaintClient]]:
+    """A signed-mode worker, the API signing for it, served by uvicorn on a free port; an HTTP client at it."""
+    signing_key = new_signing_key("complaints-api", "api-1")
+    plain = env.client
+    client = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(signing_key)]})
+    task_queue = f"api-{uuid.uuid4().hex[:8]}"
+    async with issuer.serving() as jwks_url, build_worker(
+        client, pool, task_queue, identity=WorkerIdentity("signed", signing_key.trusted_keys())
+    ):
+        engine = ComplaintClient(client, task_queue, read_your_writes=True)
+        app = create_app(engine, pool, Authenticator(issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks_url))
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.02)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                yield http, engine
+        finally:
+            server.should_exit = True
+            await serving
+
+
+def problem(response: httpx.Response) -> dict[str, Any]:
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    return response.json()
+
+
+def iter_pages(pages: list[dict[str, Any]]) -> Iterator[str]:
+    for page in pages:
+        yield from (item["complaint_id"] for item in page["items"])
