@@ -1,4 +1,4 @@
-"""Where cases live: every setting comes from the environment (see CONTRACT.md).
+"""Where cases live: every setting comes from the environment (README, "Settings").
 
 The Temporal connection (address, namespace, TLS, API key) is read by
 temporalio.envconfig, as the `temporal` CLI reads it: the TEMPORAL_*

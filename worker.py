@@ -1,6 +1,6 @@
 """The complaints worker: `python worker.py` (or `make worker`).
 
-Reads its settings from the environment (config.py, CONTRACT.md): with
+Reads its settings from the environment (config.py, docs/contract.md): with
 TEMPORAL_ADDRESS and DATABASE_URL unset it starts (or joins) the embedded
 Temporal dev server and PostgreSQL in ./data. Runs until SIGINT/SIGTERM, then
 stops the worker (letting running activities finish), closes the database

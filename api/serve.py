@@ -1,5 +1,6 @@
 """`python -m api` (make api): the embedded stack (or the configured servers), the worker, and the API on
-API_HOST:API_PORT (127.0.0.1:8000), until Ctrl-C.
+API_HOST:API_PORT (127.0.0.1:8000), until Ctrl-C. API_WITH_WORKER=false serves the API alone, beside
+workers that run elsewhere (docker-compose.yml).
 
 Tokens: OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL name the issuer whose JWTs the API accepts
 (OIDC_ACTOR_CLAIM, default preferred_username, is the roster id). Unset, on the embedded stack, the
@@ -39,7 +40,8 @@ def authenticator_for(settings) -> Authenticator:  # type: ignore[no-untyped-def
     return Authenticator(issuer=key.issuer, audience=DEV_AUDIENCE, key=key.private_key.public_key(), actor_claim=claim)
 
 
-async def serve_api(host: str, port: int) -> None:
+async def serve_api(host: str, port: int, *, with_worker: bool = True) -> None:
+    """The API until Ctrl-C; with_worker: also the worker, and the embedded stack unless servers are named."""
     from worker import serve as serve_worker
 
     settings = load_settings()
@@ -55,14 +57,27 @@ async def serve_api(host: str, port: int) -> None:
         print(f"API on http://{host}:{port} (OpenAPI at /docs, /openapi.json); Ctrl-C stops it", flush=True)
         await server.serve()
 
-    await serve_worker(settings, asyncio.Event(), beside=api)
+    if with_worker:
+        await serve_worker(settings, asyncio.Event(), beside=api)
+        return
+    if settings.embedded_temporal or settings.embedded_postgres:
+        raise SettingsError("API_WITH_WORKER=false serves beside workers elsewhere: set TEMPORAL_ADDRESS and DATABASE_URL")
+    from activities import create_pool
+    from stack.client import connect_client
+
+    pool = await create_pool(settings.database_url)
+    try:
+        await api(await connect_client(settings.client_address, settings.namespace, settings=settings), pool)
+    finally:
+        await pool.close()
 
 
 def main() -> int:
     configure_logging(load_settings().log_format)
     host, port = os.environ.get("API_HOST") or "127.0.0.1", int(os.environ.get("API_PORT") or 8000)
+    with_worker = (os.environ.get("API_WITH_WORKER") or "true").lower() not in ("false", "0", "no")
     try:
-        asyncio.run(serve_api(host, port))
+        asyncio.run(serve_api(host, port, with_worker=with_worker))
     except SettingsError as error:
         print(f"error: {error}")
         return 2

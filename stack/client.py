@@ -1,7 +1,7 @@
 """The one place a Temporal client is made: worker, CLI, demo and benchmark all use connect_client.
 
 Every client gets the same data converter (data_converter_for): temporalio's
-pydantic converter, so payloads are the plain JSON of CONTRACT.md, with the
+pydantic converter, so payloads are the plain JSON of docs/contract.md, with the
 encryption codec of codec/ in front of Temporal, so customer data is stored
 encrypted when keys are configured (codec/keys.py says which). Decoding
 passes plain payloads through, so a case started from the `temporal` CLI with

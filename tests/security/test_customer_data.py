@@ -268,7 +268,7 @@ async def test_the_temporal_cli_starts_with_plain_json_and_reads_through_the_cod
     try:
         async with encrypted_engine(dev_env, pool) as engine:
             cli = lambda *args: temporal_cli(address, namespace, *args)  # noqa: E731
-            # Hand-written plain JSON, as CONTRACT.md promises: the encrypting worker takes it.
+            # Hand-written plain JSON, as docs/contract.md promises: the encrypting worker takes it.
             status, _, err = await cli(
                 "workflow", "start", "--type", "ComplaintWorkflow", "--task-queue", engine.task_queue,
                 "--workflow-id", workflow_id, "--input", intake,

@@ -1,6 +1,6 @@
 """The who-may rules cannot be bypassed through signals.
 
-Every action with a who-may rule (CONTRACT.md, "Agent actions") is sent as a Signal, which
+Every action with a who-may rule (docs/contract.md, "Agent actions") is sent as a Signal, which
 returns nothing to the sender, by an actor the rule refuses: another customer, a non-owner
 agent, an agent not on the roster or not active, a supervisor approving goodwill above their
 authority, a non-customer recording feedback, ... Each must leave exactly one command_rejected
