@@ -4,7 +4,8 @@ Boots the embedded defaults (Temporal dev server and PostgreSQL in ./data, or
 the servers named by TEMPORAL_ADDRESS / DATABASE_URL), runs a worker, loads
 the demo roster, works six realistic complaints end to end (one escalating live on the
 demo policy, one transferred with a handoff, one joined by a second contact), prints
-each timeline and a summary, and exits 0.
+each timeline, works one more through the HTTP API (printing each call), prints a
+summary, and exits 0.
 """
 
 from __future__ import annotations
@@ -48,12 +49,12 @@ async def run_demo() -> int:
             client = await connect_client(stack.temporal_address, settings.namespace, settings=settings)
             log_payload_protection(keyring_for(settings), settings)  # a warning only when payloads are plain text
             async with build_worker(client, pool, settings.task_queue):
-                return await _work_the_cases(ComplaintClient(client, settings.task_queue), pool)
+                return await _work_the_cases(ComplaintClient(client, settings.task_queue), pool, settings)
         finally:
             await pool.close()
 
 
-async def _work_the_cases(engine: ComplaintClient, pool) -> int:  # type: ignore[no-untyped-def]
+async def _work_the_cases(engine: ComplaintClient, pool, settings) -> int:  # type: ignore[no-untyped-def]
     # Ids are new on every run: the engine never reopens a closed complaint_id as a new case.
     run = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     rows = []
@@ -75,6 +76,7 @@ async def _work_the_cases(engine: ComplaintClient, pool) -> int:  # type: ignore
             kept += f" ({outcome.promises_kept_on_time} on time)"
         rows.append((complaint_id, state.category, outcome.owner, outcome.outcome, kept, outcome.escalations, state.event_count, f"{elapsed:.1f}s"))
 
+    await _one_case_over_http(engine, pool, settings)
     await _print_notifications(pool, [row[0] for row in rows])
     print("\n=== Summary ===")
     header = ("case", "category", "owner", "outcome", "promises kept", "escalations", "events", "took")
@@ -84,6 +86,48 @@ async def _work_the_cases(engine: ComplaintClient, pool) -> int:  # type: ignore
     print(f"\n{len(rows)} cases closed with follow-through. They are kept in ./data: to look at one, run")
     print(f"`make worker` in another terminal, then `.venv/bin/python starter.py show {rows[0][0]}`.")
     return 0
+
+
+async def _one_case_over_http(engine: ComplaintClient, pool, settings) -> None:  # type: ignore[no-untyped-def]
+    """The HTTP API (make api) in this process on a free port, and one case worked through it."""
+    import socket
+
+    import jwt
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import DEV_AUDIENCE, Authenticator
+    from demo_cases.customers import customer_id
+    from demo_cases.over_http import worked_over_http
+    from identity.setup import signing_key_for
+
+    key = signing_key_for(settings, create=True)
+    assert key is not None
+    auth = Authenticator(issuer=key.issuer, audience=DEV_AUDIENCE, key=key.private_key.public_key())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(engine, pool, auth), host="127.0.0.1", port=port, log_config=None, access_log=False))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    complaint_id = f"DEMO-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-api"
+    now = int(time.time())
+
+    def token(**claims: str) -> str:
+        body = {"iss": key.issuer, "aud": DEV_AUDIENCE, "iat": now, "exp": now + 600, **claims}
+        return jwt.encode(body, key.private_key, algorithm="EdDSA", headers={"kid": key.key_id})
+
+    customer = customer_id("CU-7781", complaint_id)
+    tokens = {"c.nguyen": token(preferred_username="c.nguyen"), f"customer:{customer}": token(customer_id=customer)}
+    print(f"\n=== One case over HTTP: the API on http://127.0.0.1:{port} (make api serves it on 8000) ===")
+    try:
+        state = await worked_over_http(f"http://127.0.0.1:{port}", tokens, complaint_id)
+        print(f"  {complaint_id}: {state['status']}, outcome {state['outcome']}, with the actor of each call from its token")
+    finally:
+        server.should_exit = True
+        await serving
 
 
 async def _print_notifications(pool, complaint_ids: list[str]) -> None:  # type: ignore[no-untyped-def]

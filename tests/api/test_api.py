@@ -181,3 +181,20 @@ async def test_a_body_over_the_limit_is_413_and_nothing_answers_500_with_a_trace
     assert response.status_code == 413 and problem(response)["status"] == 413
     openapi = (await http.get("/openapi.json")).json()
     assert {"/cases", "/cases/{complaint_id}/actions/{action}", "/notifications"} <= set(openapi["paths"])
+
+
+async def test_the_demos_case_over_http_closes_with_each_actor_from_its_token(api, pool):
+    """`make demo`'s last case (demo_cases/over_http.py), against this API: the agent works it, the customer confirms."""
+    import json
+    from pathlib import Path
+
+    from demo_cases.customers import customer_id
+    from demo_cases.over_http import worked_over_http
+
+    http, _ = api
+    await load_roster(pool, Roster.model_validate(json.loads(Path("roster/demo.json").read_text())))
+    complaint_id = f"API-{uuid.uuid4().hex[:10]}"
+    customer = customer_id("CU-7781", complaint_id)
+    tokens = {"c.nguyen": ISSUER.token(preferred_username="c.nguyen"), f"customer:{customer}": ISSUER.token(customer_id=customer)}
+    state = await worked_over_http(str(http.base_url).rstrip("/"), tokens, complaint_id)
+    assert state["status"] == "closed" and state["outcome"] == "resolved"
