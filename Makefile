@@ -25,6 +25,16 @@ test: $(STAMP)
 worker: $(STAMP)
 	$(PY) worker.py
 
+# The API fuzzed from its OpenAPI document with a fresh seed and more examples (the suite uses a fixed one).
+.PHONY: fuzz-api
+fuzz-api: $(STAMP)
+	API_FUZZ_SEED=$$(od -An -N3 -tu4 /dev/urandom | tr -d ' ') API_FUZZ_EXAMPLES=$(or $(EXAMPLES),200) $(PY) -m pytest -q tests/api/test_api_fuzz.py
+
+# The HTTP API against ComplaintClient, one action through each (docs/performance.md).
+.PHONY: bench-api
+bench-api: $(STAMP)
+	$(PY) -m bench.api
+
 # The HTTP API on 127.0.0.1:8000 with the worker and the embedded stack, until Ctrl-C (docs/api.md).
 .PHONY: api
 api: $(STAMP)

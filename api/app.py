@@ -7,6 +7,7 @@ sees who the API vouched for.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict
 from typing import Any
@@ -17,12 +18,13 @@ from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.notifications_store import get_notifications, list_notifications, mark_delivered
 from api.auth import Authenticator, Principal
-from api.problems import Problem, for_rejection, problem_response, unavailable
+from api.problems import Problem, documented_problems, for_rejection, problem_response, unavailable
 from api.reads import CaseFilters, CasePage, list_cases
 from api.views import customer_state, customer_timeline
 from api.visibility import Viewer, viewer_for
@@ -33,10 +35,17 @@ from schemas.errors import describe_validation_error
 
 log = structlog.get_logger("api")
 MAX_BODY_BYTES = 64 * 1024
+# A live read waits this long for the case's worker (a query needs one): then 503 with Retry-After, never a hang.
+QUERY_TIMEOUT_SECONDS = 5.0
 
 
 def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator, *, max_body: int = MAX_BODY_BYTES) -> FastAPI:
-    app = FastAPI(title="Complaint engine", version="0.1.0", description="Cases, actions and reads (docs/api.md).")
+    app = FastAPI(
+        title="Complaint engine",
+        version="0.1.0",
+        description="Cases, actions and reads (docs/api.md). Every refusal is RFC 9457 problem+json.",
+        responses=documented_problems(),
+    )
 
     async def principal(request: Request) -> Principal:
         return auth.principal(request.headers.get("authorization"))
@@ -70,6 +79,12 @@ def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator,
     @app.exception_handler(Problem)
     async def on_problem(request: Request, problem: Problem) -> JSONResponse:
         return problem_response(problem, request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        """The framework's own refusals (a body that is not JSON, an unknown route, a wrong method), as problems."""
+        detail = error.detail if isinstance(error.detail, str) else "the request was refused"
+        return problem_response(Problem(error.status_code, detail, headers=dict(error.headers or {})), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -163,16 +178,21 @@ def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator,
         state = await _state(complaint_id)
         if not who.may_see(state.customer.customer_id, state.owner, state.pending_owner):
             raise Problem(404, "no such case")
-        events: list[TimelineEvent] = await engine.timeline(complaint_id)
+        try:
+            events: list[TimelineEvent] = await asyncio.wait_for(engine.timeline(complaint_id), QUERY_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            raise unavailable("the case's worker") from None
         if who.principal.customer_id:
             return customer_timeline(events)
         return [event.model_dump(mode="json") for event in events]
 
     async def _state(complaint_id: str) -> CaseState:
         try:
-            return await engine.state(complaint_id)
+            return await asyncio.wait_for(engine.state(complaint_id), QUERY_TIMEOUT_SECONDS)
         except WorkflowQueryFailedError:
             raise Problem(404, "no such case") from None
+        except asyncio.TimeoutError:
+            raise unavailable("the case's worker") from None
 
     # --- notifications -------------------------------------------------------------------------
 

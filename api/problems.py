@@ -12,6 +12,7 @@ _TITLES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
+    405: "Method not allowed",
     409: "Conflict",
     413: "Payload too large",
     422: "Unprocessable request",
@@ -49,3 +50,17 @@ def for_rejection(kind: str, message: str) -> Problem:
 
 def unavailable(what: str) -> Problem:
     return Problem(503, f"{what} is unavailable; try again shortly", headers={"Retry-After": "5"})
+
+
+def documented_problems() -> dict[int | str, dict[str, Any]]:
+    """The problem responses every route may give, for the OpenAPI document."""
+    schema = {
+        "type": "object",
+        "properties": {k: {"type": "string"} for k in ("type", "title", "detail", "instance", "kind")} | {"status": {"type": "integer"}},
+        "required": ["type", "title", "status", "detail"],
+    }
+    return {
+        status: {"description": title, "content": {PROBLEM_TYPE: {"schema": schema}}}
+        for status, title in _TITLES.items()
+        if status != 500
+    }

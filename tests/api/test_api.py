@@ -15,50 +15,14 @@ import pytest
 
 from activities.roster_store import load_roster
 from schemas import Roster
-from tests.support.api import OidcIssuer, api_on, iter_pages, problem
-
-ROSTER = Roster.model_validate(
-    {
-        "agents": [
-            {"id": "api-max", "name": "Max Manager", "role": "manager", "team": "ops", "authority_limit": 5000},
-            {"id": "api-sam", "name": "Sam Supervisor", "role": "supervisor", "team": "care", "supervisor_id": "api-max"},
-            {"id": "api-ana", "name": "Ana Agent", "role": "agent", "team": "care", "supervisor_id": "api-sam"},
-            {"id": "api-bob", "name": "Bob Agent", "role": "agent", "team": "care", "supervisor_id": "api-sam"},
-            {"id": "api-oli", "name": "Oli Other", "role": "agent", "team": "elsewhere"},
-        ],
-        "systems": [
-            {"name": "api-crm", "actions": ["new_contact", "read_cases"]},
-            {"name": "api-chat", "actions": ["new_contact"]},
-        ],
-    }
-)
-OWNER = "api-ana"
-ISSUER = OidcIssuer()
-
+from tests.support.api import API_ROSTER as ROSTER
+from tests.support.api import ISSUER, OWNER, OidcIssuer, api_on, intake, iter_pages, opened, problem
 
 @pytest.fixture
-async def api(time_skipping_env, pool) -> AsyncIterator[Any]:
+async def api(dev_env, pool) -> AsyncIterator[Any]:
     await load_roster(pool, ROSTER)
-    async with api_on(time_skipping_env, pool, ISSUER) as (http, engine):
+    async with api_on(dev_env, pool, ISSUER) as (http, engine):
         yield http, engine
-
-
-def intake(**overrides: Any) -> dict[str, Any]:
-    complaint_id = f"API-{uuid.uuid4().hex[:10]}"
-    return {
-        "complaint_id": complaint_id,
-        "customer": {"customer_id": f"cu-{complaint_id}", "name": "Priya Natarajan"},
-        "channel": "email", "category": "billing", "severity": "medium",
-        "summary": "Charged twice", "received_by": OWNER, **overrides,
-    }  # fmt: skip
-
-
-async def opened(http, **overrides: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    body = intake(**overrides)
-    response = await http.post("/cases", json=body, headers=ISSUER.staff(OWNER))
-    assert response.status_code == 201, response.text
-    assert response.json()["outcome"] == "opened" and response.json()["owner"] == OWNER
-    return body
 
 
 async def test_without_a_valid_token_every_route_is_401_with_a_challenge(api):

@@ -22,10 +22,11 @@ from complaint_client import ComplaintClient
 from identity.interceptors import SigningInterceptor
 from identity.keys import new_signing_key
 from identity.modes import WorkerIdentity
+from schemas import Roster
 from tests.support.ports import free_port
 from worker import build_worker
 
-ISSUER = "https://idp.test"
+ISSUER_URL = "https://idp.test"
 AUDIENCE = "complaints-api"
 
 
@@ -40,7 +41,7 @@ class OidcIssuer:
 
     def token(self, *, expires_in: int = 300, audience: str = AUDIENCE, **claims: Any) -> str:
         now = int(time.time())
-        body = {"iss": ISSUER, "aud": audience, "iat": now, "exp": now + expires_in, "sub": str(uuid.uuid4()), **claims}
+        body = {"iss": ISSUER_URL, "aud": audience, "iat": now, "exp": now + expires_in, "sub": str(uuid.uuid4()), **claims}
         return jwt.encode(body, self.private_key, algorithm="ES256", headers={"kid": "test-1"})
 
     def staff(self, agent_id: str) -> dict[str, str]:
@@ -76,6 +77,9 @@ class OidcIssuer:
             server.server_close()
 
 
+ISSUER = OidcIssuer()
+
+
 @asynccontextmanager
 async def api_on(env: Any, pool: Any, issuer: OidcIssuer) -> AsyncIterator[tuple[httpx.AsyncClient, ComplaintClient]]:
     """A signed-mode worker, the API signing for it, served by uvicorn on a free port; an HTTP client at it."""
@@ -87,19 +91,77 @@ async def api_on(env: Any, pool: Any, issuer: OidcIssuer) -> AsyncIterator[tuple
         client, pool, task_queue, identity=WorkerIdentity("signed", signing_key.trusted_keys())
     ):
         engine = ComplaintClient(client, task_queue, read_your_writes=True)
-        app = create_app(engine, pool, Authenticator(issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks_url))
+        app = create_app(engine, pool, Authenticator(issuer=ISSUER_URL, audience=AUDIENCE, jwks_url=jwks_url))
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         serving = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.02)
+        started: list[str] = []
+
+        async def remember_started(response: httpx.Response) -> None:
+            """The cases and doors a test opened, to end them: a case left open on a stopped worker's task
+            queue would make a later test's read of it wait for a worker that never comes."""
+            if response.request.method == "POST" and response.request.url.path == "/cases" and response.status_code in (200, 201):
+                await response.aread()
+                answer = response.json()
+                started.extend(w for w in (answer.get("workflow_id"), answer.get("door_workflow_id")) if w)
+
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}", timeout=30, event_hooks={"response": [remember_started]}
+            ) as http:
                 yield http, engine
         finally:
             server.should_exit = True
             await serving
+            for workflow_id in started:
+                try:
+                    await client.get_workflow_handle(workflow_id).terminate("test finished")
+                except Exception:
+                    pass  # already closed
+
+
+API_ROSTER = Roster.model_validate(
+    {
+        "agents": [
+            {"id": "api-max", "name": "Max Manager", "role": "manager", "team": "ops", "authority_limit": 5000},
+            {"id": "api-sam", "name": "Sam Supervisor", "role": "supervisor", "team": "care", "supervisor_id": "api-max"},
+            {"id": "api-ana", "name": "Ana Agent", "role": "agent", "team": "care", "supervisor_id": "api-sam"},
+            {"id": "api-bob", "name": "Bob Agent", "role": "agent", "team": "care", "supervisor_id": "api-sam"},
+            {"id": "api-oli", "name": "Oli Other", "role": "agent", "team": "elsewhere"},
+            # The fuzzer's own team: it sees only the cases it opens, whose worker is alive.
+            {"id": "api-fuz", "name": "Fu Zer", "role": "agent", "team": "fuzz"},
+        ],
+        "systems": [
+            {"name": "api-crm", "actions": ["new_contact", "read_cases"]},
+            {"name": "api-chat", "actions": ["new_contact"]},
+        ],
+    }
+)
+OWNER = "api-ana"
+
+
+
+
+def intake(**overrides: Any) -> dict[str, Any]:
+    complaint_id = f"API-{uuid.uuid4().hex[:10]}"
+    return {
+        "complaint_id": complaint_id,
+        "customer": {"customer_id": f"cu-{complaint_id}", "name": "Priya Natarajan"},
+        "channel": "email", "category": "billing", "severity": "medium",
+        "summary": "Charged twice", "received_by": OWNER, **overrides,
+    }  # fmt: skip
+
+
+async def opened(http, **overrides: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    body = intake(**overrides)
+    response = await http.post("/cases", json=body, headers=ISSUER.staff(OWNER))
+    assert response.status_code == 201, response.text
+    assert response.json()["outcome"] == "opened" and response.json()["owner"] == OWNER
+    return body
+
 
 
 def problem(response: httpx.Response) -> dict[str, Any]:
