@@ -1,41 +1,47 @@
 """The HTTP API against ComplaintClient: one action through each, in one run (`make bench-api`).
 
-Its own dev server and embedded PostgreSQL in a temporary directory, a worker in signed mode, the API
-in this process on a free port. Each round opens CASES cases, then adds NOTES notes to each, first
-through ComplaintClient.act and then through POST /cases/{id}/actions/add_note (the order swapped each
-round), AGENTS at a time; the latencies (ms) and actions per second of both, their ratios, and what
-signing and checking one actor assertion costs. Prints a table and writes bench/results-api.json.
+Its own dev server and embedded PostgreSQL in a temporary directory; the worker (signed mode) and the API
+(`python -m api`, API_WITH_WORKER=false, tokens from an issuer whose JWKS this process serves) each in a
+process of its own, as deployed; this process only sends the load. Each round opens CASES cases, then
+adds NOTES notes to each, first through ComplaintClient.act and then through POST
+/cases/{id}/actions/add_note (the order swapped each round), AGENTS at a time; the latencies (ms) and
+actions per second of both, their ratios, and what signing and checking one actor assertion costs.
+Prints a table and writes bench/results-api.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import httpx
 import jwt
-import uvicorn
 
 from activities import create_pool
-from api.app import create_app
-from api.auth import Authenticator
 from bench.common import latency_summary, ratio
 from complaint_client import ComplaintClient
 from identity.assertion import sign, verify
 from identity.interceptors import SigningInterceptor
-from identity.keys import new_signing_key
-from identity.modes import WorkerIdentity
+from identity.keys import new_signing_key, signing_key_json
+from logs import configure_logging
 from stack.client import connect_client
 from tools.harness.ports import free_port
 from tools.harness.stack import OwnTemporal, prepare_database, start_postgres, stop_postgres
-from worker import build_worker
+from tools.harness.worker import REPO
 
 RESULTS = Path(__file__).resolve().with_name("results-api.json")
 AGENT = "c.nguyen"
@@ -77,32 +83,68 @@ async def timed_actions(cases: list[str], notes: int, agents: int, act: Callable
     return {**latency_summary(samples), "actions_per_second": round(len(samples) / seconds, 1)}
 
 
+@contextlib.contextmanager
+def serving_jwks(jwks: dict[str, Any]):  # type: ignore[no-untyped-def]
+    body = json.dumps(jwks).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def start_process(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *argv], env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     temporal, pg = OwnTemporal(work), await start_postgres(work)
     await temporal.start()
-    pool = await create_pool(pg.url, min_size=2, max_size=20)
+    pool = await create_pool(pg.url, min_size=1, max_size=4)
+    processes: list[subprocess.Popen] = []
     try:
         await prepare_database(pool)
         key = new_signing_key("complaints-api", "api-1")
-        plain = await connect_client(temporal.address)
-        client = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(key)]})
+        key_file = work / "signing-key.json"
+        key_file.write_text(signing_key_json(key))
         task_queue = f"bench-api-{uuid.uuid4().hex[:6]}"
-        async with build_worker(client, pool, task_queue, identity=WorkerIdentity("signed", key.trusted_keys())):
+        port = free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "COMPLAINTS_", "OIDC_", "API_"))},
+            "TEMPORAL_ADDRESS": temporal.address, "DATABASE_URL": pg.url, "COMPLAINTS_TASK_QUEUE": task_queue,
+            "COMPLAINTS_DATA_DIR": str(work), "COMPLAINTS_ENCRYPTION_KEYS": "off", "COMPLAINTS_IDENTITY": "signed",
+            "COMPLAINTS_SIGNING_KEY": str(key_file), "LOG_FORMAT": "json",
+        }  # fmt: skip
+        with serving_jwks(key.public_jwks()) as jwks_url:
+            processes.append(start_process(["worker.py"], env, work / "worker.log"))
+            api_env = {**env, "API_WITH_WORKER": "false", "API_HOST": "127.0.0.1", "API_PORT": str(port),
+                       "OIDC_ISSUER": key.issuer, "OIDC_AUDIENCE": AUDIENCE, "OIDC_JWKS_URL": jwks_url}  # fmt: skip
+            processes.append(start_process(["-m", "api"], api_env, work / "api.log"))
+            plain = await connect_client(temporal.address)
+            client = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(key)]})
             engine = ComplaintClient(client, task_queue)
-            auth = Authenticator(issuer=key.issuer, audience=AUDIENCE, key=key.private_key.public_key())
-            port = free_port()
-            server = uvicorn.Server(uvicorn.Config(create_app(engine, pool, auth), host="127.0.0.1", port=port, log_config=None, access_log=False))
-            server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-            serving = asyncio.create_task(server.serve())
-            while not server.started:
-                await asyncio.sleep(0.02)
             now = int(time.time())
             token = jwt.encode({"iss": key.issuer, "aud": AUDIENCE, "iat": now, "exp": now + 3600, "preferred_username": AGENT},
                                key.private_key, algorithm="EdDSA", headers={"kid": key.key_id})  # fmt: skip
             headers = {"Authorization": f"Bearer {token}"}
             rounds = []
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=httpx.Limits(max_connections=args.agents)) as http:
+            limits = httpx.Limits(max_connections=args.agents)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits) as http:
+                await wait_ready(http, processes)
                 for number in range(args.rounds):
                     cases = await open_cases(engine, args.cases, f"R{number}")
 
@@ -120,9 +162,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     rounds.append({"order": [name for name, _ in order], **sides})
                     print(f"round {number + 1}: client p50 {sides['client']['p50']} ms, {sides['client']['actions_per_second']}/s;"
                           f" api p50 {sides['api']['p50']} ms, {sides['api']['actions_per_second']}/s", flush=True)  # fmt: skip
-            server.should_exit = True
-            await serving
     finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
         await pool.close()
         await temporal.aclose()
         await stop_postgres(pg)
@@ -134,7 +181,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                   "throughput": ratio(middle["api"]["actions_per_second"], middle["client"]["actions_per_second"])},
         "assertion": assertion_costs(),
         "goal": {"p50": "<= 1.2", "throughput": ">= 0.9"},
+        "machine": f"{os.cpu_count()} cores; the worker, the API and this load generator in three processes",
     }  # fmt: skip
+
+
+async def wait_ready(http: httpx.AsyncClient, processes: list[subprocess.Popen], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args} exited with {process.returncode} (see its log in the work dir)")
+        try:
+            if (await http.get("/readyz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the API did not become ready")
+        await asyncio.sleep(0.5)
 
 
 async def open_cases(engine: ComplaintClient, count: int, label: str) -> list[str]:
@@ -157,6 +221,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=10, help="actions in flight at a time (default 10)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    configure_logging("json", "WARNING")  # as in production, and quiet: both sides log alike
     result = asyncio.run(run(args))
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     r = result["ratio"]
