@@ -8,12 +8,10 @@ sees who the API vouched for.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import asdict
 from typing import Any
 
 import asyncpg
-import structlog
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.notifications_store import get_notifications, list_notifications, mark_delivered
 from api.auth import Authenticator, Principal
+from api.middleware import LimitsAndLog
 from api.problems import Problem, documented_problems, for_rejection, problem_response, unavailable
 from api.reads import CaseFilters, CasePage, list_cases
 from api.views import customer_state, customer_timeline
@@ -33,7 +32,6 @@ from schemas import CaseState, ComplaintIntake, TimelineEvent
 from schemas.actions import ACTIONS
 from schemas.errors import describe_validation_error
 
-log = structlog.get_logger("api")
 MAX_BODY_BYTES = 64 * 1024
 # A live read waits this long for the case's worker (a query needs one): then 503 with Retry-After, never a hang.
 QUERY_TIMEOUT_SECONDS = 5.0
@@ -53,28 +51,7 @@ def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator,
     async def viewer(request: Request) -> Viewer:
         return await viewer_for(pool, await principal(request))
 
-    @app.middleware("http")
-    async def limits_and_log(request: Request, call_next):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body:
-            response = problem_response(Problem(413, f"the body is over {max_body} bytes"), request.url.path)
-        else:
-            try:
-                response = await call_next(request)
-            except Exception as error:  # never a traceback to the caller
-                log.exception("request failed", error=type(error).__name__)
-                response = problem_response(Problem(500, "the request failed inside the API"), request.url.path)
-        route = request.scope.get("route")
-        log.info(
-            "request",
-            method=request.method,
-            route=getattr(route, "path", request.url.path),
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            complaint_id=request.path_params.get("complaint_id"),
-        )
-        return response
+    app.add_middleware(LimitsAndLog, max_body=max_body)
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, problem: Problem) -> JSONResponse:
