@@ -44,6 +44,7 @@ from identity.setup import signing_key_for, worker_identity
 from codec import KeyRing, for_workers, keyring_for
 from config import DEFAULT_WORKFLOW_CACHE, Settings, SettingsError, load_settings
 from logs import configure_logging
+from tracing import configure_tracing
 from stack import redact_url, running_stack
 from stack.client import connect_client, connect_options
 from stack.bytecode import compile_for_the_sandbox
@@ -158,6 +159,7 @@ async def serve(
     require_a_choice_about_payloads(keyring, settings)
     connect_options(settings)
     identity = worker_identity(settings)
+    configure_tracing("complaints-worker")
     signing_key_for(settings, create=True)  # the embedded stack's development issuer, for its clients to sign with
     async with running_stack(settings) as stack:
         pool = await create_pool(stack.database_url)

@@ -23,6 +23,7 @@ from complaint_client import ComplaintClient
 from config import SettingsError, load_settings
 from identity.setup import signing_key_for
 from logs import configure_logging
+from tracing import configure_tracing, instrumented
 
 log = structlog.get_logger("api")
 
@@ -46,9 +47,10 @@ async def serve_api(host: str, port: int, *, with_worker: bool = True) -> None:
 
     settings = load_settings()
     auth = authenticator_for(settings)
+    configure_tracing("complaints-api")
 
     async def api(client, pool) -> None:  # type: ignore[no-untyped-def]
-        app = create_app(ComplaintClient(client, settings.task_queue), pool, auth)
+        app = instrumented(create_app(ComplaintClient(client, settings.task_queue), pool, auth))
         # uvloop and httptools: the API's own share of the CPU is what an action through it costs over the client.
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, loop="uvloop", http="httptools")
         server = uvicorn.Server(config)

@@ -27,6 +27,7 @@ from temporalio.envconfig import DataSource
 from config import DEFAULT_NAMESPACE, Settings, SettingsError, load_settings
 from identity.interceptors import SigningInterceptor
 from identity.setup import signing_key_for
+from tracing import temporal_interceptors
 
 
 def data_converter_for(settings: Settings, *, create_key: bool = True) -> DataConverter:
@@ -148,6 +149,8 @@ async def connect_client(
     signing_key = signing_key_for(settings)
     if signing_key is not None:  # every message carries its actor's assertion (identity/interceptors.py)
         options["interceptors"] = [SigningInterceptor(signing_key), *options.get("interceptors", [])]
+    # A trace goes on through Temporal when tracing is on (tracing.py).
+    options["interceptors"] = [*options.get("interceptors", []), *temporal_interceptors()]
     return await Client.connect(
         address,
         namespace=namespace,

@@ -24,6 +24,7 @@ from identity.keys import new_signing_key
 from identity.modes import WorkerIdentity
 from schemas import Roster
 from tests.support.ports import free_port
+from tracing import instrumented, temporal_interceptors
 from worker import build_worker
 
 ISSUER_URL = "https://idp.test"
@@ -81,17 +82,24 @@ ISSUER = OidcIssuer()
 
 
 @asynccontextmanager
-async def api_on(env: Any, pool: Any, issuer: OidcIssuer) -> AsyncIterator[tuple[httpx.AsyncClient, ComplaintClient]]:
-    """A signed-mode worker, the API signing for it, served by uvicorn on a free port; an HTTP client at it."""
+async def api_on(
+    env: Any, pool: Any, issuer: OidcIssuer, tracer_provider: Any = None
+) -> AsyncIterator[tuple[httpx.AsyncClient, ComplaintClient]]:
+    """A signed-mode worker, the API signing for it, served by uvicorn on a free port; an HTTP client at it.
+
+    tracer_provider: trace the API and Temporal into it (tracing.py), as OTEL_EXPORTER_OTLP_ENDPOINT would.
+    """
     signing_key = new_signing_key("complaints-api", "api-1")
     plain = env.client
-    client = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(signing_key)]})
+    interceptors = [SigningInterceptor(signing_key), *temporal_interceptors(tracer_provider)]
+    client = type(plain)(**{**plain.config(), "interceptors": interceptors})
     task_queue = f"api-{uuid.uuid4().hex[:8]}"
     async with issuer.serving() as jwks_url, build_worker(
         client, pool, task_queue, identity=WorkerIdentity("signed", signing_key.trusted_keys())
     ):
         engine = ComplaintClient(client, task_queue, read_your_writes=True)
         app = create_app(engine, pool, Authenticator(issuer=ISSUER_URL, audience=AUDIENCE, jwks_url=jwks_url))
+        app = instrumented(app, tracer_provider) if tracer_provider is not None else app
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
