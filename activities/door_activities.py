@@ -26,7 +26,7 @@ from schemas.actions import NewContact
 from schemas.door import CaseRef, CaseStarted, DeliverContact, Delivery, LatestCaseInput, StartCaseInput
 from schemas.intake import ComplaintIntake
 from schemas.state import CaseState
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 CASE_WORKFLOW_TYPE = "ComplaintWorkflow"
 # The memo key naming who opened a case through the door.

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from complaint_client import CommandRejected, ComplaintClient
 from config import Settings, SettingsError
 from schemas import describe_validation_error
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 PROG = "starter.py"
 

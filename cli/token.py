@@ -12,7 +12,7 @@ from cli.common import CliError
 from config import Settings
 from identity.assertion import sign
 from identity.setup import signing_key_for
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:

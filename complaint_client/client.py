@@ -34,7 +34,7 @@ from schemas import Action, CaseOutcome, CaseState, ComplaintIntake, TimelineEve
 from schemas.door import DoorOutcome, DoorResult, DoorStart
 from schemas.errors import QUERY_DEFERRED_MESSAGE
 from workflows import problem_door
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 # How long a query the worker deferred is asked again (workflow_runner.py): the case's workflow task
 # reaches a live worker within the sticky queue's 10 s schedule-to-start timeout after a restart.

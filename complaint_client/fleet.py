@@ -9,7 +9,7 @@ from typing import Any
 from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
 
 from workflows import search_attributes as sa
-from workflows.complaint import WORKFLOW_ID_PREFIX
+from workflows.start_input import WORKFLOW_ID_PREFIX
 
 # The case workflow's registered name (workflows/complaint.py): what a list filters on and start_case starts.
 WORKFLOW_TYPE = "ComplaintWorkflow"

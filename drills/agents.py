@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from complaint_client import CommandRejected, ComplaintClient
 from schemas import CaseOutcome
 from tools.harness.progress import say
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 POLICY = "demo"
 CATEGORIES = ("billing", "payments", "delivery", "product", "service")

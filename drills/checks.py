@@ -15,7 +15,7 @@ from drills.agents import Agents, CaseRun, DrillError
 from drills.replay import ReplayFailure
 from schemas.state import TimelineEvent
 from tools.harness.progress import Progress
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 
 @dataclass

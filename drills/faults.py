@@ -17,7 +17,7 @@ from drills.plan import Plan
 from drills.servers import Servers
 from tools.harness.progress import say
 from tools.harness.worker import WorkerProcess
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 # Seconds between the end of one disruption (the worker or server back) and the start of the next.
 SETTLE = 3.0

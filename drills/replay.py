@@ -11,7 +11,7 @@ from typing import Any
 from drills.agents import CaseRun
 from drills.worker_process import trace_activations
 from tools.harness.progress import Progress, say
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 # A case whose workflow task has failed this many times in a row is stuck (a nondeterminism error or
 # a deadlocked task is retried for ever): the drill stops waiting for it and says why.

@@ -15,7 +15,7 @@ from drills.plan import Options
 from drills.replay import ReplayFailure, deferred_queries
 from tools.harness.report import load_average, load_text
 from tools.harness.worker import WorkerProcess
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 # Exit status when every failure is a history Temporal cannot replay (README, "Crash drills").
 EXIT_NONDETERMINISM_ONLY = 3

@@ -30,7 +30,7 @@ from drills.worker_process import DATABASE_URL_ENV, TRACE_ENV
 from stack.client import connect_client, data_converter_for
 from tools.harness.progress import Progress, say
 from tools.harness.worker import WorkerProcess, tail
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 # How long a restarted worker may take to print `ready` (imports and connecting, on a busy machine).
 WORKER_READY_TIMEOUT = 120.0

@@ -22,12 +22,8 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from schemas.actions import Action
     from schemas.activity_io import RecordCaseEvents
-    from schemas.errors import describe_validation_error
-    from schemas.intake import ComplaintIntake
     from schemas.state import CaseOutcome, CaseState, ContinuedCase, TimelineEvent
     from workflows import messages, opening, pacing
     from workflows.activity_options import DB_RETRY, DB_TIMEOUT
@@ -38,17 +34,12 @@ with workflow.unsafe.imports_passed_through():
     from identity.assertion import Assertion
     from workflows.identity_check import CaseIdentity
     from workflows.payload_keys import PayloadKeys
-    from workflows.rules import Rejection, check_received_at
-
-WORKFLOW_ID_PREFIX = "complaint-"
+    from workflows.rules import Rejection
+    from workflows.start_input import read_start
 
 # A run continues as new after this many actions (Temporal allows 2,000 updates
 # per run), or sooner when the server suggests it because the history is large.
 MAX_ACTIONS_PER_RUN = 1_000
-
-
-def workflow_id_for(complaint_id: str) -> str:
-    return f"{WORKFLOW_ID_PREFIX}{complaint_id}"
 
 
 @workflow.defn(name="ComplaintWorkflow")
@@ -81,32 +72,12 @@ class ComplaintWorkflow:
         self._keys.meet(intake)
         # Who is acting, proven or taken as written (workflows/identity_check.py); the intake as its assertion covers it.
         self._identity = CaseIdentity()
-        self._intake_payload: dict[str, Any] | None = None
-        try:
-            data = messages.json_object(intake, "invalid complaint intake: the input")
-            self._intake_payload = data
-            if "continued_case" in data:
-                self._resume(ContinuedCase.model_validate(data))
-                return
-            parsed = ComplaintIntake.model_validate(data)
-        except Rejection as rejection:
-            self._intake_error = rejection.message
-        except ValidationError as error:
-            self._intake_error = describe_validation_error(error, "complaint intake")
-        else:
-            expected = workflow_id_for(parsed.complaint_id)
-            if workflow.info().workflow_id != expected:
-                self._intake_error = (
-                    f"the workflow id must be {expected!r} for complaint_id {parsed.complaint_id!r} "
-                    f"(got {workflow.info().workflow_id!r})"
-                )
-                return
-            try:
-                check_received_at(parsed.received_at, workflow.now())
-            except Rejection as rejection:
-                self._intake_error = f"invalid complaint intake: {rejection.message}"
-                return
-            self._case = Case.receive(parsed, workflow.now())
+        start = read_start(intake)
+        self._intake_payload = start.payload
+        self._intake_error = start.error
+        self._case = start.case
+        if start.continued is not None:
+            self._resume(start.continued)
 
     def _resume(self, continued: ContinuedCase) -> None:
         carried = continued.continued_case

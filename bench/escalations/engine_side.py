@@ -27,7 +27,7 @@ from bench.escalations.plan import (
 )
 from complaint_client import ComplaintClient
 from tools.harness.progress import Progress, say
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 
 async def run_engine(ctx: Run, progress: Progress) -> dict[str, Any]:

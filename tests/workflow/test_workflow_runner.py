@@ -28,7 +28,7 @@ from complaint_client import ComplaintClient
 from schemas.errors import QUERY_DEFERRED_MESSAGE
 from tests.support.paths import REPO
 from workflow_runner import VERIFIED_ON, _GuardedInstance, runs_a_dead_workers_task, runs_undelivered_events
-from workflows.complaint import workflow_id_for
+from workflows.start_input import workflow_id_for
 
 SECOND = 1_000_000_000
 T0 = 1_790_000_000 * SECOND  # an activation's time, ns
