@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -39,6 +36,7 @@ from identity.interceptors import SigningInterceptor
 from identity.keys import new_signing_key, signing_key_json
 from logs import configure_logging
 from stack.client import connect_client
+from tools.harness.jwks import serving_jwks
 from tools.harness.ports import free_port
 from tools.harness.stack import OwnTemporal, prepare_database, start_postgres, stop_postgres
 from tools.harness.worker import REPO
@@ -81,29 +79,6 @@ async def timed_actions(cases: list[str], notes: int, agents: int, act: Callable
     await asyncio.gather(*(agent() for _ in range(agents)))
     seconds = time.perf_counter() - began
     return {**latency_summary(samples), "actions_per_second": round(len(samples) / seconds, 1)}
-
-
-@contextlib.contextmanager
-def serving_jwks(jwks: dict[str, Any]):  # type: ignore[no-untyped-def]
-    body = json.dumps(jwks).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def start_process(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, AsyncIterator, Iterator
 
 import httpx
@@ -24,6 +22,7 @@ from identity.keys import new_signing_key
 from identity.modes import WorkerIdentity
 from schemas import Roster
 from tests.support.ports import free_port
+from tools.harness.jwks import serving_jwks
 from tracing import instrumented, temporal_interceptors
 from worker import build_worker
 
@@ -38,7 +37,6 @@ class OidcIssuer:
         self.private_key = ec.generate_private_key(ec.SECP256R1())
         jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.private_key.public_key()))
         self.jwks = {"keys": [{**jwk, "kid": "test-1", "alg": "ES256", "use": "sig"}]}
-        self._server: ThreadingHTTPServer | None = None
 
     def token(self, *, expires_in: int = 300, audience: str = AUDIENCE, **claims: Any) -> str:
         now = int(time.time())
@@ -56,26 +54,8 @@ class OidcIssuer:
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[str]:
-        body = json.dumps(self.jwks).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-        finally:
-            server.shutdown()
-            server.server_close()
+        with serving_jwks(self.jwks) as url:
+            yield url
 
 
 ISSUER = OidcIssuer()
