@@ -20,11 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.notifications_store import get_notifications, list_notifications, mark_delivered
+from activities.notifications_store import get_notifications, mark_delivered
 from api.auth import Authenticator, Principal
 from api.middleware import LimitsAndLog
 from api.problems import Problem, documented_problems, for_rejection, problem_response, unavailable
-from api.reads import CaseFilters, CasePage, list_cases
+from api.reads import CaseFilters, CasePage, NotificationPage, list_cases, list_notifications_page
 from api.views import customer_state, customer_timeline
 from api.visibility import Viewer, viewer_for
 from complaint_client import CommandRejected, ComplaintClient
@@ -74,11 +74,21 @@ def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator,
             return problem_response(Problem(404, "no such case"), request.url.path)
         return problem_response(unavailable("Temporal"), request.url.path)
 
-    @app.exception_handler(OSError)
+    @app.exception_handler(RuntimeError)
+    async def on_runtime(request: Request, error: RuntimeError) -> JSONResponse:
+        """A Temporal client that cannot connect (a lazy one, before the server is up) says so in a RuntimeError."""
+        if "client connect" in str(error).lower():
+            return problem_response(unavailable("Temporal"), request.url.path)
+        raise error
+
     @app.exception_handler(asyncpg.PostgresError)
     @app.exception_handler(asyncpg.InterfaceError)
     async def on_database(request: Request, error: Exception) -> JSONResponse:
         return problem_response(unavailable("PostgreSQL"), request.url.path)
+
+    @app.exception_handler(OSError)
+    async def on_network(request: Request, error: OSError) -> JSONResponse:
+        return problem_response(unavailable("Temporal or PostgreSQL"), request.url.path)
 
     # --- cases ---------------------------------------------------------------------------------
 
@@ -176,14 +186,13 @@ def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator,
     # --- notifications -------------------------------------------------------------------------
 
     @app.get("/notifications")
-    async def notifications(request: Request, all: bool = False, case: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    async def notifications(
+        request: Request, all: bool = False, case: str | None = None, limit: int = 50, after: int | None = None
+    ) -> NotificationPage:
         who = await viewer(request)
         if not who.staff:
             raise Problem(403, "notifications are for the roster's staff")
-        if not 1 <= limit <= 500:
-            raise Problem(400, f"limit must be between 1 and 500 (got {limit})")
-        found = await list_notifications(pool, complaint_id=case, pending_only=not all, limit=limit)
-        return [n.model_dump(mode="json") for n in found if who.owners is None or n.recipient in who.owners]
+        return await list_notifications_page(pool, who, pending_only=not all, complaint_id=case, limit=limit, after=after)
 
     @app.post("/notifications/{notification_id}/ack")
     async def ack(notification_id: int, request: Request) -> dict[str, Any]:

@@ -92,3 +92,40 @@ async def list_cases(pool, viewer: Viewer, filters: CaseFilters, *, limit: int, 
     )
     items = [CaseRow.model_validate(dict(row)) for row in rows[:limit]]
     return CasePage(items=items, total=total, next=_cursor(items[-1]) if len(rows) > limit else None)
+
+
+class NotificationPage(BaseModel):
+    items: list[dict[str, Any]]
+    next: int | None  # pass as ?after= for the next page; None on the last
+
+
+async def list_notifications_page(
+    pool, viewer: Viewer, *, pending_only: bool, complaint_id: str | None, limit: int, after: int | None
+) -> NotificationPage:  # type: ignore[no-untyped-def]
+    """Notifications whose recipient the viewer sees: pending oldest first (the order to act on them), or all
+    newest first; keyset pages by id."""
+    from activities.notifications_store import NOTIFICATION_COLUMNS, notification_from_row
+
+    if not 1 <= limit <= MAX_PAGE:
+        raise Problem(400, f"limit must be between 1 and {MAX_PAGE} (got {limit})")
+    params: list[Any] = []
+    where = []
+    if viewer.owners is not None:
+        params.append(sorted(viewer.owners))
+        where.append(f"recipient = ANY(${len(params)}::text[])")
+    if complaint_id is not None:
+        params.append(complaint_id)
+        where.append(f"complaint_id = ${len(params)}")
+    if pending_only:
+        where.append("delivered_at IS NULL")
+    if after is not None:
+        params.append(after)
+        where.append(f"id {'>' if pending_only else '<'} ${len(params)}")
+    params.append(limit + 1)
+    rows = await pool.fetch(
+        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY id {'ASC' if pending_only else 'DESC'} LIMIT ${len(params)}",
+        *params,
+    )
+    items = [notification_from_row(row).model_dump(mode="json") for row in rows[:limit]]
+    return NotificationPage(items=items, next=items[-1]["id"] if len(rows) > limit else None)

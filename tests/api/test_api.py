@@ -130,9 +130,20 @@ async def test_notifications_are_listed_and_acknowledged_by_the_floor(api, pool)
         case,
         OWNER,
     )
-    listed = (await http.get("/notifications", params={"case": case}, headers=ISSUER.staff("api-sam"))).json()
-    assert [n["id"] for n in listed] == [notification_id]
-    assert (await http.get("/notifications", params={"case": case}, headers=ISSUER.staff("api-oli"))).json() == []
+    second = await pool.fetchval(
+        "INSERT INTO notifications (complaint_id, clock, level, recipient, recipient_role, reason, due_at, event_seq) "
+        "VALUES ($1, 'first_response', 2, $2, 'supervisor', 'first response overdue', now(), 2) RETURNING id",
+        case,
+        "api-sam",
+    )
+    first_page = (await http.get("/notifications", params={"case": case, "limit": 1}, headers=ISSUER.staff("api-sam"))).json()
+    assert [n["id"] for n in first_page["items"]] == [notification_id] and first_page["next"] == notification_id
+    params = {"case": case, "limit": 1, "after": first_page["next"]}
+    second_page = (await http.get("/notifications", params=params, headers=ISSUER.staff("api-sam"))).json()
+    assert [n["id"] for n in second_page["items"]] == [second] and second_page["next"] is None
+    owners_view = (await http.get("/notifications", params={"case": case}, headers=ISSUER.staff(OWNER))).json()
+    assert [n["id"] for n in owners_view["items"]] == [notification_id, second]  # the supervisor is in the team
+    assert (await http.get("/notifications", params={"case": case}, headers=ISSUER.staff("api-oli"))).json()["items"] == []
     assert (await http.post(f"/notifications/{notification_id}/ack", headers=ISSUER.staff("api-oli"))).status_code == 404
     acked = await http.post(f"/notifications/{notification_id}/ack", headers=ISSUER.staff("api-sam"))
     assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "api-sam", acked.text
@@ -162,3 +173,39 @@ async def test_the_demos_case_over_http_closes_with_each_actor_from_its_token(ap
     tokens = {"c.nguyen": ISSUER.token(preferred_username="c.nguyen"), f"customer:{customer}": ISSUER.token(customer_id=customer)}
     state = await worked_over_http(str(http.base_url).rstrip("/"), tokens, complaint_id)
     assert state["status"] == "closed" and state["outcome"] == "resolved"
+
+
+async def test_temporal_or_postgresql_away_is_503_with_retry_after(database_url, pool):
+    """PostgreSQL closed, or Temporal unreachable: 503 with Retry-After, never a 500 (pool: the schema is there)."""
+    import time
+
+    import httpx
+    import jwt
+    from temporalio.client import Client
+
+    from activities import create_pool
+    from api.app import create_app
+    from api.auth import Authenticator
+    from complaint_client import ComplaintClient
+    from identity.keys import new_signing_key
+    from tests.support.ports import free_port
+
+    key = new_signing_key("local", "l1")
+    auth = Authenticator(issuer="local", audience="api", key=key.private_key.public_key())
+    now = int(time.time())
+    token = jwt.encode({"iss": "local", "aud": "api", "iat": now, "exp": now + 60, "preferred_username": OWNER},
+                       key.private_key, algorithm="EdDSA", headers={"kid": "l1"})  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"}
+    nowhere = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
+    closed = await create_pool(database_url, min_size=0, max_size=1)
+    await closed.close()
+    live = await create_pool(database_url, min_size=0, max_size=1)
+    try:
+        for app_pool, path, what in ((closed, "/cases", "PostgreSQL"), (live, "/cases/API-any", "Temporal"), (live, "/readyz", "Temporal")):
+            app = create_app(ComplaintClient(nowhere, "nowhere"), app_pool, auth)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+                response = await http.get(path, headers=headers)
+            assert response.status_code == 503 and response.headers["retry-after"], (path, response.text)
+            assert what in problem(response)["detail"], (path, response.text)
+    finally:
+        await live.close()
