@@ -209,3 +209,16 @@ async def test_temporal_or_postgresql_away_is_503_with_retry_after(database_url,
             assert what in problem(response)["detail"], (path, response.text)
     finally:
         await live.close()
+
+
+async def test_an_agent_of_another_team_sees_a_case_offered_to_them(api):
+    http, _ = api
+    case = (await opened(http))["complaint_id"]
+    assert (await http.post(f"/cases/{case}/actions/accept_ownership", json={}, headers=ISSUER.staff(OWNER))).status_code == 200
+    assert (await http.get(f"/cases/{case}", headers=ISSUER.staff("api-oli"))).status_code == 404
+    transfer = {"to_agent": "api-oli", "handoff_note": "Refund of 49.00 is with the bank under reference RB-2231; customer prefers email."}
+    offered = await http.post(f"/cases/{case}/actions/transfer_ownership", json=transfer, headers=ISSUER.staff(OWNER))
+    assert offered.status_code == 200 and offered.json()["pending_owner"] == "api-oli", offered.text
+    assert (await http.get(f"/cases/{case}", headers=ISSUER.staff("api-oli"))).status_code == 200
+    listed = (await http.get("/cases", headers=ISSUER.staff("api-oli"))).json()
+    assert case in {item["complaint_id"] for item in listed["items"]}
