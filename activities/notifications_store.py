@@ -31,14 +31,17 @@ async def list_notifications(
     pool: asyncpg.Pool | asyncpg.Connection,
     *,
     recipient: str | None = None,
+    recipients: Iterable[str] | None = None,
     complaint_id: str | None = None,
     pending_only: bool = True,
     limit: int = 100,
+    after: int | None = None,
 ) -> list[Notification]:
     """Notifications matching every filter given.
 
     Pending only (the default): the outbox, oldest first, the order to deliver
     them in. With pending_only=False: delivered ones too, newest first.
+    recipients: any of these (the HTTP API's reader's); after: the id a previous page ended at.
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1 (got {limit})")
@@ -47,12 +50,19 @@ async def list_notifications(
     if recipient is not None:
         params.append(recipient)
         where.append(f"recipient = ${len(params)}")
+    if recipients is not None:
+        params.append(sorted(recipients))
+        where.append(f"recipient = ANY(${len(params)}::text[])")
     if complaint_id is not None:
         params.append(complaint_id)
         where.append(f"complaint_id = ${len(params)}")
     if pending_only:
         where.append("delivered_at IS NULL")
-    order = "created_at, id" if pending_only else "created_at DESC, id DESC"
+    if after is not None:
+        params.append(after)
+        where.append(f"id {'>' if pending_only else '<'} ${len(params)}")
+    # Ids grow with created_at: ordering by id keeps pages stable.
+    order = "id" if pending_only else "id DESC"
     params.append(limit)
     rows = await pool.fetch(
         f"SELECT {NOTIFICATION_COLUMNS} FROM notifications"

@@ -104,28 +104,12 @@ async def list_notifications_page(
 ) -> NotificationPage:  # type: ignore[no-untyped-def]
     """Notifications whose recipient the viewer sees: pending oldest first (the order to act on them), or all
     newest first; keyset pages by id."""
-    from activities.notifications_store import NOTIFICATION_COLUMNS, notification_from_row
+    from activities.notifications_store import list_notifications
 
     if not 1 <= limit <= MAX_PAGE:
         raise Problem(400, f"limit must be between 1 and {MAX_PAGE} (got {limit})")
-    params: list[Any] = []
-    where = []
-    if viewer.owners is not None:
-        params.append(sorted(viewer.owners))
-        where.append(f"recipient = ANY(${len(params)}::text[])")
-    if complaint_id is not None:
-        params.append(complaint_id)
-        where.append(f"complaint_id = ${len(params)}")
-    if pending_only:
-        where.append("delivered_at IS NULL")
-    if after is not None:
-        params.append(after)
-        where.append(f"id {'>' if pending_only else '<'} ${len(params)}")
-    params.append(limit + 1)
-    rows = await pool.fetch(
-        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications {'WHERE ' + ' AND '.join(where) if where else ''} "
-        f"ORDER BY id {'ASC' if pending_only else 'DESC'} LIMIT ${len(params)}",
-        *params,
+    found = await list_notifications(
+        pool, recipients=viewer.owners, complaint_id=complaint_id, pending_only=pending_only, limit=limit + 1, after=after
     )
-    items = [notification_from_row(row).model_dump(mode="json") for row in rows[:limit]]
-    return NotificationPage(items=items, next=items[-1]["id"] if len(rows) > limit else None)
+    items = [notification.model_dump(mode="json") for notification in found[:limit]]
+    return NotificationPage(items=items, next=items[-1]["id"] if len(found) > limit else None)
