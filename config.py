@@ -57,10 +57,12 @@ class Settings:
     workflow_cache: int = DEFAULT_WORKFLOW_CACHE
     # Payload encryption keys (COMPLAINTS_ENCRYPTION_KEYS, see codec/keys.py); None: the default for the stack.
     encryption_keys: str | None = field(default=None, repr=False)
-    # Signed actors (identity/setup.py): COMPLAINTS_IDENTITY, COMPLAINTS_TRUSTED_ISSUERS, COMPLAINTS_SIGNING_KEY.
+    # Signed actors (identity/setup.py): COMPLAINTS_IDENTITY, COMPLAINTS_TRUSTED_ISSUERS, COMPLAINTS_SIGNING_KEY,
+    # COMPLAINTS_SIGNING_COMMAND.
     identity_mode: str | None = None
     trusted_issuers: str | None = None
     signing_key_path: str | None = None
+    signing_command: str | None = field(default=None, repr=False)
     # The connection's TLS, API key and gRPC metadata for a real server, as envconfig loaded them
     # (stack/client.py connect_options checks and reads them; README "Customer data and security").
     # Not in the repr: it holds the API key.
@@ -112,6 +114,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         identity_mode=env.get("COMPLAINTS_IDENTITY") or None,
         trusted_issuers=env.get("COMPLAINTS_TRUSTED_ISSUERS") or None,
         signing_key_path=env.get("COMPLAINTS_SIGNING_KEY") or None,
+        signing_command=env.get("COMPLAINTS_SIGNING_COMMAND") or None,
         temporal=temporal,
         temporal_env=temporal_env,
     )

@@ -1,7 +1,7 @@
 """The two interceptors of signed actors.
 
 SigningInterceptor (client): attaches an `actor-assertion` header to every start, update and signal,
-signed with one key, for the actor the payload names (for a start: who received it, or the customer).
+signed with one key or by a signing command (identity.signers), for the actor the payload names (for a start: who received it, or the customer).
 AssertionHeaders (worker): hands the header to ComplaintWorkflow's handlers beside their payloads, and
 the start's header to the instance before it runs; the workflow decides (workflows/identity_check.py).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
 from typing import Any
 
 from temporalio import client, workflow
@@ -26,8 +25,9 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from identity.assertion import ASSERTION_HEADER, START_ACTION, Assertion, sign
+from identity.assertion import ASSERTION_HEADER, START_ACTION, Assertion
 from identity.keys import SigningKey
+from identity.signers import KeySigner, Signer
 
 # A workflow whose handlers take assertions says so with this class attribute; others get their messages as
 # sent. One that also checks its start has START_RECEIVER.
@@ -48,30 +48,32 @@ def token_of(headers: Any) -> str | None:
 
 
 class SigningInterceptor(client.Interceptor):
-    def __init__(self, key: SigningKey) -> None:
-        self.key = key
+    """Signs with a key file's key, or with any Signer (identity.signers: a command named by a setting)."""
+
+    def __init__(self, signer: SigningKey | Signer) -> None:
+        self.signer: Signer = KeySigner(signer) if isinstance(signer, SigningKey) else signer
 
     def intercept_client(self, next: client.OutboundInterceptor) -> client.OutboundInterceptor:
-        return _SigningOutbound(next, self.key)
+        return _SigningOutbound(next, self.signer)
 
 
 class _SigningOutbound(client.OutboundInterceptor):
-    def __init__(self, next: client.OutboundInterceptor, key: SigningKey) -> None:
+    def __init__(self, next: client.OutboundInterceptor, signer: Signer) -> None:
         super().__init__(next)
-        self._key = key
+        self._key = signer
 
     async def start_workflow(self, input: client.StartWorkflowInput) -> Any:
         payload = _json_of(input.args)
-        return await super().start_workflow(_signed(input, self._key, input.id, START_ACTION, payload, _starter(payload)))
+        return await super().start_workflow(await _signed(input, self._key, input.id, START_ACTION, payload, _starter(payload)))
 
     async def start_workflow_update(self, input: client.StartWorkflowUpdateInput) -> Any:
         payload = _json_of(input.args)
         sub = _actor(payload) or _starter(payload)  # an action names its actor; a contact (an intake) its starter
-        return await super().start_workflow_update(_signed(input, self._key, input.id, input.update, payload, sub))
+        return await super().start_workflow_update(await _signed(input, self._key, input.id, input.update, payload, sub))
 
     async def signal_workflow(self, input: client.SignalWorkflowInput) -> None:
         payload = _json_of(input.args)
-        return await super().signal_workflow(_signed(input, self._key, input.id, input.signal, payload, _actor(payload)))
+        return await super().signal_workflow(await _signed(input, self._key, input.id, input.signal, payload, _actor(payload)))
 
     async def start_update_with_start_workflow(self, input: client.StartWorkflowUpdateWithStartInput) -> Any:
         start, update = input.start_workflow_input, input.update_workflow_input
@@ -79,21 +81,18 @@ class _SigningOutbound(client.OutboundInterceptor):
         return await super().start_update_with_start_workflow(
             dataclasses.replace(
                 input,
-                start_workflow_input=_signed(start, self._key, start.id, START_ACTION, start_payload, _starter(start_payload)),
-                update_workflow_input=_signed(
+                start_workflow_input=await _signed(start, self._key, start.id, START_ACTION, start_payload, _starter(start_payload)),
+                update_workflow_input=await _signed(
                     update, self._key, start.id, update.update, update_payload, _actor(update_payload) or _starter(update_payload)
                 ),
             )
         )
 
 
-def _signed(input: Any, key: SigningKey, workflow_id: str, action: str, payload: Any, sub: str | None) -> Any:
+async def _signed(input: Any, signer: Signer, workflow_id: str, action: str, payload: Any, sub: str | None) -> Any:
     if payload is None or not sub:
         return input  # nothing a worker could check: sent as it is, and refused in signed mode
-    token = sign(
-        key.private_key, issuer=key.issuer, key_id=key.key_id, sub=sub, workflow_id=workflow_id,
-        action=action, payload=payload, now=datetime.now(timezone.utc),
-    )  # fmt: skip
+    token = await signer.assertion(sub=sub, workflow_id=workflow_id, action=action, payload=payload)
     header = pydantic_data_converter.payload_converter.to_payloads([token])[0]
     return dataclasses.replace(input, headers={**(input.headers or {}), ASSERTION_HEADER: header})
 

@@ -21,6 +21,7 @@ from identity.keys import (
     read_signing_key,
 )
 from identity.modes import MODES, WorkerIdentity
+from identity.signers import CommandSigner, KeySigner, Signer
 
 MODE_ENV = "COMPLAINTS_IDENTITY"
 
@@ -63,3 +64,13 @@ def worker_identity(settings: Any) -> WorkerIdentity:
         )
     trusted.update(own.trusted_keys())
     return WorkerIdentity("signed", trusted)
+
+
+def signer_for(settings: Any) -> Signer | None:
+    """How this process's clients sign: the signing key (file or the embedded issuer's), else the signing command."""
+    key = signing_key_for(settings)
+    if key is not None:
+        return KeySigner(key)
+    if settings.signing_command:
+        return CommandSigner(settings.signing_command)
+    return None

@@ -26,7 +26,7 @@ from temporalio.envconfig import DataSource
 
 from config import DEFAULT_NAMESPACE, Settings, SettingsError, load_settings
 from identity.interceptors import SigningInterceptor
-from identity.setup import signing_key_for
+from identity.setup import signer_for
 from tracing import temporal_interceptors
 
 
@@ -146,9 +146,9 @@ async def connect_client(
     """
     settings = settings if settings is not None else load_settings()
     options = {**connect_options(settings), **kwargs}
-    signing_key = signing_key_for(settings)
-    if signing_key is not None:  # every message carries its actor's assertion (identity/interceptors.py)
-        options["interceptors"] = [SigningInterceptor(signing_key), *options.get("interceptors", [])]
+    signer = signer_for(settings)
+    if signer is not None:  # every message carries its actor's assertion (identity/interceptors.py)
+        options["interceptors"] = [SigningInterceptor(signer), *options.get("interceptors", [])]
     # A trace goes on through Temporal when tracing is on (tracing.py).
     options["interceptors"] = [*options.get("interceptors", []), *temporal_interceptors()]
     return await Client.connect(

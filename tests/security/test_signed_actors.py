@@ -291,3 +291,36 @@ async def test_the_problem_door_takes_a_signed_contact_and_refuses_a_forged_one(
         assert isinstance(error, ApplicationError) and error.type == "NotAllowed" and check in error.message, error
     await replayer(pydantic_data_converter).replay_workflow(await engine.client.get_workflow_handle(door).fetch_history())
     await engine.client.get_workflow_handle(door).terminate("test finished")
+
+
+async def test_a_client_signs_with_a_command_named_by_a_setting(engine, tmp_path):
+    """COMPLAINTS_SIGNING_COMMAND: the claims on stdin, the JWS on stdout (a KMS or HSM stands behind it in
+    production; here a script signing with the trusted issuer's key)."""
+    import sys
+
+    from identity.keys import signing_key_json
+    from identity.signers import CommandSigner
+
+    key_file = tmp_path / "key.json"
+    key_file.write_text(signing_key_json(ISSUER))
+    script = tmp_path / "sign.py"
+    script.write_text(
+        "import json, sys, time\n"
+        "import jwt\n"
+        "from identity.keys import read_signing_key\n"
+        f"key = read_signing_key(__import__('pathlib').Path({str(key_file)!r}))\n"
+        "claims = json.load(sys.stdin)\n"
+        "now = int(time.time())\n"
+        "claims = {k: v for k, v in claims.items() if v is not None} | {'iss': key.issuer, 'iat': now, 'exp': now + 60}\n"
+        "print(jwt.encode(claims, key.private_key, algorithm='EdDSA', headers={'kid': key.key_id}))\n"
+    )
+    complaint_id, _ = await engine.open()
+    plain = engine.client
+    by_command = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(CommandSigner(f"{sys.executable} {script}"))]})
+    handle = by_command.get_workflow_handle(f"complaint-{complaint_id}")
+    state = await handle.execute_update("add_note", {"actor": OWNER, "text": "Signed by a command"}, result_type=dict)
+    timeline = await engine.timeline(complaint_id)
+    assert timeline[state["event_count"] - 1].data["verified_by"] == {"iss": "support-idp", "kid": "idp-1"}
+    refusing = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(CommandSigner("echo no >&2; exit 3"))]})
+    with pytest.raises(Exception, match="COMPLAINTS_SIGNING_COMMAND printed no assertion: no"):
+        await refusing.get_workflow_handle(f"complaint-{complaint_id}").signal("add_note", {"actor": OWNER, "text": "x"})
