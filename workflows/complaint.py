@@ -183,8 +183,7 @@ class ComplaintWorkflow:
         try:
             action, data = messages.read_action(name, payload)
             async with self._action_lock:
-                verified_by = await self._identity.check_action(name, data, action.actor, assertion)
-                await self._apply_in_turn(name, action, verified_by)
+                await self._apply_in_turn(name, action, data, assertion)
         except Rejection as rejection:
             raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
         return self._opened_case().state
@@ -235,8 +234,7 @@ class ComplaintWorkflow:
             async with self._action_lock:
                 await self._keys.learn(payload)
                 action, data = messages.read_action(name, payload, self._keys)
-                verified_by = await self._identity.check_action(name, data, action.actor, assertion)
-                await self._apply_in_turn(name, action, verified_by)
+                await self._apply_in_turn(name, action, data, assertion)
         except Rejection as rejection:
             self._reject_signal(name, payload, rejection.message, rejection.kind, rejection.fields)
         except ActivityError as error:
@@ -257,8 +255,11 @@ class ComplaintWorkflow:
         self._log("signal rejected", actor=actor, action=name, reason_code=code, fields=list(fields))
 
     async def _apply_in_turn(
-        self, name: str, action: Action, verified_by: dict[str, str] | None = None
+        self, name: str, action: Action, data: dict[str, Any], assertion: Assertion
     ) -> list[TimelineEvent]:
+        """Apply an action in its turn (under the action lock): its actor proven first (in signed mode), then the
+        roster records its rules read, then the rules; data is the JSON the action was read from."""
+        verified_by = await self._identity.check_action(name, data, action.actor, assertion)
         case = self._opened_case()
         # Actions wait for the owner to be assigned (the first activity) before the rules apply.
         await workflow.wait_condition(lambda: case.assigned)
