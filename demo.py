@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from activities import apply_migrations, create_pool
@@ -90,44 +90,22 @@ async def _work_the_cases(engine: ComplaintClient, pool, settings) -> int:  # ty
 
 async def _one_case_over_http(engine: ComplaintClient, pool, settings) -> None:  # type: ignore[no-untyped-def]
     """The HTTP API (make api) in this process on a free port, and one case worked through it."""
-    import socket
-
-    import jwt
-    import uvicorn
-
     from api.app import create_app
-    from api.auth import DEV_AUDIENCE, Authenticator
+    from api.auth import bearer_token, key_authenticator
+    from api.serve import served
     from demo_cases.customers import customer_id
     from demo_cases.over_http import worked_over_http
     from identity.setup import signing_key_for
 
     key = signing_key_for(settings, create=True)
     assert key is not None
-    auth = Authenticator(issuer=key.issuer, audience=DEV_AUDIENCE, key=key.private_key.public_key())
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(engine, pool, auth), host="127.0.0.1", port=port, log_config=None, access_log=False))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
     complaint_id = f"DEMO-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-api"
-    now = int(time.time())
-
-    def token(**claims: str) -> str:
-        body = {"iss": key.issuer, "aud": DEV_AUDIENCE, "iat": now, "exp": now + 600, **claims}
-        return jwt.encode(body, key.private_key, algorithm="EdDSA", headers={"kid": key.key_id})
-
-    customer = customer_id("CU-7781", complaint_id)
-    tokens = {"c.nguyen": token(preferred_username="c.nguyen"), f"customer:{customer}": token(customer_id=customer)}
-    print(f"\n=== One case over HTTP: the API on http://127.0.0.1:{port} (make api serves it on 8000) ===")
-    try:
-        state = await worked_over_http(f"http://127.0.0.1:{port}", tokens, complaint_id)
+    customer = f"customer:{customer_id('CU-7781', complaint_id)}"
+    tokens = {actor: bearer_token(key, actor, lifetime=timedelta(minutes=10)) for actor in ("c.nguyen", customer)}
+    async with served(create_app(engine, pool, key_authenticator(key))) as base_url:
+        print(f"\n=== One case over HTTP: the API on {base_url} (make api serves it on 8000) ===")
+        state = await worked_over_http(base_url, tokens, complaint_id)
         print(f"  {complaint_id}: {state['status']}, outcome {state['outcome']}, with the actor of each call from its token")
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def _print_notifications(pool, complaint_ids: list[str]) -> None:  # type: ignore[no-untyped-def]

@@ -155,18 +155,12 @@ def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator,
 
     @app.get("/cases/{complaint_id}")
     async def case(complaint_id: str, request: Request) -> dict[str, Any]:
-        who = await viewer(request)
-        state = await _state(complaint_id)
-        if not who.may_see(state.customer.customer_id, state.owner, state.pending_owner):
-            raise Problem(404, "no such case")  # a case one may not see is one that does not exist
+        who, state = await _visible(complaint_id, request)
         return customer_state(state) if who.principal.customer_id else state.model_dump(mode="json")
 
     @app.get("/cases/{complaint_id}/timeline")
     async def timeline(complaint_id: str, request: Request) -> list[dict[str, Any]]:
-        who = await viewer(request)
-        state = await _state(complaint_id)
-        if not who.may_see(state.customer.customer_id, state.owner, state.pending_owner):
-            raise Problem(404, "no such case")
+        who, _ = await _visible(complaint_id, request)
         try:
             events: list[TimelineEvent] = await asyncio.wait_for(engine.timeline(complaint_id), QUERY_TIMEOUT_SECONDS)
         except asyncio.TimeoutError:
@@ -174,6 +168,14 @@ def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator,
         if who.principal.customer_id:
             return customer_timeline(events)
         return [event.model_dump(mode="json") for event in events]
+
+    async def _visible(complaint_id: str, request: Request) -> tuple[Viewer, CaseState]:
+        """The reader and the case's live state, or 404: a case one may not see is one that does not exist."""
+        who = await viewer(request)
+        state = await _state(complaint_id)
+        if not who.may_see(state.customer.customer_id, state.owner, state.pending_owner):
+            raise Problem(404, "no such case")
+        return who, state
 
     async def _state(complaint_id: str) -> CaseState:
         try:

@@ -10,12 +10,15 @@ api-token --as a.patel` prints one).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import jwt
 
 from api.problems import Problem
+from identity.keys import SigningKey
 
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 DEV_AUDIENCE = "complaints-api"
@@ -69,3 +72,21 @@ class Authenticator:
 def _unauthorized(detail: str, error: str | None = None) -> Problem:
     challenge = 'Bearer realm="complaints"' + (f', error="{error}"' if error else "")
     return Problem(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+def key_authenticator(key: SigningKey, *, audience: str = DEV_AUDIENCE, actor_claim: str = "preferred_username") -> Authenticator:
+    """Tokens checked against one signing key's public key: the embedded development issuer's."""
+    return Authenticator(issuer=key.issuer, audience=audience, key=key.private_key.public_key(), actor_claim=actor_claim)
+
+
+def bearer_token(key: SigningKey, actor: str, *, audience: str = DEV_AUDIENCE, lifetime: timedelta = timedelta(hours=1)) -> str:
+    """A token signed with `key` naming `actor` in the claim Authenticator reads back for it."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"iss": key.issuer, "aud": audience, "iat": now, "exp": now + int(lifetime.total_seconds()), "sub": actor}
+    if actor.startswith("customer:"):
+        claims["customer_id"] = actor.removeprefix("customer:")
+    elif actor.startswith("system:"):
+        claims["client_id"] = actor.removeprefix("system:")
+    else:
+        claims["preferred_username"] = actor
+    return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.key_id})

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
 import structlog
 import uvicorn
 
 from api.app import create_app
-from api.auth import DEV_AUDIENCE, Authenticator
+from api.auth import Authenticator, key_authenticator
 from complaint_client import ComplaintClient
 from config import SettingsError, load_settings
 from identity.setup import signing_key_for
@@ -38,7 +41,7 @@ def authenticator_for(settings) -> Authenticator:  # type: ignore[no-untyped-def
     key = signing_key_for(settings, create=True)
     if key is None:
         raise SettingsError("the API needs OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL (or the embedded stack)")
-    return Authenticator(issuer=key.issuer, audience=DEV_AUDIENCE, key=key.private_key.public_key(), actor_claim=claim)
+    return key_authenticator(key, actor_claim=claim)
 
 
 async def serve_api(host: str, port: int, *, with_worker: bool = True) -> None:
@@ -51,15 +54,14 @@ async def serve_api(host: str, port: int, *, with_worker: bool = True) -> None:
 
     async def api(client, pool) -> None:  # type: ignore[no-untyped-def]
         app = instrumented(create_app(ComplaintClient(client, settings.task_queue), pool, auth))
-        # uvloop and httptools: the API's own share of the CPU is what an action through it costs over the client.
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, loop="uvloop", http="httptools")
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - Ctrl-C is the loop's, below
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        print(f"API on http://{host}:{port} (OpenAPI at /docs, /openapi.json); Ctrl-C stops it", flush=True)
-        await server.serve()
+            loop.add_signal_handler(sig, stop.set)
+        # httptools: the API's own share of the CPU is what an action through it costs over the client (decision 0007).
+        async with served(app, host, port, http="httptools") as url:
+            print(f"API on {url} (OpenAPI at /docs, /openapi.json); Ctrl-C stops it", flush=True)
+            await stop.wait()
 
     if with_worker:
         await serve_worker(settings, asyncio.Event(), beside=api)
@@ -74,6 +76,27 @@ async def serve_api(host: str, port: int, *, with_worker: bool = True) -> None:
         await api(await connect_client(settings.client_address, settings.namespace, settings=settings), pool)
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def served(app: Any, host: str = "127.0.0.1", port: int = 0, *, http: str = "auto") -> AsyncIterator[str]:
+    """The app on uvicorn in this event loop (a free port when port is 0), its base URL, until the block ends."""
+    if port == 0:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, http=http))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign] - the caller's loop owns Ctrl-C
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()  # the server could not start: say why
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await serving
 
 
 def main() -> int:

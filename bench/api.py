@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import httpx
-import jwt
 
 from activities import create_pool
+from api.auth import bearer_token
 from bench.common import latency_summary, ratio
 from complaint_client import ComplaintClient
 from identity.assertion import sign, verify
@@ -112,10 +112,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             plain = await connect_client(temporal.address)
             client = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(key)]})
             engine = ComplaintClient(client, task_queue)
-            now = int(time.time())
-            token = jwt.encode({"iss": key.issuer, "aud": AUDIENCE, "iat": now, "exp": now + 3600, "preferred_username": AGENT},
-                               key.private_key, algorithm="EdDSA", headers={"kid": key.key_id})  # fmt: skip
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = {"Authorization": f"Bearer {bearer_token(key, AGENT, audience=AUDIENCE)}"}
             rounds = []
             limits = httpx.Limits(max_connections=args.agents)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits) as http:

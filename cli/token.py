@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cli.common import CliError
@@ -37,20 +37,10 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_api_token(args: argparse.Namespace, settings: Settings) -> int:
-    import jwt
-
-    from api.auth import DEV_AUDIENCE
+    from api.auth import bearer_token
 
     key = signing_key_for(settings)
     if key is None:
         raise CliError("no development issuer here: run the embedded stack once (make api), or use your OIDC provider's tokens")
-    now = int(datetime.now(timezone.utc).timestamp())
-    claims: dict = {"iss": key.issuer, "aud": DEV_AUDIENCE, "iat": now, "exp": now + 60 * args.minutes, "sub": args.actor}
-    if args.actor.startswith("customer:"):
-        claims["customer_id"] = args.actor.removeprefix("customer:")
-    elif args.actor.startswith("system:"):
-        claims["client_id"] = args.actor.removeprefix("system:")
-    else:
-        claims["preferred_username"] = args.actor
-    print(jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.key_id}))
+    print(bearer_token(key, args.actor, lifetime=timedelta(minutes=args.minutes)))
     return 0

@@ -177,25 +177,19 @@ async def test_the_demos_case_over_http_closes_with_each_actor_from_its_token(ap
 
 async def test_temporal_or_postgresql_away_is_503_with_retry_after(database_url, pool):
     """PostgreSQL closed, or Temporal unreachable: 503 with Retry-After, never a 500 (pool: the schema is there)."""
-    import time
-
     import httpx
-    import jwt
     from temporalio.client import Client
 
     from activities import create_pool
     from api.app import create_app
-    from api.auth import Authenticator
+    from api.auth import bearer_token, key_authenticator
     from complaint_client import ComplaintClient
     from identity.keys import new_signing_key
     from tests.support.ports import free_port
 
     key = new_signing_key("local", "l1")
-    auth = Authenticator(issuer="local", audience="api", key=key.private_key.public_key())
-    now = int(time.time())
-    token = jwt.encode({"iss": "local", "aud": "api", "iat": now, "exp": now + 60, "preferred_username": OWNER},
-                       key.private_key, algorithm="EdDSA", headers={"kid": "l1"})  # fmt: skip
-    headers = {"Authorization": f"Bearer {token}"}
+    auth = key_authenticator(key, audience="api")
+    headers = {"Authorization": f"Bearer {bearer_token(key, OWNER, audience='api')}"}
     nowhere = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
     closed = await create_pool(database_url, min_size=0, max_size=1)
     await closed.close()

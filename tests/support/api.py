@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -11,17 +10,16 @@ from typing import Any, AsyncIterator, Iterator
 
 import httpx
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from api.app import create_app
 from api.auth import Authenticator
+from api.serve import served
 from complaint_client import ComplaintClient
 from identity.interceptors import SigningInterceptor
 from identity.keys import new_signing_key
 from identity.modes import WorkerIdentity
 from schemas import Roster
-from tests.support.ports import free_port
 from tools.harness.jwks import serving_jwks
 from tracing import instrumented, temporal_interceptors
 from worker import build_worker
@@ -80,12 +78,6 @@ async def api_on(
         engine = ComplaintClient(client, task_queue, read_your_writes=True)
         app = create_app(engine, pool, Authenticator(issuer=ISSUER_URL, audience=AUDIENCE, jwks_url=jwks_url))
         app = instrumented(app, tracer_provider) if tracer_provider is not None else app
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.02)
         started: list[str] = []
 
         async def remember_started(response: httpx.Response) -> None:
@@ -97,19 +89,16 @@ async def api_on(
                 started.extend(w for w in (answer.get("workflow_id"), answer.get("door_workflow_id")) if w)
 
         try:
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}", timeout=30, event_hooks={"response": [remember_started]}
+            async with served(app) as base_url, httpx.AsyncClient(
+                base_url=base_url, timeout=30, event_hooks={"response": [remember_started]}
             ) as http:
                 yield http, engine
         finally:
-            server.should_exit = True
-            await serving
             for workflow_id in started:
                 try:
                     await client.get_workflow_handle(workflow_id).terminate("test finished")
                 except Exception:
                     pass  # already closed
-
 
 API_ROSTER = Roster.model_validate(
     {
