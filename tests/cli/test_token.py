@@ -14,12 +14,11 @@ import sys
 import uuid
 from pathlib import Path
 
-from identity.interceptors import SigningInterceptor
 from identity.keys import new_signing_key, signing_key_json
 from identity.modes import WorkerIdentity
 from schemas import Roster
 from tests.conftest import BIN_DIR
-from tests.support.engine import Engine, end_cases
+from tests.support.engine import Engine, end_cases, signing_as
 from worker import build_worker
 
 KEY = new_signing_key("scripts", "scripts-1")
@@ -51,7 +50,7 @@ async def test_a_printed_token_lets_the_temporal_cli_act_and_its_absence_is_refu
     key_file.write_text(signing_key_json(KEY))
     task_queue = f"token-{uuid.uuid4().hex[:8]}"
     plain = dev_env.client
-    signing = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(KEY)]})
+    signing = signing_as(plain, KEY)
     async with build_worker(signing, pool, task_queue, identity=WorkerIdentity("signed", KEY.trusted_keys())):
         engine = Engine(signing, task_queue, read_your_writes=True, owner=OWNER, prefix="TOK", customer_prefix="cu-", policy="standard")
         complaint_id, _ = await engine.open()

@@ -29,11 +29,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.roster_store import load_roster
 from identity.assertion import ASSERTION_HEADER, sign
-from identity.interceptors import SigningInterceptor
 from identity.keys import SigningKey, new_signing_key
 from identity.modes import WorkerIdentity
 from schemas import Roster
-from tests.support.engine import Engine, end_cases
+from tests.support.engine import Engine, end_cases, signing_as
 from tests.support.intake import customer_id_for
 from tests.support.raw import raw_signal, raw_update
 from worker import build_worker
@@ -60,7 +59,7 @@ async def engine(time_skipping_env, pool) -> AsyncIterator[Engine]:
     await load_roster(pool, ROSTER)
     task_queue = f"signed-{uuid.uuid4().hex[:8]}"
     plain = time_skipping_env.client
-    signing = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(ISSUER)]})
+    signing = signing_as(plain, ISSUER)
     identity = WorkerIdentity("signed", ISSUER.trusted_keys())
     async with build_worker(signing, pool, task_queue, identity=identity):
         client = Engine(signing, task_queue, read_your_writes=True, owner=OWNER, prefix="SA", customer_prefix="cu-", policy="standard")
@@ -247,7 +246,7 @@ async def test_after_a_key_rotation_a_worker_replays_the_verdicts_it_would_no_lo
     plain = dev_env.client  # a real server: a restarted worker's sticky queue is let go at once
 
     def signing(key: SigningKey) -> Any:
-        return type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(key)]})
+        return signing_as(plain, key)
 
     old = signing(ISSUER)
     async with build_worker(old, pool, task_queue, identity=WorkerIdentity("signed", ISSUER.trusted_keys())):
@@ -316,11 +315,11 @@ async def test_a_client_signs_with_a_command_named_by_a_setting(engine, tmp_path
     )
     complaint_id, _ = await engine.open()
     plain = engine.client
-    by_command = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(CommandSigner(f"{sys.executable} {script}"))]})
+    by_command = signing_as(plain, CommandSigner(f"{sys.executable} {script}"))
     handle = by_command.get_workflow_handle(f"complaint-{complaint_id}")
     state = await handle.execute_update("add_note", {"actor": OWNER, "text": "Signed by a command"}, result_type=dict)
     timeline = await engine.timeline(complaint_id)
     assert timeline[state["event_count"] - 1].data["verified_by"] == {"iss": "support-idp", "kid": "idp-1"}
-    refusing = type(plain)(**{**plain.config(), "interceptors": [SigningInterceptor(CommandSigner("echo no >&2; exit 3"))]})
+    refusing = signing_as(plain, CommandSigner("echo no >&2; exit 3"))
     with pytest.raises(Exception, match="COMPLAINTS_SIGNING_COMMAND printed no assertion: no"):
         await refusing.get_workflow_handle(f"complaint-{complaint_id}").signal("add_note", {"actor": OWNER, "text": "x"})

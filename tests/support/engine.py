@@ -71,6 +71,13 @@ def with_converter(client: Client, converter: DataConverter) -> Client:
     return Client(**{**client.config(), "data_converter": converter})
 
 
+def signing_as(client: Client, signer: Any) -> Client:
+    """The same connection, signing each message's actor assertion with `signer` (a SigningKey or a Signer)."""
+    from identity.interceptors import SigningInterceptor
+
+    return Client(**{**client.config(), "interceptors": [SigningInterceptor(signer)]})
+
+
 @asynccontextmanager
 async def engine_on(
     env: WorkflowEnvironment,
