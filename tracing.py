@@ -33,11 +33,6 @@ def configure_tracing(service: str) -> bool:
     return True
 
 
-def tracer_provider() -> Any:
-    """The provider configure_tracing set up, or None: tracing is off."""
-    return _provider
-
-
 def temporal_interceptors(provider: Any = None) -> list[Any]:
     """The client interceptors that carry a trace through Temporal (workers built on the client use them too)."""
     provider = provider or _provider
