@@ -36,7 +36,10 @@ from activities import (
     load_policies,
 )
 from stack.process import exit_for_real
+from activities.delivery_activities import DeliveryActivities
+from activities.delivery_starter import DeliveryStarter
 from activities.encryption_keys import EncryptionKeyActivities
+from delivery.settings import DeliverySettings, delivery_settings
 from activities.identity_activities import IdentityActivities
 from identity.interceptors import AssertionHeaders
 from identity.modes import WorkerIdentity
@@ -50,6 +53,7 @@ from stack.client import connect_client, connect_options
 from stack.bytecode import compile_for_the_sandbox
 from workflow_runner import GuardedWorkflowRunner
 from workflows.complaint import ComplaintWorkflow
+from workflows.delivery import DeliveryWorkflow
 from workflows.problem_door import ProblemDoorWorkflow
 
 log = structlog.get_logger("worker")
@@ -77,6 +81,7 @@ def build_worker(  # type: ignore[no-untyped-def]
     activities: bool = True,
     workflow_runner: WorkflowRunner | None = None,
     identity: WorkerIdentity | None = None,
+    delivery: DeliverySettings | None = None,
 ) -> Worker:
     """The worker: ComplaintWorkflow and the problem door, the case and door activities on `pool`,
     and open_case resolving policies from `policies`. Cases the door opens run on `task_queue`.
@@ -86,12 +91,15 @@ def build_worker(  # type: ignore[no-untyped-def]
     workflows, activities: which of the two it polls for (tests run them apart to stop one side).
     workflow_runner: a replacement for the guarded sandbox (tests show what the guard prevents).
     identity: how the cases check who is acting (identity/setup.py); None: the actor is taken as written.
+    delivery: how notifications reach people (delivery/settings.py); None: read from the environment.
     """
     if policies is None:
         policies = load_policies(load_settings().policies_path)
-    cases = case_activities or CaseActivities(pool)
+    deliveries = DeliveryStarter(client, task_queue)
+    cases = case_activities or CaseActivities(pool, deliveries)
     policy_activities = PolicyActivities(policies)
-    workflow_classes = [ComplaintWorkflow, ProblemDoorWorkflow] if workflows else []
+    delivery_activities = DeliveryActivities(pool, delivery or delivery_settings(), deliveries)
+    workflow_classes = [ComplaintWorkflow, ProblemDoorWorkflow, DeliveryWorkflow] if workflows else []
     compile_for_the_sandbox(workflow_classes)
     # A payload the worker cannot decode reaches the workflow as a marker to refuse, never a failed task.
     worker_client = Client(**{**client.config(), "data_converter": for_workers(client.data_converter)})
@@ -112,6 +120,7 @@ def build_worker(  # type: ignore[no-untyped-def]
             *cases.all(),
             *DoorActivities(client, pool, task_queue).all(),
             *OpeningActivities(cases, policy_activities).all(),
+            *delivery_activities.all(),
         ] if activities else local,
         no_remote_activities=not activities,
         # Each message's actor assertion reaches the case's handlers (identity/interceptors.py).

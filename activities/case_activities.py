@@ -11,6 +11,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.customer_store import customer_history
+from activities.delivery_starter import DeliveryStarter
+from delivery import metrics
 from activities.roster_store import AGENT_COLUMNS, agent_from_row, agent_ref, get_agent, get_system
 from activities.routing import Candidate, NoActiveAgentError, choose_owner
 from schemas.activity_io import AssignOwnerInput, CustomerHistoryInput, RecordCaseEvents
@@ -31,8 +33,10 @@ def _logger(**context: Any) -> structlog.typing.FilteringBoundLogger:
 
 
 class CaseActivities:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, deliveries: DeliveryStarter | None = None) -> None:
         self.pool = pool
+        # Starts each queued notification's delivery (workflows/delivery.py); None: rows wait for a person.
+        self.deliveries = deliveries
 
     def all(self) -> list[Callable[..., Any]]:
         """The bound activities, for Worker(activities=...)."""
@@ -191,6 +195,10 @@ class CaseActivities:
                 non_retryable=True,
             )
         queued = _log_queued(row, log)
+        metrics.QUEUED.inc(len(queued))
+        if self.deliveries is not None and row["notification_ids"]:
+            # After the commit, and again on a retry (the ids then come from the rows already there).
+            await self.deliveries.start(state.complaint_id, row["notification_ids"])
         log.info(
             "case events recorded",
             events=len(inp.events),
@@ -400,6 +408,9 @@ SELECT (SELECT json_agg(json_build_object('seq', seq, 'stored_kind', stored_kind
             'notification_id', id, 'recipient', recipient, 'recipient_role', recipient_role, 'clock', clock,
             'level', level, 'occurrence', occurrence, 'due_at', due_at) ORDER BY id)
         FROM queued) AS queued,
+       (SELECT array_agg(id) FROM (SELECT id FROM queued UNION
+                                   SELECT id FROM notifications WHERE complaint_id = $1 AND event_seq = ANY($18::int[])) ids)
+           AS notification_ids,
        EXISTS (SELECT 1 FROM snapshot) AS snapshot_written,
        (SELECT count(*) FROM promised) AS promises_written
 """.replace("{promised}", _promised_cte(34))

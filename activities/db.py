@@ -161,7 +161,7 @@ async def apply_migrations(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR)
 _RUNTIME_GRANTS = """
 GRANT USAGE ON SCHEMA public TO {role};
 GRANT SELECT, INSERT ON case_events, agent_changes TO {role};
-GRANT SELECT, INSERT, UPDATE ON cases, promises, notifications, agents, systems TO {role};
+GRANT SELECT, INSERT, UPDATE ON cases, promises, notifications, agents, systems, delivery_attempts, webhook_endpoints TO {role};
 GRANT SELECT ON schema_migrations TO {role};
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};
 """

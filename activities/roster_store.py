@@ -22,7 +22,10 @@ class RosterError(ValueError):
     """A roster that cannot be loaded as it is; the message says what to fix."""
 
 
-AGENT_COLUMNS = "id, name, role, team, supervisor_id, skills, authority_limit, max_open_cases, active"
+AGENT_COLUMNS = (
+    "id, name, role, team, supervisor_id, skills, authority_limit, max_open_cases, active, "
+    "email, webhook_url, chat_webhook_url"
+)
 
 
 def agent_from_row(row: asyncpg.Record | dict[str, Any]) -> Agent:
@@ -36,6 +39,9 @@ def agent_from_row(row: asyncpg.Record | dict[str, Any]) -> Agent:
         authority_limit=row["authority_limit"],
         max_open_cases=row["max_open_cases"],
         active=row["active"],
+        email=row["email"],
+        webhook_url=row["webhook_url"],
+        chat_webhook_url=row["chat_webhook_url"],
     )
 
 
@@ -79,7 +85,7 @@ async def load_roster(pool: asyncpg.Pool, roster: Roster, *, changed_by: str = "
         await conn.executemany(
             f"""
             INSERT INTO agents ({AGENT_COLUMNS}, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
             ON CONFLICT (id) DO UPDATE SET
                 name = EXCLUDED.name,
                 role = EXCLUDED.role,
@@ -89,6 +95,9 @@ async def load_roster(pool: asyncpg.Pool, roster: Roster, *, changed_by: str = "
                 authority_limit = EXCLUDED.authority_limit,
                 max_open_cases = EXCLUDED.max_open_cases,
                 active = EXCLUDED.active,
+                email = EXCLUDED.email,
+                webhook_url = EXCLUDED.webhook_url,
+                chat_webhook_url = EXCLUDED.chat_webhook_url,
                 updated_at = now()
             """,
             [
@@ -102,6 +111,9 @@ async def load_roster(pool: asyncpg.Pool, roster: Roster, *, changed_by: str = "
                     a.authority_limit,
                     a.max_open_cases,
                     a.active,
+                    a.email,
+                    a.webhook_url,
+                    a.chat_webhook_url,
                 )
                 for a in roster.agents
             ],

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.notifications_store import get_notifications, mark_delivered
+from activities.notifications_store import acknowledge, get_notifications
 from api.auth import Authenticator, Principal
 from api.middleware import LimitsAndLog
 from api.problems import Problem, documented_problems, for_rejection, problem_response, unavailable
@@ -202,8 +202,8 @@ def create_app(engine: ComplaintClient, pool: asyncpg.Pool, auth: Authenticator,
         [found] = await get_notifications(pool, [notification_id]) or [None]
         if found is None or not who.staff or (who.owners is not None and found.recipient not in who.owners):
             raise Problem(404, "no such notification")
-        await mark_delivered(pool, [notification_id], acknowledged_by=who.principal.actor)
-        [acknowledged] = await get_notifications(pool, [notification_id])
+        await acknowledge(pool, [notification_id], acknowledged_by=who.principal.actor)
+        [acknowledged] = await get_notifications(pool, [notification_id], with_attempts=True)
         return acknowledged.model_dump(mode="json")
 
     # --- health --------------------------------------------------------------------------------

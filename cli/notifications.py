@@ -22,7 +22,7 @@ def _clip(text: str, limit: int = 60) -> str:
 
 
 async def cmd_notifications_list(args: argparse.Namespace, settings: Settings, timeout: float) -> int:
-    from activities.notifications_store import list_notifications
+    from activities.notifications_store import attach_attempts, list_notifications
 
     if args.limit < 1:
         raise CliError(f"--limit must be at least 1 (got {args.limit})")
@@ -30,9 +30,13 @@ async def cmd_notifications_list(args: argparse.Namespace, settings: Settings, t
         check_complaint_id(args.case)
 
     async def fetch(pool):  # type: ignore[no-untyped-def]
-        return await list_notifications(
-            pool, recipient=args.recipient, complaint_id=args.case, pending_only=not args.all, limit=args.limit
+        found = await list_notifications(
+            pool, recipient=args.recipient, complaint_id=args.case, pending_only=not args.all, status=args.status,
+            limit=args.limit,
         )
+        if args.attempts or args.json:
+            await attach_attempts(pool, found)
+        return found
 
     found = await with_database(settings, timeout, fetch)
     if args.json:
@@ -41,11 +45,12 @@ async def cmd_notifications_list(args: argparse.Namespace, settings: Settings, t
     if not found:
         whom = f" for {args.recipient}" if args.recipient else ""
         which = f" of case {args.case}" if args.case else ""
-        print(f"No {'' if args.all else 'pending '}notifications{whom}{which}.")
+        status = f" {args.status}" if args.status else ""
+        print(f"No{'' if args.all else ' unacknowledged'}{status} notifications{whom}{which}.")
         return EXIT_OK
-    headers = ["ID", "CREATED", "RECIPIENT", "CASE", "CLOCK", "LEVEL", "REASON", "DUE"]
+    headers = ["ID", "CREATED", "RECIPIENT", "CASE", "CLOCK", "LEVEL", "REASON", "DUE", "STATUS", "TRIES"]
     if args.all:
-        headers += ["DELIVERED", "BY"]
+        headers += ["ACKNOWLEDGED", "BY"]
     rows = []
     for n in found:
         row = [
@@ -57,16 +62,26 @@ async def cmd_notifications_list(args: argparse.Namespace, settings: Settings, t
             str(n.level),
             _clip(n.reason),
             _when_exact(n.due_at),
+            n.status,
+            str(n.attempts),
         ]
         if args.all:
-            row += [_when_exact(n.delivered_at), n.acknowledged_by or "-"]
+            row += [_when_exact(n.acknowledged_at), n.acknowledged_by or "-"]
         rows.append(row)
+        for attempt in (n.attempt_log or []) if args.attempts else []:
+            outcome = attempt.outcome or "no outcome (worker lost)"
+            code = f" {attempt.response_code}" if attempt.response_code is not None else ""
+            error = f": {_clip(attempt.error, 50)}" if attempt.error else ""
+            rows.append([
+                "", f"  {_when_exact(attempt.started_at)}", f"  try {attempt.attempt} {attempt.channel}", "", "", "",
+                _clip(f"{outcome}{code}{error}"), "", "", "",
+            ] + (["", ""] if args.all else []))  # fmt: skip
     print(format_table(headers, rows))
     return EXIT_OK
 
 
 async def cmd_notifications_ack(args: argparse.Namespace, settings: Settings, timeout: float) -> int:
-    from activities.notifications_store import get_notifications, mark_delivered
+    from activities.notifications_store import acknowledge, get_notifications
 
     wanted = sorted(set(args.ids))
 
@@ -79,12 +94,12 @@ async def cmd_notifications_ack(args: argparse.Namespace, settings: Settings, ti
                 raise CliError(
                     f"no notification {shown} (nothing was marked; see `{PROG} notifications list --all`)"
                 )
-            return known, await mark_delivered(conn, wanted, acknowledged_by=args.by)
+            return known, await acknowledge(conn, wanted, acknowledged_by=args.by)
 
     known, marked = await with_database(settings, timeout, ack)
-    already = [n.id for n in known if n.delivered_at is not None]
-    message = f"Marked {marked} notification{'s' if marked != 1 else ''} delivered, acknowledged by {args.by}"
+    already = [f"{n.id} (by {n.acknowledged_by})" for n in known if n.acknowledged_at is not None]
+    message = f"Acknowledged {marked} notification{'s' if marked != 1 else ''} by {args.by}"
     if already:
-        message += f"; already delivered: {', '.join(str(i) for i in already)}"
+        message += f"; already acknowledged: {', '.join(already)}"
     print(message)
     return EXIT_OK

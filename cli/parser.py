@@ -289,11 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     notifications = commands.add_parser(
         "notifications",
-        help="the escalation notifications outbox: list pending ones, acknowledge them (PostgreSQL)",
+        help="the escalation notifications outbox: list them with their delivery, acknowledge them (PostgreSQL)",
         description=(
             "Each escalation of a case queues one notification for its recipient (the owner, their "
-            "supervisor or a manager). The outbox lives in the application database: DATABASE_URL, "
-            "else the embedded PostgreSQL."
+            "supervisor or a manager), which the worker delivers by email and webhooks (docs/delivery.md). "
+            "The outbox lives in the application database: DATABASE_URL, else the embedded PostgreSQL."
         ),
     )
     notification_commands = notifications.add_subparsers(
@@ -301,19 +301,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pending = notification_commands.add_parser(
         "list",
-        help="pending notifications, oldest first (--all: delivered ones too, newest first)",
-        description="Pending notifications, oldest first; with --all, delivered ones too, newest first.",
+        help="notifications nobody has acknowledged, oldest first (--all: acknowledged ones too, newest first)",
+        description=(
+            "Notifications nobody has acknowledged yet, oldest first, with their delivery status (queued, sending, "
+            "retrying, delivered, dead); with --all, acknowledged ones too, newest first; --attempts shows each "
+            "delivery attempt."
+        ),
     )
     pending.set_defaults(command="notifications_list")
     pending.add_argument("--recipient", metavar="AGENT", help="only those for this agent id")
     pending.add_argument("--case", metavar="COMPLAINT_ID", help="only those of this case")
-    pending.add_argument("--all", action="store_true", help="delivered ones too")
+    pending.add_argument("--all", action="store_true", help="acknowledged ones too")
+    pending.add_argument("--status", choices=["queued", "sending", "retrying", "delivered", "dead"], help="only those with this delivery status")
+    pending.add_argument("--attempts", action="store_true", help="each delivery attempt under its notification")
     pending.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     pending.add_argument("--json", action="store_true", help="machine-readable JSON list")
     ack = notification_commands.add_parser(
         "ack",
-        help="mark notifications delivered",
-        description="Mark notifications delivered (they leave the pending list). Acknowledging one twice changes nothing.",
+        help="record that you acted on notifications",
+        description=(
+            "Record who acted on these notifications (they leave the list of unacknowledged ones). "
+            "Acknowledging one twice changes nothing: the first acknowledgement is kept."
+        ),
     )
     ack.set_defaults(command="notifications_ack")
     ack.add_argument("ids", nargs="+", type=_notification_id, metavar="ID", help="notification ids (see `notifications list`)")

@@ -8,6 +8,7 @@ record_case_events turns each into one Notification row, once per
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -29,8 +30,26 @@ class EscalationNotice(OutputMessage):
     deadline: AwareDatetime | None = None
 
 
+DeliveryStatus = Literal["queued", "sending", "retrying", "delivered", "dead"]
+
+
+class DeliveryAttempt(OutputMessage):
+    """One try on one channel (outcome None: on the wire, or the worker died before it could say)."""
+
+    id: int
+    delivery_id: str
+    channel: Literal["email", "webhook", "chat"]
+    target: str
+    attempt: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: Literal["delivered", "failed", "gave_up"] | None = None
+    response_code: int | None = None
+    error: str | None = None
+
+
 class Notification(OutputMessage):
-    """One row of the outbox."""
+    """One row of the outbox, with its delivery's status (and, when asked for, its attempts)."""
 
     id: int
     complaint_id: str
@@ -44,9 +63,15 @@ class Notification(OutputMessage):
     deadline: datetime | None = None
     event_seq: int
     created_at: datetime
+    status: DeliveryStatus = "queued"
+    attempts: int = 0
+    last_error: str | None = None
     delivered_at: datetime | None = None
     acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    attempt_log: list[DeliveryAttempt] | None = None
 
     @property
     def pending(self) -> bool:
-        return self.delivered_at is None
+        """Waiting for a person: nobody has acknowledged it yet (delivered or not)."""
+        return self.acknowledged_at is None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from schemas.common import AgentId, Category, InputMessage, OutputMessage, text
 
 Role = Literal["agent", "supervisor", "manager"]
+EmailAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000, pattern=r"^https?://[^\s]+$")]
 
 
 class Agent(InputMessage):
@@ -22,6 +24,11 @@ class Agent(InputMessage):
     authority_limit: Decimal = Field(default=Decimal(0), ge=0)
     max_open_cases: int = Field(default=20, ge=0)
     active: bool = True
+    # Where escalations reach this person (delivery/): an address, a webhook signed as Standard Webhooks,
+    # a Slack or Teams incoming webhook. All optional; without any, their notifications wait for `notifications ack`.
+    email: EmailAddress | None = None
+    webhook_url: WebhookUrl | None = None
+    chat_webhook_url: WebhookUrl | None = None
 
     @model_validator(mode="after")
     def _not_own_supervisor(self) -> "Agent":

@@ -14,6 +14,10 @@ CREATE TABLE agents (
     authority_limit numeric(14, 2) NOT NULL DEFAULT 0 CHECK (authority_limit >= 0),
     max_open_cases  integer NOT NULL DEFAULT 20 CHECK (max_open_cases >= 0),
     active          boolean NOT NULL DEFAULT true,
+    -- Where escalations reach them (delivery/): all optional.
+    email            text,
+    webhook_url      text,
+    chat_webhook_url text,
     updated_at      timestamptz NOT NULL DEFAULT now(),
     CHECK (supervisor_id IS DISTINCT FROM id)
 );
@@ -110,14 +114,15 @@ CREATE INDEX promises_open_due_idx ON promises (due_at) WHERE status <> 'kept';
 -- The notifications outbox: record_case_events writes one row per
 -- escalation (an `escalated` timeline event) in the same transaction as the
 -- event itself; the unique key makes a retried activity or a replayed case
--- notify once. Whoever delivers a row (a person through `starter.py
--- notifications ack`, or a sender process) sets delivered_at.
+-- notify once. A delivery workflow per row (workflows/delivery.py) sends it and
+-- keeps `status`; a person who acted on it acknowledges it (`notifications ack`).
 
 CREATE TABLE notifications (
     id             bigserial PRIMARY KEY,
     complaint_id   text NOT NULL,
     -- The clock that escalated: acknowledge, first_response, customer_update,
-    -- resolution, confirmation, or promise:<promise_id>.
+    -- resolution, confirmation, or promise:<promise_id>; undelivered:<id> for the
+    -- notice that notification <id> could not be delivered.
     clock          text NOT NULL,
     level          integer NOT NULL CHECK (level BETWEEN 1 AND 3),
     -- Which time this clock reached this level (a clock restarted and breached again is a new occurrence).
@@ -131,12 +136,53 @@ CREATE TABLE notifications (
     -- seq of the escalated event in case_events.
     event_seq      integer NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- queued: waiting for its first attempt (or, with no channel for its recipient, for a person);
+    -- sending: an attempt is on the wire; retrying: the last attempt failed and another is due;
+    -- delivered: a channel took it; dead: every channel gave up (its case's supervisor is told).
+    status         text NOT NULL DEFAULT 'queued'
+                   CHECK (status IN ('queued', 'sending', 'retrying', 'delivered', 'dead')),
+    attempts       integer NOT NULL DEFAULT 0,
+    last_error     text,
     delivered_at   timestamptz,
-    -- Who acknowledged it (`notifications ack --by`), when a person did.
+    -- Who acted on it (`notifications ack --by`), and when.
     acknowledged_by text,
+    acknowledged_at timestamptz,
     UNIQUE (complaint_id, clock, level, occurrence)
 );
 
--- The outbox: pending rows, per recipient and oldest first.
-CREATE INDEX notifications_pending_idx ON notifications (recipient, created_at) WHERE delivered_at IS NULL;
-CREATE INDEX notifications_pending_created_idx ON notifications (created_at, id) WHERE delivered_at IS NULL;
+-- A person's inbox: unacknowledged rows, per recipient and oldest first.
+CREATE INDEX notifications_pending_idx ON notifications (recipient, created_at) WHERE acknowledged_at IS NULL;
+CREATE INDEX notifications_pending_created_idx ON notifications (created_at, id) WHERE acknowledged_at IS NULL;
+-- Delivery still to do (the stall monitor and the metrics read it).
+CREATE INDEX notifications_undelivered_idx ON notifications (created_at) WHERE status IN ('queued', 'sending', 'retrying');
+
+-- Every delivery attempt, on every channel: written before the request goes out (outcome NULL
+-- while on the wire, or forever if the worker died mid-attempt) and completed after.
+CREATE TABLE delivery_attempts (
+    id              bigserial PRIMARY KEY,
+    -- The idempotency key the receiver sees (webhook-id, Message-ID): ntf-<notification id>.
+    delivery_id     text NOT NULL,
+    notification_id bigint REFERENCES notifications (id),
+    channel         text NOT NULL CHECK (channel IN ('email', 'webhook', 'chat')),
+    target          text NOT NULL,
+    attempt         integer NOT NULL,
+    started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at     timestamptz,
+    outcome         text CHECK (outcome IN ('delivered', 'failed', 'gave_up')),
+    response_code   integer,
+    error           text,
+    worker          text
+);
+
+CREATE INDEX delivery_attempts_notification_idx ON delivery_attempts (notification_id, id);
+CREATE INDEX delivery_attempts_route_idx ON delivery_attempts (delivery_id, target);
+
+-- Webhook endpoints: their signing secrets (the newest first; two while one rotates) and
+-- whether they answered 410 Gone, which stops deliveries to them until re-enabled.
+CREATE TABLE webhook_endpoints (
+    url             text PRIMARY KEY,
+    secrets         text[] NOT NULL,
+    disabled_at     timestamptz,
+    disabled_reason text,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);

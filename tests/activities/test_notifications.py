@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 from activities import CaseActivities
-from activities.notifications_store import get_notifications, list_notifications, mark_delivered
+from activities.notifications_store import acknowledge, get_notifications, list_notifications
 from schemas.activity_io import RecordCaseEvents
 from schemas.state import TimelineEvent
 from tests.support.activity_io import T0, run
@@ -86,12 +86,13 @@ async def test_each_escalation_is_queued_once_however_often_its_batch_is_recorde
     rows = await outbox(fresh_pool)
     assert keys(rows) == [("C-1", "promise:P1", 1, 1), ("C-1", "promise:P1", 2, 1)]
     level2 = next(row for row in rows if row["level"] == 2)
-    assert {k: level2[k] for k in ("recipient", "recipient_role", "event_seq", "due_at", "deadline", "delivered_at")} == {
+    assert {k: level2[k] for k in ("recipient", "recipient_role", "event_seq", "due_at", "deadline", "status", "delivered_at")} == {
         "recipient": "s.lindqvist",
         "recipient_role": "supervisor",
         "event_seq": 3,
         "due_at": T0 + timedelta(hours=2),
         "deadline": T0 + timedelta(hours=2),
+        "status": "queued",
         "delivered_at": None,
     }
     assert level2["reason"] == "promise:P1 reached level 2: the deadline passed" and level2["created_at"] is not None
@@ -165,10 +166,10 @@ async def test_the_case_snapshot_keeps_escalation_level_and_next_deadline_curren
     assert (row["escalation_level"], row["next_deadline"]) == (0, None)
 
 
-# -- list and mark delivered ---------------------------------------------------------------
+# -- list and acknowledge ---------------------------------------------------------------------
 
 
-async def test_list_filters_orders_and_mark_delivered_is_idempotent(fresh_pool):
+async def test_list_filters_orders_and_acknowledge_is_idempotent(fresh_pool):
     acts = CaseActivities(fresh_pool)
     await run(acts.record_case_events, batch([escalated(1, level=1, recipient="a1", role="owner"), escalated(2, level=2)]))
     await run(acts.record_case_events, batch([escalated(1, clock="resolution", level=2)], complaint_id="C-2"))
@@ -186,18 +187,20 @@ async def test_list_filters_orders_and_mark_delivered_is_idempotent(fresh_pool):
         await list_notifications(fresh_pool, limit=0)
 
     first, second = pending[0].id, pending[1].id
-    assert await mark_delivered(fresh_pool, [first, second, first, 999_999]) == 2
-    assert await mark_delivered(fresh_pool, [first]) == 0
-    assert await mark_delivered(fresh_pool, []) == 0
+    assert await acknowledge(fresh_pool, [first, second, first, 999_999], "sam.lead") == 2
+    assert await acknowledge(fresh_pool, [first], "mo.ops") == 0
+    assert await acknowledge(fresh_pool, [], "mo.ops") == 0
     assert [n.id for n in await list_notifications(fresh_pool)] == [pending[2].id]
     everything = await list_notifications(fresh_pool, pending_only=False)
     assert [n.id for n in everything] == [pending[2].id, second, first]  # newest first
-    delivered = {n.id: n.delivered_at for n in everything}
-    assert delivered[first] is not None and delivered[pending[2].id] is None
-    # A second ack keeps the first delivery time.
-    await mark_delivered(fresh_pool, [first])
-    assert (await get_notifications(fresh_pool, [first]))[0].delivered_at == delivered[first]
-    # Delivered rows stay delivered when the batch that queued them is recorded again.
+    acknowledged = {n.id: (n.acknowledged_at, n.acknowledged_by) for n in everything}
+    assert acknowledged[first][1] == "sam.lead" and acknowledged[pending[2].id] == (None, None)
+    # A second ack keeps the first acknowledger and time; acknowledging is not delivering.
+    await acknowledge(fresh_pool, [first], "mo.ops")
+    [again] = await get_notifications(fresh_pool, [first])
+    assert (again.acknowledged_at, again.acknowledged_by) == acknowledged[first] and again.delivered_at is None
+    assert [n.status for n in await list_notifications(fresh_pool, status="queued", pending_only=False)] == ["queued"] * 3
+    # Acknowledged rows stay acknowledged when the batch that queued them is recorded again.
     await run(acts.record_case_events, batch([escalated(1, level=1, recipient="a1", role="owner"), escalated(2, level=2)]))
     assert [n.id for n in await list_notifications(fresh_pool)] == [pending[2].id]
 
@@ -235,10 +238,11 @@ async def test_cli_notifications_list_and_ack(pool, database_url, monkeypatch, c
     status, out, err = await run_cli(capsys, "notifications", "list", "--recipient", supervisor)
     assert (status, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "CREATED", "RECIPIENT", "CASE", "CLOCK", "LEVEL", "REASON", "DUE"]
+    assert lines[0].split() == ["ID", "CREATED", "RECIPIENT", "CASE", "CLOCK", "LEVEL", "REASON", "DUE", "STATUS", "TRIES"]
     assert len(lines) == 3 and lines[1].startswith(f"{ids[('promise:P1', 2)]} ")
     assert f"{supervisor} (supervisor)" in lines[1] and cid in lines[1] and " promise:P1 " in lines[1]
     assert "2026-11-23 11:00:00 UTC" in lines[1] and "..." in lines[1] and len(lines[1]) < 200
+    assert lines[1].split()[-2:] == ["queued", "0"]
     assert "resolution #2" in lines[2]
 
     status, out, _ = await run_cli(capsys, "notifications", "list", "--case", cid, "--json")
@@ -249,16 +253,17 @@ async def test_cli_notifications_list_and_ack(pool, database_url, monkeypatch, c
         ("resolution", 2, supervisor),
     ]
     assert shown[1]["reason"] == long_reason.strip() and shown[1]["delivered_at"] is None
+    assert (shown[1]["status"], shown[1]["attempts"], shown[1]["attempt_log"]) == ("queued", 0, [])
     assert datetime.fromisoformat(shown[1]["due_at"]) == T0 + timedelta(hours=2)
 
-    # ack: marked, then gone from the pending list, shown with --all
+    # ack: recorded, then gone from the unacknowledged list, shown with --all
     status, out, err = await run_cli(capsys, "notifications", "ack", str(ids[("promise:P1", 2)]), "--by", "sam.lead")
-    assert (status, out.strip(), err) == (0, "Marked 1 notification delivered, acknowledged by sam.lead", "")
+    assert (status, out.strip(), err) == (0, "Acknowledged 1 notification by sam.lead", "")
     status, out, err = await run_cli(
         capsys, "notifications", "ack", str(ids[("promise:P1", 2)]), str(ids[("resolution", 2)]), "--by", "mo.ops"
     )
     assert (status, out.strip()) == (
-        0, f"Marked 1 notification delivered, acknowledged by mo.ops; already delivered: {ids[('promise:P1', 2)]}"
+        0, f"Acknowledged 1 notification by mo.ops; already acknowledged: {ids[('promise:P1', 2)]} (by sam.lead)"
     )
     status, out, _ = await run_cli(capsys, "notifications", "list", "--case", cid, "--all", "--json")
     acknowledged = {n["id"]: n["acknowledged_by"] for n in json.loads(out)}
@@ -268,10 +273,10 @@ async def test_cli_notifications_list_and_ack(pool, database_url, monkeypatch, c
     status, out, _ = await run_cli(capsys, "notifications", "list", "--case", cid)
     assert status == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [str(ids[("promise:P1", 1)])]
     status, out, _ = await run_cli(capsys, "notifications", "list", "--recipient", supervisor)
-    assert (status, out.strip()) == (0, f"No pending notifications for {supervisor}.")
+    assert (status, out.strip()) == (0, f"No unacknowledged notifications for {supervisor}.")
     status, out, _ = await run_cli(capsys, "notifications", "list", "--recipient", supervisor, "--all", "--limit", "1")
     lines = out.splitlines()
-    assert status == 0 and lines[0].split()[-2:] == ["DELIVERED", "BY"] and len(lines) == 2
+    assert status == 0 and lines[0].split()[-2:] == ["ACKNOWLEDGED", "BY"] and len(lines) == 2
     assert lines[1].startswith(f"{ids[('resolution', 2)]} ") and lines[1].endswith(" UTC  mo.ops")
 
     # an unknown id: nothing is marked
@@ -279,7 +284,7 @@ async def test_cli_notifications_list_and_ack(pool, database_url, monkeypatch, c
     status, out, err = await run_cli(capsys, "notifications", "ack", str(ids[("promise:P1", 1)]), str(unknown))
     assert (status, out) == (2, "")
     assert_one_error(err, f"no notification {unknown} (nothing was marked")
-    assert (await get_notifications(pool, [ids[("promise:P1", 1)]]))[0].delivered_at is None
+    assert (await get_notifications(pool, [ids[("promise:P1", 1)]]))[0].acknowledged_at is None
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,136 @@
+"""Delivery settings, all from the environment (README, "Settings"; docs/delivery.md).
+
+SMTP_URL names the mail server: smtp://host:port (plain, or STARTTLS when
+the server offers it), smtp+starttls:// (STARTTLS required) or smtps:// (TLS
+from the first byte), with user:password@ for auth. Unset: no email is sent,
+and a notification whose recipient has no webhook stays queued for a person.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from config import SettingsError
+
+SmtpSecurity = Literal["plain", "starttls", "tls"]
+
+SMTP_SCHEMES: dict[str, SmtpSecurity] = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
+DEFAULT_PORTS = {"plain": 25, "starttls": 587, "tls": 465}
+DEFAULT_SENDER = "complaints@localhost"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: SmtpSecurity = "plain"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    # The From address (SMTP_FROM); its domain also names the Message-IDs.
+    sender: str = DEFAULT_SENDER
+    timeout: float = 10.0
+
+    @property
+    def domain(self) -> str:
+        return self.sender.rpartition("@")[2] or "localhost"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    smtp: SmtpSettings | None = None
+    # Where a message links to a case: the HTTP API's base URL (COMPLAINTS_PUBLIC_URL).
+    public_url: str = "http://127.0.0.1:8000"
+    # A notification still undelivered this long after it was queued is given up: its row is `dead`.
+    give_up: timedelta = timedelta(hours=24)
+    # Backoff between attempts: first delay, doubling with jitter up to the cap.
+    first_retry: timedelta = timedelta(seconds=1)
+    max_retry: timedelta = timedelta(hours=1)
+    # An endpoint that answers 401, 403, 404 or another lasting 4xx is tried again no sooner than this.
+    client_error_retry: timedelta = timedelta(minutes=15)
+    # One attempt (connect, send, answer) may take this long before Temporal retries it elsewhere.
+    attempt_timeout: timedelta = timedelta(seconds=30)
+    # A queued, sending or retrying row older than this raises `delivery_stalled`.
+    stalled_after: timedelta = timedelta(minutes=15)
+    # The worker's Prometheus metrics port (COMPLAINTS_METRICS_PORT); None: no metrics server.
+    metrics_port: int | None = None
+    # Addresses that also get a team's escalations (COMPLAINTS_TEAM_EMAILS="billing=leads@example.com,...").
+    team_emails: Mapping[str, str] = field(default_factory=dict)
+
+
+def delivery_settings(environ: Mapping[str, str] | None = None) -> DeliverySettings:
+    env = os.environ if environ is None else environ
+    defaults = DeliverySettings()
+    return DeliverySettings(
+        smtp=smtp_settings(env),
+        public_url=(env.get("COMPLAINTS_PUBLIC_URL") or defaults.public_url).rstrip("/"),
+        give_up=_duration(env, "DELIVERY_GIVE_UP_SECONDS", defaults.give_up),
+        first_retry=_duration(env, "DELIVERY_FIRST_RETRY_SECONDS", defaults.first_retry),
+        max_retry=_duration(env, "DELIVERY_MAX_RETRY_SECONDS", defaults.max_retry),
+        client_error_retry=_duration(env, "DELIVERY_CLIENT_ERROR_RETRY_SECONDS", defaults.client_error_retry),
+        attempt_timeout=_duration(env, "DELIVERY_ATTEMPT_TIMEOUT_SECONDS", defaults.attempt_timeout),
+        stalled_after=_duration(env, "DELIVERY_STALLED_SECONDS", defaults.stalled_after),
+        metrics_port=_port(env, "COMPLAINTS_METRICS_PORT"),
+        team_emails=_team_emails(env.get("COMPLAINTS_TEAM_EMAILS") or ""),
+    )
+
+
+def smtp_settings(env: Mapping[str, str]) -> SmtpSettings | None:
+    raw = env.get("SMTP_URL")
+    if not raw:
+        return None
+    url = urlsplit(raw)
+    security = SMTP_SCHEMES.get(url.scheme)
+    if security is None or not url.hostname:
+        raise SettingsError(
+            f"SMTP_URL must be smtp://, smtp+starttls:// or smtps:// with a host, e.g. smtp+starttls://user:pass@mail.example.com:587 (got scheme {url.scheme!r})"
+        )
+    try:
+        port = url.port or DEFAULT_PORTS[security]
+    except ValueError:
+        raise SettingsError("SMTP_URL has a port that is not a number from 1 to 65535") from None
+    return SmtpSettings(
+        host=url.hostname,
+        port=port,
+        security=security,
+        username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password else None,
+        sender=env.get("SMTP_FROM") or DEFAULT_SENDER,
+        timeout=_duration(env, "SMTP_TIMEOUT_SECONDS", timedelta(seconds=10)).total_seconds(),
+    )
+
+
+def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise SettingsError(f"{name} must be a positive number of seconds (got {raw!r})")
+    return timedelta(seconds=seconds)
+
+
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SettingsError(f"{name} must be a port number from 1 to 65535 (got {raw!r})")
+    return int(raw)
+
+
+def _team_emails(raw: str) -> dict[str, str]:
+    teams: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        team, _, address = entry.partition("=")
+        if not team.strip() or "@" not in address:
+            raise SettingsError(f"COMPLAINTS_TEAM_EMAILS entries are team=address (got {entry!r})")
+        teams[team.strip()] = address.strip()
+    return teams

@@ -1,0 +1,99 @@
+"""Builders for the delivery tests: a roster with channels, an escalation recorded for real, a worker
+with fast retries, and waiting for a notification's status."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, AsyncIterator
+
+from activities import CaseActivities
+from activities.delivery_starter import DeliveryStarter
+from activities.notifications_store import get_notifications, list_notifications
+from activities.roster_store import load_roster
+from delivery.settings import DeliverySettings, SmtpSettings
+from schemas.activity_io import RecordCaseEvents
+from schemas.notifications import Notification
+from schemas.roster import Agent, Roster
+from schemas.state import TimelineEvent
+from tests.support.activity_io import T0, run
+from tests.support.activity_io import state as case_state
+
+# Retries in tenths of a second, so a test sees several in a moment.
+FAST = DeliverySettings(
+    first_retry=timedelta(seconds=0.1),
+    max_retry=timedelta(seconds=0.4),
+    client_error_retry=timedelta(seconds=60),
+    attempt_timeout=timedelta(seconds=5),
+)
+
+
+def fast_settings(smtp_port: int | None = None, **changes: Any) -> DeliverySettings:
+    smtp = SmtpSettings(host="127.0.0.1", port=smtp_port, sender="escalations@complaints.test", timeout=5) if smtp_port else None
+    return replace(FAST, smtp=smtp, **changes)
+
+
+def team(prefix: str, **owner_channels: Any) -> tuple[Roster, dict[str, str]]:
+    """An owner, their supervisor and a manager, ids unique to the test; owner_channels: the owner's channels.
+    The supervisor and the manager have email addresses only."""
+    ids = {role: f"{prefix}-{role}" for role in ("owner", "supervisor", "manager")}
+    roster = Roster(agents=[
+        Agent(id=ids["manager"], name="Margaret Manager", role="manager", team="billing", email=f"{ids['manager']}@example.com"),
+        Agent(id=ids["supervisor"], name="Sam Supervisor", role="supervisor", team="billing",
+              supervisor_id=ids["manager"], email=f"{ids['supervisor']}@example.com"),
+        Agent(id=ids["owner"], name="Olive Owner", role="agent", team="billing", supervisor_id=ids["supervisor"],
+              skills=["billing"], **owner_channels),
+    ])  # fmt: skip
+    return roster, ids
+
+
+def escalation(seq: int, recipient: str, role: str = "owner", clock: str = "promise:P1", level: int = 1) -> TimelineEvent:
+    due = T0 + timedelta(hours=level)
+    return TimelineEvent(seq=seq, at=due, kind="escalated", actor="system:engine", data={
+        "clock": clock, "level": level, "occurrence": 1, "recipient": recipient, "recipient_role": role,
+        "reason": f"Promise P1 'Refund the duplicate charge' reached level {level}: the deadline passed",
+        "due_at": due.isoformat(), "deadline": (T0 + timedelta(hours=1)).isoformat(),
+    })  # fmt: skip
+
+
+async def escalate(client: Any, pool: Any, task_queue: str, owner: str, events: list[TimelineEvent],
+                   complaint_id: str | None = None) -> tuple[str, list[int]]:
+    """Record the escalations as the case would (record_case_events, which starts their deliveries); return
+    the complaint id and the notification ids, in event order."""
+    complaint_id = complaint_id or f"D-{uuid.uuid4().hex[:10]}"
+    acts = CaseActivities(pool, DeliveryStarter(client, task_queue))
+    last = max(e.seq for e in events)
+    await run(acts.record_case_events, RecordCaseEvents(
+        workflow_id=f"complaint-{complaint_id}", run_id="run-1", events=events,
+        state=case_state(last, complaint_id=complaint_id).model_copy(update={"owner": owner}),
+    ))  # fmt: skip
+    found = await list_notifications(pool, complaint_id=complaint_id, limit=1000)
+    return complaint_id, [n.id for n in sorted(found, key=lambda n: n.event_seq)]
+
+
+async def settled(pool: Any, notification_id: int, *statuses: str, timeout: float = 30.0) -> Notification:
+    """The notification once its status is one of `statuses`, with its attempts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        [found] = await get_notifications(pool, [notification_id], with_attempts=True)
+        if found.status in statuses:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"notification {notification_id} is {found.status}, not {statuses}, after {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def delivering_worker(client: Any, pool: Any, roster: Roster, settings: DeliverySettings,
+                            task_queue: str | None = None) -> AsyncIterator[str]:
+    """The roster loaded and a worker with these delivery settings; yields its task queue."""
+    from worker import build_worker
+
+    await load_roster(pool, roster)
+    task_queue = task_queue or f"delivery-test-{uuid.uuid4().hex[:8]}"
+    async with build_worker(client, pool, task_queue, delivery=settings, graceful_shutdown=timedelta(0)):
+        yield task_queue
