@@ -7,6 +7,8 @@ backlog.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -24,6 +26,14 @@ STALLED = Gauge(
 )
 
 
-def serve_metrics(port: int, address: str = "0.0.0.0") -> None:
-    """Serve /metrics on `port` from a daemon thread (prometheus_client's own server)."""
-    start_http_server(port, addr=address, registry=REGISTRY)
+def serve_metrics(port: int, address: str = "0.0.0.0") -> Callable[[], None]:
+    """Serve /metrics on `port` from a daemon thread (prometheus_client's own server); returns what stops it.
+    OSError when the port is taken."""
+    server, thread = start_http_server(port, addr=address, registry=REGISTRY)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop

@@ -56,6 +56,8 @@ class DeliverySettings:
     attempt_timeout: timedelta = timedelta(seconds=30)
     # A queued, sending or retrying row older than this raises `delivery_stalled`.
     stalled_after: timedelta = timedelta(minutes=15)
+    # How often each worker's stall monitor reads the backlog (delivery/monitor.py).
+    monitor_every: timedelta = timedelta(seconds=30)
     # The worker's Prometheus metrics port (COMPLAINTS_METRICS_PORT); None: no metrics server.
     metrics_port: int | None = None
     # Addresses that also get a team's escalations (COMPLAINTS_TEAM_EMAILS="billing=leads@example.com,...").
@@ -74,6 +76,7 @@ def delivery_settings(environ: Mapping[str, str] | None = None) -> DeliverySetti
         client_error_retry=_duration(env, "DELIVERY_CLIENT_ERROR_RETRY_SECONDS", defaults.client_error_retry),
         attempt_timeout=_duration(env, "DELIVERY_ATTEMPT_TIMEOUT_SECONDS", defaults.attempt_timeout),
         stalled_after=_duration(env, "DELIVERY_STALLED_SECONDS", defaults.stalled_after),
+        monitor_every=_duration(env, "DELIVERY_MONITOR_SECONDS", defaults.monitor_every),
         metrics_port=_port(env, "COMPLAINTS_METRICS_PORT"),
         team_emails=_team_emails(env.get("COMPLAINTS_TEAM_EMAILS") or ""),
     )
