@@ -54,6 +54,9 @@ class DeliverySettings:
     client_error_retry: timedelta = timedelta(minutes=15)
     # One attempt (connect, send, answer) may take this long before Temporal retries it elsewhere.
     attempt_timeout: timedelta = timedelta(seconds=30)
+    # How long a webhook request may take; None: 80% of attempt_timeout, so an attempt ends before Temporal
+    # retries it. Longer only costs overlap, which the delivery lock turns into waiting (workflows/delivery.py).
+    request_timeout: timedelta | None = None
     # A queued, sending or retrying row older than this raises `delivery_stalled`.
     stalled_after: timedelta = timedelta(minutes=15)
     # How often each worker's stall monitor reads the backlog (delivery/monitor.py).
@@ -75,6 +78,7 @@ def delivery_settings(environ: Mapping[str, str] | None = None) -> DeliverySetti
         max_retry=_duration(env, "DELIVERY_MAX_RETRY_SECONDS", defaults.max_retry),
         client_error_retry=_duration(env, "DELIVERY_CLIENT_ERROR_RETRY_SECONDS", defaults.client_error_retry),
         attempt_timeout=_duration(env, "DELIVERY_ATTEMPT_TIMEOUT_SECONDS", defaults.attempt_timeout),
+        request_timeout=_duration(env, "DELIVERY_REQUEST_TIMEOUT_SECONDS", None),
         stalled_after=_duration(env, "DELIVERY_STALLED_SECONDS", defaults.stalled_after),
         monitor_every=_duration(env, "DELIVERY_MONITOR_SECONDS", defaults.monitor_every),
         metrics_port=_port(env, "COMPLAINTS_METRICS_PORT"),
@@ -107,7 +111,7 @@ def smtp_settings(env: Mapping[str, str]) -> SmtpSettings | None:
     )
 
 
-def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+def _duration(env: Mapping[str, str], name: str, default: timedelta | None) -> timedelta | None:
     raw = env.get(name)
     if not raw:
         return default

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from datetime import timedelta
 
 from activities.delivery_store import endpoint_secrets
 from activities.notifications_store import get_notifications, list_notifications
-from tests.support.delivery import delivering_worker, escalate, escalation, fast_settings, settled, team
+from activities.roster_store import load_roster
+from tests.support.delivery import (
+    delivering_worker,
+    escalate,
+    escalation,
+    fast_settings,
+    settled,
+    team,
+    worker_process,
+)
 from tests.support.smtp import SmtpSink, receiving
 
 
@@ -112,4 +122,70 @@ async def test_gone_disables_the_endpoint_and_a_lasting_4xx_is_not_hammered(dev_
     by_channel = {a.channel: (a.outcome, a.response_code) for a in now.attempt_log}
     assert by_channel == {"webhook": ("gave_up", 410), "chat": ("failed", 404)}
     assert now.status == "retrying"
+
+
+
+
+async def test_two_workers_racing_never_send_one_notification_at_once(dev_env, pool, database_url, tmp_path):
+    """Two workers (this process and another) serve one task queue. Each first request is held past the attempt
+    timeout, so Temporal retries it, on either worker, while it is still on the wire: the retry must wait for
+    the lock, then find the route delivered and send nothing."""
+    async with receiving() as receiver:
+        roster, ids = team(f"race-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/race"))
+        endpoint = receiver.endpoint("/race")
+        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/race"))
+        endpoint.hold_first = 2.0
+        # Requests may outlast attempts here (a slow DNS, a pause): only the lock keeps them from overlapping.
+        settings = fast_settings(attempt_timeout=timedelta(seconds=1), request_timeout=timedelta(seconds=5))
+        async with delivering_worker(dev_env.client, pool, roster, settings) as queue:
+            async with worker_process(dev_env.client, database_url, queue, settings, tmp_path):
+                events = [escalation(seq, ids["owner"], clock=f"promise:P{seq}") for seq in range(1, 9)]
+                _, nids = await escalate(dev_env.client, pool, queue, ids["owner"], events)
+                done = [await settled(pool, nid, "delivered", "dead") for nid in nids]
+                workers = await pool.fetch(
+                    "SELECT DISTINCT worker FROM delivery_attempts WHERE notification_id = ANY($1::bigint[])", nids
+                )
+
+    assert [n.status for n in done] == ["delivered"] * 8
+    assert receiver.overlaps == 0
+    assert sorted(r.webhook_id for r in receiver.requests) == sorted(f"ntf-{nid}" for nid in nids)  # each exactly once
+    # Every first attempt timed out while on the wire, and no retry sent it again.
+    assert all([a.outcome for a in n.attempt_log] == ["delivered"] for n in done)
+    assert len(workers) == 2, workers  # both workers delivered some
+
+
+async def test_a_worker_killed_between_sending_and_recording_delivers_at_most_twice_never_loses(dev_env, pool, database_url, tmp_path):
+    """The receiver kills the delivering worker (kill -9) as the first request arrives, before it is answered:
+    the send happened, its recording did not. A new worker retries with the same idempotency keys."""
+    async with SmtpSink() as sink, receiving() as receiver:
+        roster, ids = team(f"kill-{uuid.uuid4().hex[:6]}", email="olive@example.com", webhook_url=receiver.url("/kill"))
+        endpoint = receiver.endpoint("/kill")
+        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/kill"))
+        settings = fast_settings(sink.port, attempt_timeout=timedelta(seconds=2))
+        await load_roster(pool, roster)
+        queue = f"delivery-kill-{uuid.uuid4().hex[:8]}"
+        async with worker_process(dev_env.client, database_url, queue, settings, tmp_path) as worker:
+            killed: list[int] = []
+
+            async def kill_once(webhook_id):
+                if not killed:
+                    killed.append(await worker.kill())
+
+            endpoint.on_arrival = kill_once
+            events = [escalation(seq, ids["owner"], clock=f"promise:P{seq}") for seq in range(1, 6)]
+            _, nids = await escalate(dev_env.client, pool, queue, ids["owner"], events)
+            await receiver.wait_for(1)
+            assert killed and not worker.alive()
+            await worker.start()
+            done = [await settled(pool, nid, "delivered", "dead", timeout=60) for nid in nids]
+
+    keys = {f"ntf-{nid}" for nid in nids}
+    assert [n.status for n in done] == ["delivered"] * 5
+    hooks = Counter(r.webhook_id for r in receiver.delivered("/kill"))
+    assert set(hooks) == keys and max(hooks.values()) <= 2 and sum(hooks.values()) > len(keys)  # one was sent twice
+    mails = Counter(m["Message-ID"] for m in sink.messages)
+    assert {mid.split(".")[0].lstrip("<") for mid in mails} == keys and max(mails.values()) <= 2
+    # The killed attempt is in the log without an outcome; the retry that followed delivered.
+    lost = [a for n in done for a in n.attempt_log if a.outcome is None]
+    assert lost and all(a.channel in ("webhook", "email") for a in lost)
 

@@ -97,3 +97,40 @@ async def delivering_worker(client: Any, pool: Any, roster: Roster, settings: De
     task_queue = task_queue or f"delivery-test-{uuid.uuid4().hex[:8]}"
     async with build_worker(client, pool, task_queue, delivery=settings, graceful_shutdown=timedelta(0)):
         yield task_queue
+
+
+def settings_env(settings: DeliverySettings) -> dict[str, str]:
+    """The environment that gives a worker process these delivery settings."""
+    env = {
+        "DELIVERY_FIRST_RETRY_SECONDS": str(settings.first_retry.total_seconds()),
+        "DELIVERY_MAX_RETRY_SECONDS": str(settings.max_retry.total_seconds()),
+        "DELIVERY_CLIENT_ERROR_RETRY_SECONDS": str(settings.client_error_retry.total_seconds()),
+        "DELIVERY_ATTEMPT_TIMEOUT_SECONDS": str(settings.attempt_timeout.total_seconds()),
+        "DELIVERY_GIVE_UP_SECONDS": str(settings.give_up.total_seconds()),
+    }
+    if settings.request_timeout is not None:
+        env["DELIVERY_REQUEST_TIMEOUT_SECONDS"] = str(settings.request_timeout.total_seconds())
+    if settings.smtp is not None:
+        env.update(SMTP_URL=f"smtp://{settings.smtp.host}:{settings.smtp.port}", SMTP_FROM=settings.smtp.sender)
+    return env
+
+
+@asynccontextmanager
+async def worker_process(env_client: Any, database_url: str, task_queue: str, settings: DeliverySettings,
+                         log_dir: Any) -> AsyncIterator[Any]:
+    """The production worker (worker.build_worker) in a process of its own, on `task_queue`, which a test may
+    kill -9 and start again (tools/harness/worker.py)."""
+    from tools.harness.worker import WorkerProcess
+
+    env = {
+        "DRILL_DATABASE_URL": database_url, "COMPLAINTS_ENCRYPTION_KEYS": "off", "COMPLAINTS_DATA_DIR": str(log_dir),
+        "COMPLAINTS_IDENTITY": "trusted-callers", **settings_env(settings),
+    }  # fmt: skip
+    args = ["--address", env_client.service_client.config.target_host, "--namespace", env_client.namespace,
+            "--task-queue", task_queue, "--pool-size", "6"]  # fmt: skip
+    process = WorkerProcess("drills.worker_process", args, log_path=log_dir / "worker.log", env=env, tied_to_parent=True)
+    await process.start()
+    try:
+        yield process
+    finally:
+        await process.stop()

@@ -41,6 +41,9 @@ class Endpoint:
     retry_after: str | None = None
     always: int | None = None
     hold: float = 0.0  # seconds to wait before answering
+    hold_first: float = 0.0  # seconds to wait before answering the first request of each webhook-id
+    # Called with the request once it has fully arrived, before it is answered (a test kills the sender here).
+    on_arrival: Any = None
 
 
 class WebhookReceiver:
@@ -49,6 +52,7 @@ class WebhookReceiver:
         self.requests: list[Request] = []
         self.overlaps = 0
         self._in_flight: Counter[str] = Counter()
+        self._seen: set[str] = set()
         self.base_url = ""
 
     def url(self, path: str) -> str:
@@ -91,9 +95,14 @@ class WebhookReceiver:
             if self._in_flight[webhook_id]:
                 self.overlaps += 1
             self._in_flight[webhook_id] += 1
+        first = webhook_id is not None and webhook_id not in self._seen
+        if webhook_id:
+            self._seen.add(webhook_id)
         try:
-            if endpoint.hold:
-                await asyncio.sleep(endpoint.hold)
+            if endpoint.on_arrival is not None:
+                await endpoint.on_arrival(webhook_id)
+            if endpoint.hold or (first and endpoint.hold_first):
+                await asyncio.sleep(endpoint.hold + (endpoint.hold_first if first else 0.0))
             status, extra = self._answer(endpoint, verified)
         finally:
             if webhook_id:

@@ -1,0 +1,60 @@
+"""When a delivery is tried again: the pure rules of delivery/retry.py and Retry-After parsing."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from delivery.retry import Backoff, email_verdict, webhook_verdict
+from delivery.webhooks import retry_after_seconds, signed_headers
+from standardwebhooks.webhooks import Webhook
+
+BACKOFF = Backoff(first=timedelta(seconds=1), cap=timedelta(seconds=60), slow=timedelta(minutes=15))
+
+
+@pytest.mark.parametrize(
+    "status, verdict",
+    [(200, "delivered"), (204, "delivered"), (410, "disable"), (401, "slow_retry"), (403, "slow_retry"),
+     (404, "slow_retry"), (400, "slow_retry"), (408, "retry"), (425, "retry"), (429, "retry"), (500, "retry"),
+     (503, "retry"), (None, "retry"), (301, "retry")],
+)  # fmt: skip
+def test_answers_are_told_apart(status, verdict):
+    assert webhook_verdict(status) == verdict
+
+
+def test_a_5xx_smtp_reply_is_final_and_a_4xx_is_retried():
+    assert (email_verdict(retryable=False), email_verdict(retryable=True)) == ("give_up", "retry")
+
+
+def test_backoff_doubles_with_jitter_within_half_and_whole_and_is_capped():
+    rng = random.Random(7)
+    for attempt, whole in [(1, 1), (2, 2), (3, 4), (6, 32), (7, 60), (20, 60)]:
+        delays = [BACKOFF.delay(attempt, "retry", rng=rng).total_seconds() for _ in range(200)]
+        assert all(whole / 2 <= d <= whole for d in delays), (attempt, min(delays), max(delays))
+        assert max(delays) - min(delays) > whole / 4  # jittered, not one value
+
+
+def test_retry_after_is_a_floor_but_capped_and_a_lasting_4xx_waits_the_slow_delay():
+    assert BACKOFF.delay(1, "retry", retry_after=30).total_seconds() == 30
+    assert BACKOFF.delay(1, "retry", retry_after=10_000).total_seconds() == 60
+    assert BACKOFF.delay(1, "slow_retry").total_seconds() == 15 * 60
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+    assert retry_after_seconds("120") == 120
+    assert retry_after_seconds("Mon, 07 Dec 2026 12:01:30 GMT", now=now) == 90
+    assert retry_after_seconds("Mon, 07 Dec 2026 11:00:00 GMT", now=now) == 0
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_two_secrets_while_one_rotates_give_two_signatures_each_verifying():
+    old, new = "whsec_" + "a" * 43 + "=", "whsec_" + "b" * 43 + "="
+    body = b'{"type":"notification.escalation"}'
+    headers = signed_headers("ntf-9", body, [new, old])
+    assert headers["webhook-id"] == "ntf-9" and len(headers["webhook-signature"].split(" ")) == 2
+    assert all(sig.startswith("v1,") for sig in headers["webhook-signature"].split(" "))
+    for secret in (old, new):
+        assert Webhook(secret).verify(body, headers) == {"type": "notification.escalation"}
