@@ -6,9 +6,10 @@
 
 The file is checked whole when a worker starts: its shape (schemas.policy,
 unknown keys included), then what the shape cannot say alone: every policy's
-calendar exists, every default names a policy, and every policy has a
-resolution clock for every severity. A PolicyFileError names the file, the
-dotted path of each bad entry and what would be valid, e.g.
+calendar exists, every default names a policy, every policy has a
+resolution clock for every severity, and its letters have templates and name
+only its own letters. A PolicyFileError names the file, the dotted path of each
+bad entry and what would be valid, e.g.
 
     policies/policies.toml: policies.standard.severities.high.resolution: 'five days'
     is not a duration: write a duration as '<number> <unit>' with unit ...
@@ -23,10 +24,12 @@ from typing import Any, Iterable, get_args
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from schemas.common import Identifier, InputMessage, Severity
+from delivery.letters import template_names
 from schemas.policy import (
     CLOCK_NAMES,
     Calendar,
     ClockSpec,
+    LetterTerms,
     PolicyTerms,
     PromiseTerms,
     SPAN_HELP,
@@ -101,6 +104,7 @@ _CALENDAR_FIELDS = tuple(name for name in CalendarEntry.model_fields if name != 
 _POLICY_FIELDS = tuple(PolicyTerms.model_fields)
 _CLOCK_FIELDS = tuple(ClockSpec.model_fields)
 _PROMISE_FIELDS = tuple(PromiseTerms.model_fields)
+_LETTER_FIELDS = tuple(LetterTerms.model_fields)
 
 
 # What to write instead of a value of the wrong type, by the model expected there.
@@ -112,6 +116,7 @@ _WRITTEN_AS = {
     ),
     "PromiseTerms": "promise terms are a table {warn_before = '<duration>', level3_after = '<duration>', pauses = true|false}",
     "WorkingHours": "working hours are written 'HH:MM-HH:MM', e.g. '09:00-17:00'",
+    "LetterTerms": "a letter is a table {template = '<template>', send = 'on receipt' | 'after <duration>' | 'by the owner', ...}",
 }
 
 
@@ -158,6 +163,10 @@ def _unknown_keys(raw: dict[str, Any]) -> list[Problem]:
         for clock_table in ("confirmation_window", "transfer_acceptance", "goodwill_approval"):
             check(base + (clock_table,), policy.get(clock_table), _CLOCK_FIELDS)
         check(base + ("promise",), policy.get("promise"), _PROMISE_FIELDS)
+        letters = policy.get("letters")
+        if isinstance(letters, dict):
+            for letter, terms in letters.items():
+                check(base + ("letters", letter), terms, _LETTER_FIELDS)
     return problems
 
 
@@ -234,6 +243,7 @@ def _cross_check(file: PolicyFile) -> list[Problem]:
                     f"no calendar {policy.calendar!r}: the calendars are {', '.join(calendars)}",
                 )
             )
+        problems.extend(_letter_problems(name, policy))
         lacking = [s for s in SEVERITIES if "resolution" not in _clocks_for(policy, s)]
         if len(lacking) == len(SEVERITIES):
             problems.append(
@@ -253,6 +263,32 @@ def _cross_check(file: PolicyFile) -> list[Problem]:
                         f"[policies.{name}.severities.{severity}] or in [policies.{name}.clocks]",
                     )
                 )
+    return problems
+
+
+def _letter_problems(name: str, policy: PolicyTerms) -> list[Problem]:
+    """Each letter's template exists, and the letters it names are the policy's own."""
+    problems: list[Problem] = []
+    templates = template_names()
+    letters = sorted(policy.letters)
+    known = f"its letters are {', '.join(letters)}" if letters else "it has no letters"
+    for letter, terms in policy.letters.items():
+        if terms.template not in templates:
+            problems.append(
+                (
+                    ("policies", name, "letters", letter, "template"),
+                    f"no letter template {terms.template!r} in delivery/templates/letters: the templates are "
+                    f"{', '.join(templates)}",
+                )
+            )
+        for other in terms.unless_sent:
+            if other not in policy.letters:
+                problems.append(
+                    (("policies", name, "letters", letter, "unless_sent"), f"no letter {other!r} in policy {name}: {known}")
+                )
+    for other in policy.closing_letters:
+        if other not in policy.letters:
+            problems.append((("policies", name, "closing_letters"), f"no letter {other!r} in policy {name}: {known}"))
     return problems
 
 
@@ -359,6 +395,8 @@ class PolicyBook:
                 "transfer_acceptance": policy.transfer_acceptance.model_dump(),
                 "goodwill_approval": policy.goodwill_approval.model_dump(),
                 "feedback_window": policy.feedback_window.model_dump(),
+                "letters": {letter: terms.model_dump() for letter, terms in policy.letters.items()},
+                "closing_letters": list(policy.closing_letters),
             }
         )
 

@@ -216,6 +216,78 @@ class PromiseTerms(OutputMessage):
         return span
 
 
+# When a letter sent by the owner is drafted for them: the timeline event that prompts it
+# (update_due: the customer_update clock's first warning, level 1).
+LetterTrigger = Literal["resolution_proposed", "resolution_confirmed", "update_due"]
+_AFTER = re.compile(r"^\s*after\s+(.+?)\s*$")
+SEND_HELP = (
+    "send is 'on receipt' (the engine sends it when the case opens), 'after <duration>' (the engine sends it "
+    "that long after receipt, if the case is still open) or 'by the owner' (drafted for the owner, who sends "
+    "it with contact_customer letter=<name>)"
+)
+
+
+def parse_send(text: str) -> tuple[str, Span | None]:
+    """A letter's `send`: ('on receipt' | 'by the owner' | 'after', the span after receipt for 'after')."""
+    words = " ".join(text.lower().split())
+    if words in ("on receipt", "by the owner"):
+        return words, None
+    after = _AFTER.match(words)
+    if after is None:
+        raise ValueError(f"{text!r} is not when a letter is sent: {SEND_HELP}")
+    try:
+        span = Span.model_validate(after.group(1))
+    except ValueError:
+        raise ValueError(f"{text!r}: after what? {SPAN_HELP}") from None
+    if span.unit == "business_days_close":
+        raise ValueError(f"{text!r}: a letter is sent after a duration, not at a close of business ({SPAN_HELP})")
+    return "after", span
+
+
+class LetterTerms(OutputMessage):
+    """One letter a policy sends (docs/lifecycle.md, "Letters"): its template, and who sends it when.
+
+    template: delivery/templates/letters/<template>.txt.j2 and .html.j2.
+    send: 'on receipt', 'after <duration>' (from receipt, while the case is open) or 'by the owner'.
+    drafted_on: for a letter the owner sends, the event that drafts it for them.
+    within: for a letter the owner sends, only for a complaint the customer accepted within this long of
+      receipt (the FCA's summary resolution communication, DISP 1.5).
+    unless_sent: for a letter sent after a duration, the letters that make it unneeded once sent.
+    """
+
+    template: Identifier
+    send: str
+    drafted_on: LetterTrigger | None = None
+    within: Span | None = None
+    unless_sent: list[Identifier] = Field(default_factory=list)
+
+    @field_validator("send")
+    @classmethod
+    def _known_send(cls, value: str) -> str:
+        kind, span = parse_send(value)
+        return f"after {span}" if span is not None else kind
+
+    @model_validator(mode="after")
+    def _fits_who_sends(self) -> "LetterTerms":
+        if not self.by_owner and (self.drafted_on is not None or self.within is not None):
+            raise ValueError("drafted_on and within are for a letter sent 'by the owner'")
+        if self.after is None and self.unless_sent:
+            raise ValueError("unless_sent is for a letter sent 'after <duration>'")
+        return self
+
+    @property
+    def by_owner(self) -> bool:
+        return self.send == "by the owner"
+
+    @property
+    def on_receipt(self) -> bool:
+        return self.send == "on receipt"
+
+    @property
+    def after(self) -> Span | None:
+        return parse_send(self.send)[1]
+
+
 class PolicyTerms(InputMessage):
     """A policy as written in the file: clocks for all severities, overridden per severity."""
 
@@ -234,6 +306,11 @@ class PolicyTerms(InputMessage):
     goodwill_approval: ClockSpec = Field(default_factory=default_goodwill_approval)
     # After closing, the customer may rate the handling, and a new contact reopens the case, for this long.
     feedback_window: Span = Field(default_factory=default_feedback_window)
+    # The letters the policy sends the customer, by name (docs/lifecycle.md, "Letters").
+    letters: dict[Identifier, LetterTerms] = Field(default_factory=dict)
+    # A case closes (except withdrawn) only once one of these letters was sent (the FCA's final
+    # response or summary resolution communication, DISP 1.5.4R and 1.6.2R).
+    closing_letters: list[Identifier] = Field(default_factory=list)
     references: list[str] = Field(default_factory=list)
 
 
@@ -252,6 +329,8 @@ class ResolvedPolicy(OutputMessage):
     transfer_acceptance: ClockSpec = Field(default_factory=default_transfer_acceptance)
     goodwill_approval: ClockSpec = Field(default_factory=default_goodwill_approval)
     feedback_window: Span = Field(default_factory=default_feedback_window)
+    letters: dict[str, LetterTerms] = Field(default_factory=dict)
+    closing_letters: list[str] = Field(default_factory=list)
 
 
 class ResolvePolicyInput(InputMessage):

@@ -88,6 +88,29 @@ def test_fca_disp_1_for_every_severity(book, severity):
     assert resolved.confirmation_window.due == span("7 days")
 
 
+def test_fca_and_cfpb_letters_and_who_sends_them(book):
+    fca = book.resolve("fca", "medium")
+    sends = {name: terms.send for name, terms in fca.letters.items()}
+    assert sends == {
+        "acknowledgement": "on receipt",
+        "progress_update": "by the owner",
+        "summary_resolution": "by the owner",
+        "final_response": "by the owner",
+        "holding_response": "after 55 days",
+    }
+    assert fca.closing_letters == ["summary_resolution", "final_response"]
+    assert fca.letters["summary_resolution"].within == fca.summary_resolution_by
+    assert fca.letters["holding_response"].unless_sent == ["final_response", "summary_resolution"]
+    cfpb = book.resolve("cfpb", "high")
+    assert {name: terms.send for name, terms in cfpb.letters.items()} == {
+        "initial_response": "after 14 days",
+        "progress_update": "by the owner",
+        "final_response": "by the owner",
+    }
+    assert cfpb.closing_letters == []
+    assert book.resolve("standard", "high").letters == {} and book.resolve("demo", "low").letters == {}
+
+
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_cfpb_15_and_60_calendar_days(book, severity):
     resolved = book.resolve("cfpb", severity)
@@ -387,6 +410,36 @@ BROKEN = {
     "bad-feedback-window": (
         MINIMAL.replace("[policies.base]", '[policies.base]\nfeedback_window = "a fortnight"'),
         "policies.base.feedback_window: 'a fortnight' is not a duration",
+    ),
+    "letter-with-an-unknown-template": (
+        MINIMAL + '\n[policies.base.letters]\nack = { template = "acknowledgment", send = "on receipt" }\n',
+        "policies.base.letters.ack.template: no letter template 'acknowledgment' in delivery/templates/letters: "
+        "the templates are acknowledgement, cfpb_final_response,",
+    ),
+    "letter-sent-at-no-known-time": (
+        MINIMAL + '\n[policies.base.letters]\nack = { template = "acknowledgement", send = "when ready" }\n',
+        "policies.base.letters.ack.send: 'when ready' is not when a letter is sent: send is 'on receipt' (the engine",
+    ),
+    "letter-sent-after-no-duration": (
+        MINIMAL + '\n[policies.base.letters]\nack = { template = "acknowledgement", send = "after a while" }\n',
+        "policies.base.letters.ack.send: 'after a while': after what? write a duration as",
+    ),
+    "misspelt-letter-key": (
+        MINIMAL + '\n[policies.base.letters]\nack = { templte = "acknowledgement", send = "on receipt" }\n',
+        "policies.base.letters.ack.template: required field is missing; policies.base.letters.ack.templte: "
+        "unknown field (check the spelling); valid here: template, send, drafted_on, within, unless_sent",
+    ),
+    "letter-drafted-though-the-engine-sends-it": (
+        MINIMAL + '\n[policies.base.letters]\nack = { template = "acknowledgement", send = "on receipt", drafted_on = "update_due" }\n',
+        "policies.base.letters.ack: drafted_on and within are for a letter sent 'by the owner'",
+    ),
+    "letter-unless-another-the-policy-lacks": (
+        MINIMAL + '\n[policies.base.letters]\nack = { template = "acknowledgement", send = "after 2 days", unless_sent = ["final"] }\n',
+        "policies.base.letters.ack.unless_sent: no letter 'final' in policy base: its letters are ack",
+    ),
+    "closing-letter-the-policy-lacks": (
+        MINIMAL.replace("[policies.base]", '[policies.base]\nclosing_letters = ["final_response"]'),
+        "policies.base.closing_letters: no letter 'final_response' in policy base: it has no letters",
     ),
     "not-toml": (MINIMAL + "\n[policies.base\n", "not valid TOML: "),
 }
