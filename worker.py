@@ -8,15 +8,18 @@ pool and stops whatever it started, and exits 0; any failure exits 1. The
 deadline policies (policies/policies.toml, or COMPLAINTS_POLICIES) are loaded
 and checked before anything starts: a bad file exits 2 with one line naming
 the bad entry. So are the client settings (encryption keys, TLS files, API
-key; README "Customer data and security"): a bad one exits 2 naming the
-variable. With a real server and no encryption keys the worker warns once
-that payloads are stored in plain text.
+key; README "Customer data and security") and the delivery settings (SMTP_URL,
+COMPLAINTS_METRICS_PORT, ...; delivery/settings.py): a bad one exits 2 naming the
+variable. Beside the worker runs the delivery stall monitor, and /metrics when
+COMPLAINTS_METRICS_PORT is set (delivery/monitor.py). With a real server and no
+encryption keys the worker warns once that payloads are stored in plain text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
@@ -36,9 +39,12 @@ from activities import (
     load_policies,
 )
 from stack.process import exit_for_real
+from activities.case_feed_activities import CaseFeedActivities
+from activities.case_feed_starter import CaseFeedStarter
 from activities.delivery_activities import DeliveryActivities
 from activities.delivery_starter import DeliveryStarter
 from activities.encryption_keys import EncryptionKeyActivities
+from delivery.monitor import delivery_monitoring
 from delivery.settings import DeliverySettings, delivery_settings
 from activities.identity_activities import IdentityActivities
 from identity.interceptors import AssertionHeaders
@@ -52,6 +58,7 @@ from stack import redact_url, running_stack
 from stack.client import connect_client, connect_options
 from stack.bytecode import compile_for_the_sandbox
 from workflow_runner import GuardedWorkflowRunner
+from workflows.case_feed import CaseFeedWorkflow
 from workflows.complaint import ComplaintWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.problem_door import ProblemDoorWorkflow
@@ -96,10 +103,11 @@ def build_worker(  # type: ignore[no-untyped-def]
     if policies is None:
         policies = load_policies(load_settings().policies_path)
     deliveries = DeliveryStarter(client, task_queue)
-    cases = case_activities or CaseActivities(pool, deliveries)
+    cases = case_activities or CaseActivities(pool, deliveries, CaseFeedStarter(client, task_queue))
     policy_activities = PolicyActivities(policies)
-    delivery_activities = DeliveryActivities(pool, delivery or delivery_settings(), deliveries)
-    workflow_classes = [ComplaintWorkflow, ProblemDoorWorkflow, DeliveryWorkflow] if workflows else []
+    delivery = delivery or delivery_settings()
+    delivery_activities = DeliveryActivities(pool, delivery, deliveries)
+    workflow_classes = [ComplaintWorkflow, ProblemDoorWorkflow, DeliveryWorkflow, CaseFeedWorkflow] if workflows else []
     compile_for_the_sandbox(workflow_classes)
     # A payload the worker cannot decode reaches the workflow as a marker to refuse, never a failed task.
     worker_client = Client(**{**client.config(), "data_converter": for_workers(client.data_converter)})
@@ -121,6 +129,7 @@ def build_worker(  # type: ignore[no-untyped-def]
             *DoorActivities(client, pool, task_queue).all(),
             *OpeningActivities(cases, policy_activities).all(),
             *delivery_activities.all(),
+            *CaseFeedActivities(pool, delivery).all(),
         ] if activities else local,
         no_remote_activities=not activities,
         # Each message's actor assertion reaches the case's handlers (identity/interceptors.py).
@@ -168,18 +177,23 @@ async def serve(
     require_a_choice_about_payloads(keyring, settings)
     connect_options(settings)
     identity = worker_identity(settings)
+    delivery = delivery_settings()  # SMTP, webhooks, the monitor and the metrics port (delivery/settings.py)
     configure_tracing("complaints-worker")
     signing_key_for(settings, create=True)  # the embedded stack's development issuer, for its clients to sign with
     async with running_stack(settings) as stack:
         pool = await create_pool(stack.database_url)
+        side_services = AsyncExitStack()
         try:
             await prepare_database(pool, settings.database_owner_url)
             client = await connect_client(stack.temporal_address, settings.namespace, settings=settings)
             log_payload_protection(keyring, settings)
             log_identity_mode(identity, settings)
             worker = build_worker(
-                client, pool, settings.task_queue, policies, max_cached_workflows=settings.workflow_cache, identity=identity
-            )
+                client, pool, settings.task_queue, policies,
+                max_cached_workflows=settings.workflow_cache, identity=identity, delivery=delivery,
+            )  # fmt: skip
+            # The stall monitor, and /metrics when COMPLAINTS_METRICS_PORT is set, until the worker stops.
+            await side_services.enter_async_context(delivery_monitoring(pool, delivery))
             running = asyncio.create_task(worker.run(), name="worker")
             if started is not None:
                 started.set()
@@ -207,6 +221,7 @@ async def serve(
             await running  # re-raises a worker failure
             log.info("worker stopped", task_queue=settings.task_queue)
         finally:
+            await side_services.aclose()
             await pool.close()
             log.info("database pool closed")
 

@@ -10,9 +10,10 @@ The log lines carry ids, status and age, never an address or anything the custom
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import AsyncIterator, Sequence
 
 import asyncpg
 import structlog
@@ -124,3 +125,21 @@ class DeliveryMonitor:
                 await asyncio.wait_for(stop.wait(), timeout=every)
             except asyncio.TimeoutError:
                 pass
+
+
+@asynccontextmanager
+async def delivery_monitoring(pool: asyncpg.Pool, settings: DeliverySettings) -> AsyncIterator[DeliveryMonitor]:
+    """The monitor checking every settings.monitor_every, and /metrics served on settings.metrics_port
+    when one is set (OSError when it is taken), for the block; both stop when it ends."""
+    stop_metrics = metrics.serve_metrics(settings.metrics_port) if settings.metrics_port is not None else None
+    monitor = DeliveryMonitor(pool, settings)
+    checking = asyncio.create_task(monitor.run(asyncio.Event(), settings.monitor_every.total_seconds()), name="delivery monitor")
+    if settings.metrics_port is not None:
+        log.info("metrics served", port=settings.metrics_port, path="/metrics")
+    try:
+        yield monitor
+    finally:
+        checking.cancel()
+        await asyncio.wait({checking})  # wait, not await: the monitor's CancelledError is not the caller's
+        if stop_metrics is not None:
+            stop_metrics()

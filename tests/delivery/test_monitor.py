@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import pytest
 import structlog
+
+from config import load_settings
 
 from delivery.metrics import REGISTRY, serve_metrics
 from delivery.monitor import DeliveryMonitor, StalledRow, newly_stalled
 from delivery.settings import DeliverySettings
 from tests.support.ports import free_port
+from worker import serve
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
 SETTINGS = DeliverySettings(stalled_after=timedelta(minutes=15))
@@ -134,3 +139,31 @@ async def test_the_metrics_endpoint_serves_the_gauges_and_counters_over_http(fre
                     "# TYPE complaints_notifications_delivered_total counter",
                     "# TYPE complaints_notifications_retried_total counter"):  # fmt: skip
         assert any(line.startswith(counter) for line in lines), counter
+
+
+async def test_the_worker_serves_metrics_on_the_port_its_settings_name_until_it_stops(dev_env, database_url, monkeypatch, tmp_path):
+    port = free_port()
+    monkeypatch.setenv("COMPLAINTS_METRICS_PORT", str(port))
+    settings = load_settings({
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host, "DATABASE_URL": database_url,
+        "COMPLAINTS_ENCRYPTION_KEYS": "off", "COMPLAINTS_IDENTITY": "trusted-callers",
+        "COMPLAINTS_TASK_QUEUE": f"metrics-{uuid.uuid4().hex[:8]}", "COMPLAINTS_DATA_DIR": str(tmp_path),
+    })  # fmt: skip
+    stop, started = asyncio.Event(), asyncio.Event()
+    serving = asyncio.create_task(serve(settings, stop, started))
+    try:
+        await asyncio.wait_for(started.wait(), timeout=60)
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):  # the monitor's first check sets the gauges
+                answer = await client.get(f"http://127.0.0.1:{port}/metrics")
+                if 'complaints_notifications_pending{status="queued"}' in answer.text:
+                    break
+                await asyncio.sleep(0.05)
+        assert answer.status_code == 200 and "complaints_delivery_stalled" in answer.text
+        assert 'complaints_notifications_pending{status="queued"}' in answer.text
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, timeout=60)
+    async with httpx.AsyncClient() as client:  # stopped with the worker: the port is free again
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{port}/metrics")
