@@ -12,10 +12,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml  # the test extras bring PyYAML
 
+from delivery.settings import delivery_settings
 from tests.support.paths import REPO as ROOT
 from workflows.search_attributes import ALL, CLI_TYPE_NAMES
 
 CONTRACT_VARIABLES = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "COMPLAINTS_TASK_QUEUE", "DATABASE_URL")
+# How escalations reach people, and the worker's metrics (delivery/settings.py): from the environment.
+DELIVERY_VARIABLES = ("SMTP_URL", "SMTP_FROM", "COMPLAINTS_PUBLIC_URL", "COMPLAINTS_TEAM_EMAILS",
+                      "DELIVERY_GIVE_UP_SECONDS", "COMPLAINTS_METRICS_PORT")  # fmt: skip
 
 
 def interpolate(value: object) -> object:
@@ -134,7 +138,7 @@ def test_images_are_pinned_and_server_tools_agree(services: dict) -> None:
         image = service.get("image")
         assert image, f"{name} has no image"
         repo, _, tag = image.rpartition(":")
-        assert repo and tag and tag != "latest" and re.match(r"^\d+(\.\d+)+", tag), f"{name}: {image} is not pinned"
+        assert repo and tag and tag != "latest" and re.match(r"^v?\d+(\.\d+)+", tag), f"{name}: {image} is not pinned"
         assert "auto-setup" not in repo, "temporalio/auto-setup is deprecated"
     tags = {s["image"].split(":")[0]: s["image"].split(":")[1] for s in services.values()}
     assert tags["temporalio/server"] == tags["temporalio/admin-tools"]
@@ -177,3 +181,31 @@ def test_a_dotenv_file_stays_out_of_git_and_the_image() -> None:
     for ignore_file in (".gitignore", ".dockerignore"):
         lines = {ln.strip() for ln in (ROOT / ignore_file).read_text().splitlines()}
         assert ".env" in lines, ignore_file
+
+
+def test_worker_gets_the_delivery_settings_from_variables_and_publishes_its_metrics_on_loopback(services: dict) -> None:
+    """Issue 20.2: SMTP and the rest come from the environment; empty means unset, so no email by default."""
+    raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    runs_a_worker = ["worker"] + [name for name in ("api",) if env_of(services[name]).get("API_WITH_WORKER") != "false"]
+    for name in runs_a_worker:
+        for variable in DELIVERY_VARIABLES:
+            assert str(raw[name]["environment"].get(variable, "")).startswith(f"${{{variable}:-"), (name, variable)
+    env = env_of(services["worker"])
+    settings = delivery_settings(env)  # the defaults are valid settings
+    assert settings.smtp is None and settings.metrics_port == 9464
+    assert f"127.0.0.1:{settings.metrics_port}:{settings.metrics_port}" in services["worker"]["ports"]
+    # The dev profile's mail catcher, as the compose header says to name it.
+    smtp = delivery_settings({**env, "SMTP_URL": "smtp://mailpit:1025"}).smtp
+    assert smtp is not None and (smtp.host, smtp.port, smtp.security) == ("mailpit", 1025, "plain")
+    assert smtp.host in services
+
+
+def test_mailpit_runs_only_in_the_dev_profile_and_the_header_says_how_to_use_it(services: dict) -> None:
+    mailpit = services["mailpit"]
+    assert mailpit["image"].startswith("axllent/mailpit:") and mailpit["profiles"] == ["dev"]
+    assert [name for name, service in services.items() if service.get("profiles") and name != "mailpit"] == []
+    assert all("mailpit" not in depends_on(service) for service in services.values()), "the engine runs without it"
+    assert mailpit["ports"] == ["127.0.0.1:8025:8025"], "the web inbox, on loopback; SMTP stays inside compose"
+    header = "\n".join(ln for ln in (ROOT / "docker-compose.yml").read_text().splitlines() if ln.startswith("#"))
+    assert "docker compose --profile dev up" in header and "SMTP_URL=smtp://mailpit:1025" in header
+    assert "http://localhost:8025" in header
