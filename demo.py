@@ -3,7 +3,8 @@
 Boots the embedded defaults (Temporal dev server and PostgreSQL in ./data, or
 the servers named by TEMPORAL_ADDRESS / DATABASE_URL), runs a worker, loads
 the demo roster, works six realistic complaints end to end (one escalating live on the
-demo policy, one transferred with a handoff, one joined by a second contact), prints
+demo policy, its escalations delivered by email to an SMTP sink and by signed webhook to
+a receiver, both on loopback; one transferred with a handoff, one joined by a second contact), prints
 each timeline, works one more through the HTTP API (printing each call), prints a
 summary, and exits 0.
 """
@@ -26,6 +27,7 @@ from complaint_client.render import render_state, render_timeline
 from codec import keyring_for
 from config import SettingsError, load_settings
 from demo_cases import SCENARIOS
+from demo_cases.deliveries import Witness, print_deliveries, witnessed
 from logs import configure_logging
 from schemas import Roster
 from stack import running_stack
@@ -43,18 +45,24 @@ async def run_demo() -> int:
         pool = await create_pool(stack.database_url)
         try:
             await apply_migrations(pool)
-            agents = await load_roster(pool, Roster.model_validate(json.loads(DEMO_ROSTER.read_text())))
-            print(f"Temporal: {stack.temporal_address}" + (f"   UI: {stack.temporal_ui_url}" if stack.temporal_ui_url else ""))
-            print(f"Roster:   {agents} agents loaded from {DEMO_ROSTER.relative_to(Path.cwd()) if DEMO_ROSTER.is_relative_to(Path.cwd()) else DEMO_ROSTER}")
-            client = await connect_client(stack.temporal_address, settings.namespace, settings=settings)
-            log_payload_protection(keyring_for(settings), settings)  # a warning only when payloads are plain text
-            async with build_worker(client, pool, settings.task_queue):
-                return await _work_the_cases(ComplaintClient(client, settings.task_queue), pool, settings)
+            async with witnessed() as witness:
+                roster = witness.roster(Roster.model_validate(json.loads(DEMO_ROSTER.read_text())))
+                agents = await load_roster(pool, roster)
+                await witness.know_secrets(pool, roster)
+                print(f"Temporal: {stack.temporal_address}" + (f"   UI: {stack.temporal_ui_url}" if stack.temporal_ui_url else ""))
+                print(f"Roster:   {agents} agents loaded from {DEMO_ROSTER.relative_to(Path.cwd()) if DEMO_ROSTER.is_relative_to(Path.cwd()) else DEMO_ROSTER}")
+                print(f"Delivery: email to an SMTP sink on {witness.sink.url}, supervisors' and managers' webhooks to "
+                      f"{witness.receiver.base_url} (both in this process)")
+                client = await connect_client(stack.temporal_address, settings.namespace, settings=settings)
+                log_payload_protection(keyring_for(settings), settings)  # a warning only when payloads are plain text
+                delivery = witness.settings(public_url="http://127.0.0.1:8000")
+                async with build_worker(client, pool, settings.task_queue, delivery=delivery):
+                    return await _work_the_cases(ComplaintClient(client, settings.task_queue), pool, settings, witness)
         finally:
             await pool.close()
 
 
-async def _work_the_cases(engine: ComplaintClient, pool, settings) -> int:  # type: ignore[no-untyped-def]
+async def _work_the_cases(engine: ComplaintClient, pool, settings, witness: Witness) -> int:  # type: ignore[no-untyped-def]
     # Ids are new on every run: the engine never reopens a closed complaint_id as a new case.
     run = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     rows = []
@@ -71,6 +79,8 @@ async def _work_the_cases(engine: ComplaintClient, pool, settings) -> int:  # ty
         print(render_state(state))
         print("\n  Timeline:")
         print(render_timeline(await engine.timeline(complaint_id)))
+        if outcome.escalations:
+            await print_deliveries(witness, pool, complaint_id)
         kept = f"{outcome.promises_kept}/{outcome.promises_total}"
         if outcome.promises_kept_on_time < outcome.promises_kept:
             kept += f" ({outcome.promises_kept_on_time} on time)"
@@ -121,7 +131,7 @@ async def _print_notifications(pool, complaint_ids: list[str]) -> None:  # type:
             f"  {notice.complaint_id}  {notice.clock} level {notice.level} -> {notice.recipient} ({notice.recipient_role}), "
             f"due {notice.due_at.strftime('%H:%M:%S.%f')[:-3]}, queued {late_ms:.0f} ms later"
         )
-    print("  (`starter.py notifications list` shows the pending ones; `notifications ack ID` marks one delivered)")
+    print("  (`starter.py notifications list --attempts` shows each one's delivery; `notifications ack ID` records who acted)")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import asyncpg
 
 from complaint_client import ComplaintClient
 from drills.agents import Agents, CaseRun, DrillError
+from drills.delivery import DeliveryCheck
 from drills.replay import ReplayFailure
 from schemas.state import TimelineEvent
 from tools.harness.progress import Progress
@@ -36,6 +37,8 @@ class Check:
     mismatched: int = 0
     snapshot_problems: int = 0
     problems: list[str] = field(default_factory=list)
+    # Whether every escalation reached the SMTP server and the webhook receiver (drills/delivery.py).
+    delivery: DeliveryCheck = field(default_factory=DeliveryCheck)
 
     def problem(self, text: str) -> None:
         self.problems.append(text)

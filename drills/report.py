@@ -64,7 +64,7 @@ def judge(f: Finished) -> Verdict:
         len(replay_failures)
         + check.cases - check.completed + check.gaps + check.duplicates + check.lost + check.mismatched
         + check.snapshot_problems + (check.cases - check.promise_escalated_l1_l2) + len(agent_errors)
-        + len(worker.unexpected_exits) + outage_failed + ended_badly
+        + len(worker.unexpected_exits) + outage_failed + ended_badly + check.delivery.failures
     )
     # Histories Temporal cannot replay because the SDK composed a workflow task's activations
     # differently live and on replay (classify; README, "Crash drills"): every problem of those
@@ -114,6 +114,10 @@ def count_rows(f: Finished, v: Verdict, runtime: float, load: list[float] | None
         ("events (timeline queries)", check.timeline_events),
         ("escalations (escalated events)", check.escalations),
         ("notifications (outbox rows)", check.notifications),
+        ("notifications delivered / dead / unsettled",
+         f"{check.delivery.delivered} / {check.delivery.dead} / {check.delivery.unsettled} of {check.delivery.notifications}"),
+        ("webhooks received (distinct keys)", f"{check.delivery.webhook_requests} ({check.delivery.webhook_keys})"),
+        ("emails received (distinct Message-IDs)", f"{check.delivery.emails} ({check.delivery.email_keys})"),
         ("promises escalated L1+L2 before kept", f"{check.promise_escalated_l1_l2}/{check.cases}"),
         ("client calls retried", sum(r.retries for r in f.runs)),
         ("queries deferred by the worker's guard", v.deferred_queries),
@@ -191,6 +195,7 @@ def summary(f: Finished, v: Verdict, runtime: float, load: list[float] | None) -
             "unexpected_worker_exits": len(worker.unexpected_exits), "server_restarts": chaos.server_restarts,
             "db_outage_seconds": outage.seconds, "events": check.events, "timeline_events": check.timeline_events,
             "escalations": check.escalations, "notifications": check.notifications,
+            "delivery": asdict(check.delivery),
             "promise_escalated_l1_l2": check.promise_escalated_l1_l2,
             "duplicates": check.duplicates, "lost": check.lost, "gaps": check.gaps,
             "mismatched": check.mismatched, "snapshot_problems": check.snapshot_problems,

@@ -21,6 +21,7 @@ from complaint_client import ComplaintClient
 from config import load_settings
 from drills.agents import POLICY, STAGES, Agents, CaseRun
 from drills.checks import verify
+from drills.delivery import DeliveryWitness
 from drills.faults import Chaos
 from drills.plan import Options, make_plan
 from drills.replay import replay_check, watch_for_stuck_cases
@@ -62,6 +63,9 @@ async def drill(opts: Options) -> int:
                 servers = Servers(work_dir, run_id)
                 await servers.start(cleanup)
                 assert servers.proxy is not None and servers.pool is not None
+                witness = DeliveryWitness()
+                await witness.start(cleanup)
+                await witness.wire_roster(servers.pool)
                 pg_version = await servers.postgres_version()
                 say(f"Temporal dev server {servers.address} (db {servers.temporal_dir / 'temporal.db'}); "
                     f"{servers.database_kind} (PostgreSQL {pg_version}); worker reaches it through the proxy on port {servers.proxy.port}")
@@ -71,7 +75,8 @@ async def drill(opts: Options) -> int:
                     ["--address", servers.address, "--namespace", "default", "--task-queue", task_queue,
                      "--pool-size", str(opts.pool_size)],
                     log_path=work_dir / "worker.log", ready_timeout=WORKER_READY_TIMEOUT, tied_to_parent=True,
-                    env={DATABASE_URL_ENV: servers.proxy.url_for(servers.database_url), TRACE_ENV: "1"},
+                    env={DATABASE_URL_ENV: servers.proxy.url_for(servers.database_url), TRACE_ENV: "1",
+                         **witness.worker_env()},
                 )
                 cleanup.push_async_callback(_stop_worker, worker)
                 await worker.start()
@@ -96,6 +101,9 @@ async def drill(opts: Options) -> int:
                     work_dir / "histories-that-do-not-replay", worker.log_path, progress,
                 )
                 check = await verify(runs, engine, servers.pool, agents, replay_failures, progress)
+                progress.set("waiting for every escalation's delivery")
+                check.delivery = await witness.check(servers.pool, [r.complaint_id for r in runs])
+                check.problems.extend(check.delivery.problems)
                 worker_alive_at_end = worker.alive()
                 stop_status = await worker.stop()
                 progress.set("stopping the servers")
