@@ -17,6 +17,9 @@ QUEUED = Counter("complaints_notifications_queued", "Notifications queued by esc
 DELIVERED = Counter("complaints_notifications_delivered", "Successful delivery attempts", ["channel"], registry=REGISTRY)
 RETRIED = Counter("complaints_notifications_retried", "Failed delivery attempts that will be tried again", ["channel"], registry=REGISTRY)
 DEAD = Counter("complaints_notifications_dead", "Notifications every channel gave up on", registry=REGISTRY)
+CASE_EVENTS_DEAD = Counter(
+    "complaints_case_events_dead", "Case events a subscription never took: their case's feed stops there", registry=REGISTRY
+)
 PENDING = Gauge("complaints_notifications_pending", "Notifications not yet delivered, by status", ["status"], registry=REGISTRY)
 OLDEST_PENDING = Gauge(
     "complaints_notifications_oldest_pending_seconds", "Age of the oldest queued, sending or retrying notification", registry=REGISTRY
@@ -26,7 +29,7 @@ STALLED = Gauge(
 )
 
 
-def serve_metrics(port: int, address: str = "0.0.0.0") -> Callable[[], None]:
+def serve_metrics(port: int, address: str = "127.0.0.1") -> Callable[[], None]:
     """Serve /metrics on `port` from a daemon thread (prometheus_client's own server); returns what stops it.
     OSError when the port is taken."""
     server, thread = start_http_server(port, addr=address, registry=REGISTRY)

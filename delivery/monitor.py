@@ -131,11 +131,11 @@ class DeliveryMonitor:
 async def delivery_monitoring(pool: asyncpg.Pool, settings: DeliverySettings) -> AsyncIterator[DeliveryMonitor]:
     """The monitor checking every settings.monitor_every, and /metrics served on settings.metrics_port
     when one is set (OSError when it is taken), for the block; both stop when it ends."""
-    stop_metrics = metrics.serve_metrics(settings.metrics_port) if settings.metrics_port is not None else None
+    stop_metrics = metrics.serve_metrics(settings.metrics_port, settings.metrics_address) if settings.metrics_port is not None else None
     monitor = DeliveryMonitor(pool, settings)
     checking = asyncio.create_task(monitor.run(asyncio.Event(), settings.monitor_every.total_seconds()), name="delivery monitor")
     if settings.metrics_port is not None:
-        log.info("metrics served", port=settings.metrics_port, path="/metrics")
+        log.info("metrics served", address=settings.metrics_address, port=settings.metrics_port, path="/metrics")
     try:
         yield monitor
     finally:

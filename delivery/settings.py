@@ -57,12 +57,16 @@ class DeliverySettings:
     # How long a webhook request may take; None: 80% of attempt_timeout, so an attempt ends before Temporal
     # retries it. Longer only costs overlap, which the delivery lock turns into waiting (workflows/delivery.py).
     request_timeout: timedelta | None = None
+    # A case's feed to a subscription with nothing left to send waits this long for more before it ends.
+    feed_idle: timedelta = timedelta(seconds=60)
     # A queued, sending or retrying row older than this raises `delivery_stalled`.
     stalled_after: timedelta = timedelta(minutes=15)
     # How often each worker's stall monitor reads the backlog (delivery/monitor.py).
     monitor_every: timedelta = timedelta(seconds=30)
     # The worker's Prometheus metrics port (COMPLAINTS_METRICS_PORT); None: no metrics server.
     metrics_port: int | None = None
+    # Where /metrics listens (COMPLAINTS_METRICS_ADDRESS): loopback unless told, 0.0.0.0 in a container.
+    metrics_address: str = "127.0.0.1"
     # Addresses that also get a team's escalations (COMPLAINTS_TEAM_EMAILS="billing=leads@example.com,...").
     team_emails: Mapping[str, str] = field(default_factory=dict)
 
@@ -80,8 +84,10 @@ def delivery_settings(environ: Mapping[str, str] | None = None) -> DeliverySetti
         attempt_timeout=_duration(env, "DELIVERY_ATTEMPT_TIMEOUT_SECONDS", defaults.attempt_timeout),
         request_timeout=_duration(env, "DELIVERY_REQUEST_TIMEOUT_SECONDS", None),
         stalled_after=_duration(env, "DELIVERY_STALLED_SECONDS", defaults.stalled_after),
+        feed_idle=_duration(env, "CASE_FEED_IDLE_SECONDS", defaults.feed_idle),
         monitor_every=_duration(env, "DELIVERY_MONITOR_SECONDS", defaults.monitor_every),
         metrics_port=_port(env, "COMPLAINTS_METRICS_PORT"),
+        metrics_address=env.get("COMPLAINTS_METRICS_ADDRESS") or defaults.metrics_address,
         team_emails=_team_emails(env.get("COMPLAINTS_TEAM_EMAILS") or ""),
     )
 
