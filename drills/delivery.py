@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
-from activities.delivery_store import endpoint_secrets
-from tools.harness.smtp_sink import SmtpSink
-from tools.harness.webhook_receiver import WebhookReceiver, receiving
+from tools.harness.delivery_witness import DeliveryWitness as Witness
+from tools.harness.delivery_witness import email_key
 
 # Retries quick enough that a delivery caught by the outage lands soon after it.
 WORKER_ENV = {"DELIVERY_FIRST_RETRY_SECONDS": "0.5", "DELIVERY_MAX_RETRY_SECONDS": "5", "DELIVERY_ATTEMPT_TIMEOUT_SECONDS": "10"}
@@ -40,29 +37,15 @@ class DeliveryCheck:
         return len(self.problems)
 
 
-class DeliveryWitness:
-    """The SMTP sink and the webhook receiver, and the roster pointed at them."""
+class DeliveryWitness(Witness):
+    """The SMTP sink and the webhook receiver, and the roster pointed at them (tools/harness/delivery_witness.py,
+    shared with the delivery benchmark); the drill's worker retries quickly, and its check."""
 
     def __init__(self) -> None:
-        self.sink = SmtpSink()
-        self.receiver: WebhookReceiver | None = None
-
-    async def start(self, cleanup: AsyncExitStack) -> None:
-        await cleanup.enter_async_context(self.sink)
-        self.receiver = await cleanup.enter_async_context(receiving())
+        super().__init__(sender="drill@complaints.test", domain="drill.test")
 
     def worker_env(self) -> dict[str, str]:
-        return {"SMTP_URL": self.sink.url, "SMTP_FROM": "drill@complaints.test", **WORKER_ENV}
-
-    async def wire_roster(self, pool: asyncpg.Pool) -> None:
-        """Give every agent an address and a webhook on the witness, and the receiver their secrets."""
-        assert self.receiver is not None
-        ids = [row["id"] for row in await pool.fetch("SELECT id FROM agents")]
-        for agent_id in ids:
-            url = self.receiver.url(f"/{agent_id}")
-            await pool.execute("UPDATE agents SET email = $2, webhook_url = $3 WHERE id = $1",
-                               agent_id, f"{agent_id}@drill.test", url)  # fmt: skip
-            self.receiver.endpoint(f"/{agent_id}").secrets = await endpoint_secrets(pool, url)
+        return {**super().worker_env(), **WORKER_ENV}
 
     async def check(self, pool: asyncpg.Pool, complaint_ids: list[str]) -> DeliveryCheck:
         """Wait for the deliveries to settle, then hold every notification against what arrived."""
@@ -82,7 +65,7 @@ class DeliveryWitness:
         check.unsettled = len(rows) - check.delivered - check.dead
         expected = {f"ntf-{r['id']}" for r in rows}
         hooks = Counter(r.webhook_id for r in self.receiver.delivered())
-        mails = Counter(m["Message-ID"].split(".")[0].lstrip("<") for m in self.sink.messages)
+        mails = Counter(email_key(m) for m in self.sink.messages)
         check.webhook_requests, check.webhook_keys = sum(hooks.values()), len(hooks)
         check.emails, check.email_keys = sum(mails.values()), len(mails)
         for status, count in statuses.items():
