@@ -15,7 +15,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
 import temporalio
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
@@ -52,15 +52,16 @@ async def bounded(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]], lim
 
 async def start_bench_worker(kind: str, *, address: str, namespace: str, database_url: str, task_queue: str,
                              pool_size: int, log_level: str, log_path: Path, max_cached_workflows: int | None = None,
-                             extra_args: Sequence[str] = ()) -> WorkerProcess:
-    """bench.worker_process `kind` (engine, bare, bare-lifecycle), started and ready."""
+                             extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> WorkerProcess:
+    """bench.worker_process `kind` (engine, bare, bare-lifecycle), started and ready; `env` adds to the
+    environment it inherits (the delivery settings: SMTP_URL, SMTP_FROM, DELIVERY_*)."""
     worker = WorkerProcess(
         "bench.worker_process",
         [kind, "--address", address, "--namespace", namespace, "--task-queue", task_queue,
          "--pool-size", str(pool_size), "--log-level", log_level,
          *(["--max-cached-workflows", str(max_cached_workflows)] if max_cached_workflows is not None else []),
          *extra_args],
-        log_path=log_path, env={"BENCH_DATABASE_URL": database_url}, name=f"{kind} worker",
+        log_path=log_path, env={**(env or {}), "BENCH_DATABASE_URL": database_url}, name=f"{kind} worker",
     )
     await worker.start()
     return worker

@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.client import Client
 
 from bench.common import start_bench_worker
+from bench.escalations.plan import MAX_DEFER
 from schemas import Roster
 from tools.harness.worker import WorkerProcess
 
@@ -35,6 +36,10 @@ class Run:
     log_dir: Path
     server_pid: int | None = None
     max_cached_workflows: int | None = None
+    # How much later than planned the due instant may be put to find a quiet window (0: never put off).
+    max_defer: float = MAX_DEFER
+    # Added to the workers' environment (the delivery benchmark's SMTP_URL, bench/delivery/).
+    worker_env: dict[str, str] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(2))
     to_delete: list[str] = field(default_factory=list)
 
@@ -59,5 +64,5 @@ class Run:
             kind, address=self.address, namespace=self.namespace, database_url=self.database_url,
             task_queue=task_queue, pool_size=self.pool_size, log_level=self.worker_log_level,
             log_path=self.log_dir / f"{self.run_id}-{kind}-worker.log",
-            max_cached_workflows=self.max_cached_workflows,
+            max_cached_workflows=self.max_cached_workflows, env=self.worker_env,
         )

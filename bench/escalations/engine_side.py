@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from bench.common import CpuMeter, bounded
 from bench.escalations.cleanup import terminate
@@ -15,7 +15,6 @@ from bench.escalations.figures import figures
 from bench.escalations.plan import (
     GUARD,
     LEAD,
-    MAX_DEFER,
     MEASURED_CLOCK,
     MEASURED_LEVEL,
     POLICY,
@@ -30,7 +29,12 @@ from tools.harness.progress import Progress, say
 from workflows.start_input import workflow_id_for
 
 
-async def run_engine(ctx: Run, progress: Progress) -> dict[str, Any]:
+# Called with the measured rows (id, level, due_at, created_at) once they are written, while the worker
+# still runs; what it returns joins the side's figures (the delivery benchmark waits for arrivals here).
+AfterBurst = Callable[[list[Any]], Awaitable[dict[str, Any]]]
+
+
+async def run_engine(ctx: Run, progress: Progress, after_burst: AfterBurst | None = None) -> dict[str, Any]:
     n, prefix = ctx.cases, ctx.case_prefix
     engine = ComplaintClient(ctx.client, ctx.engine_queue, read_your_writes=True)  # it plans from the snapshots in PostgreSQL
     owners = [a for a in ctx.roster.agents if a.role == "agent" and a.active and a.supervisor_id]
@@ -91,12 +95,12 @@ async def run_engine(ctx: Run, progress: Progress) -> dict[str, Any]:
         # escalations of the cases opened first (the demo clocks run in seconds).
         estimate_s = open_s * 0.35
         earliest = datetime.now(timezone.utc) + timedelta(seconds=estimate_s + LEAD)
-        plan = plan_due(earliest, instants, warn, ctx.window)
+        plan = plan_due(earliest, instants, warn, ctx.window, ctx.max_defer)
         due = plan.due
         say(f"engine: {n} cases opened in {open_s:.1f}s; shared due instant {due.isoformat()} "
             f"({(due - datetime.now(timezone.utc)).total_seconds():.1f}s from now"
             + (f", deferred {plan.deferred_s}s to avoid other clocks' escalations)" if plan.quiet
-               else f"; no quiet window within {MAX_DEFER:.0f}s: {plan.expected_background_in_window} other escalations may fall in it)"))
+               else f"; no quiet window within {ctx.max_defer:.0f}s: {plan.expected_background_in_window} other escalations may fall in it)"))
 
         progress.set(f"engine: make_promise due {due.strftime('%H:%M:%S.%f')[:-3]}", n)
         t1 = time.monotonic()
@@ -131,7 +135,7 @@ async def run_engine(ctx: Run, progress: Progress) -> dict[str, Any]:
         progress.print()
 
         rows = await ctx.pool.fetch(
-            "SELECT level, due_at, created_at FROM notifications WHERE complaint_id LIKE $1 AND clock = $2",
+            "SELECT id, level, due_at, created_at FROM notifications WHERE complaint_id LIKE $1 AND clock = $2",
             like, MEASURED_CLOCK)
         level2 = [r for r in rows if r["level"] == MEASURED_LEVEL]
         level1 = [r for r in rows if r["level"] == 1]
@@ -169,6 +173,8 @@ async def run_engine(ctx: Run, progress: Progress) -> dict[str, Any]:
                  "burst": meter.between("window_start", "window_end")},
         )
 
+        if after_burst is not None:
+            result.update(await after_burst(level2))
         progress.set("engine: terminating the benchmark cases", n)
         await bounded(range(n), lambda i: terminate(ctx.client, workflow_id_for(cid(i))), ctx.concurrency, progress)
         return result

@@ -53,8 +53,9 @@ def background_instants(snapshots: list[Any], calendar: Any) -> list[datetime]:
     return sorted(instants)
 
 
-def plan_due(earliest: datetime, instants: list[datetime], warn: float, window: float) -> Plan:
-    """The first instant >= earliest with no background instant in [t - warn - GUARD, t + window]."""
+def plan_due(earliest: datetime, instants: list[datetime], warn: float, window: float, max_defer: float = MAX_DEFER) -> Plan:
+    """The first instant >= earliest, and at most max_defer later, with no background instant in
+    [t - warn - GUARD, t + window]; earliest (not quiet) when there is none."""
 
     def clashes(t: datetime) -> int:
         lo = bisect_left(instants, t - timedelta(seconds=warn + GUARD))
@@ -65,7 +66,7 @@ def plan_due(earliest: datetime, instants: list[datetime], warn: float, window: 
         x + timedelta(seconds=warn + GUARD + 0.01) for x in instants if x + timedelta(seconds=warn + GUARD) > earliest
     ]
     for t in sorted(candidates):
-        if (t - earliest).total_seconds() > MAX_DEFER:
+        if (t - earliest).total_seconds() > max_defer:
             break
         if clashes(t) == 0:
             return Plan(t, earliest, round((t - earliest).total_seconds(), 2), True, 0)
