@@ -54,6 +54,12 @@ bench-escalations: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(if $(CASES),--cases $(CASES)) $(ARGS)
 
+# The delivery section alone (docs/performance.md, "Delivery"): escalations due at once, timed to their
+# arrival at an SMTP sink and a webhook receiver; SIZES=100 for one N. Writes bench/results-delivery.json.
+.PHONY: bench-delivery
+bench-delivery: $(STAMP)
+	$(PY) -m bench --only delivery $(if $(SIZES),--delivery-sizes $(SIZES)) --output bench/results-delivery.json $(ARGS)
+
 # The crash drill for SEEDS seeds in a row (default 20: the seeds that once failed, then random ones),
 # one line per seed (docs/crash-drills.md). Random exploration lives here, never in `make test`.
 .PHONY: drill

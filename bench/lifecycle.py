@@ -1,7 +1,8 @@
 """The engine against bare Temporal, in one run: `python -m bench` (or `make bench`).
 
     .venv/bin/python -m bench [--cases 300] [--sizes 100,300,1000,2000] [--scale-cases 10000]
-                              [--only lifecycle,latency,queries,scale,database,growth] [--help]
+                              [--delivery-sizes 100,1000] [--delivery-defer 300]
+                              [--only lifecycle,latency,queries,scale,database,growth,delivery] [--help]
 
 A script that prints figures, never a timed test. It starts the embedded
 defaults on servers of its own (a Temporal dev server with a SQLite file on free
@@ -38,6 +39,11 @@ database   --db-cases (50) engine cases with a worker whose pool counts every ro
            trip and statement (bench/dbcount.py), and pg_stat_statements: per action
            and per case, by statement.
 growth     the lifecycle at each of --sizes (100, 300, 1,000, 2,000).
+delivery   engine only: for each of --delivery-sizes (100, 1,000), N escalations due at
+           one instant (the escalation benchmark's engine side) delivered by a worker
+           with SMTP_URL to an SMTP sink and a webhook receiver in this process: the
+           escalation's lateness, each channel's arrival after the due time and the
+           delivery's own share, p50/p99/max (bench/delivery/).
 
 Prints one table (metric | engine | bare Temporal | engine/bare) to stdout and
 writes bench/results.json (figures, N, settings, machine: cores, memory,
@@ -63,6 +69,8 @@ from typing import Any
 
 from activities import create_pool
 from bench.common import machine_info, own_stack, source_version
+from bench.delivery.section import section_delivery
+from bench.escalations.plan import MAX_DEFER
 from bench.plan import ACTIONS_PER_CASE, Agent, Ctx
 from bench.report import goal_lines, print_table
 from bench.sections import (
@@ -82,7 +90,8 @@ from tools.harness.stack import demo_roster, prepare_database
 from tools.harness.worker import REPO
 
 RESULTS = Path(__file__).resolve().with_name("results.json")
-SECTIONS = ("lifecycle", "latency", "queries", "scale", "database", "growth")
+# delivery last: it points the roster at a webhook receiver of its own while it runs.
+SECTIONS = ("lifecycle", "latency", "queries", "scale", "database", "growth", "delivery")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -146,6 +155,8 @@ async def run(args: argparse.Namespace) -> int:
                             sections[name] = await section_database(ctx)
                         elif name == "growth":
                             sections[name] = await section_growth(ctx, sections)
+                        elif name == "delivery":
+                            sections[name] = await section_delivery(ctx)
                         results["sides"] = ctx.sides_summary()
                         write_results(args.output, results)  # what is done so far survives a later failure
                     results["seconds"] = round(time.monotonic() - t0, 1)
@@ -176,6 +187,8 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
         "rounds": args.rounds,
         "agents": args.agents,
         "sizes": args.sizes,
+        "delivery_sizes": args.delivery_sizes,
+        "delivery_defer": args.delivery_defer,
         "latency_agents": args.latency_agents,
         "latency_cases": args.latency_cases,
         "latency_cases_single": args.latency_cases_single,
@@ -233,6 +246,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--db-cases", type=int, default=50, help="cases of the database section (default 50)")
     p.add_argument("--queries", type=int, default=200, help="queries of each kind in the queries section (default 200)")
     p.add_argument("--query-events", type=int, default=500, help="events of the case the queries read (default 500)")
+    p.add_argument("--delivery-sizes", type=_sizes, default=[100, 1000],
+                   help="N of the delivery section: escalations due at one instant (default 100,1000)")
+    p.add_argument("--delivery-defer", type=float, default=MAX_DEFER,
+                   help=f"seconds the delivery section may put off the due instant to find a window free of the cases' "
+                        f"other escalations (default {MAX_DEFER:g}; 0 for a quick run)")
     p.add_argument("--only", type=_sections, default=list(SECTIONS), help=f"sections to run, comma-separated (default all: {','.join(SECTIONS)})")
     p.add_argument("--pool-size", type=int, default=10, help="database pool per worker = its max concurrent activities (default 10, as worker.py)")
     p.add_argument("--max-cached-workflows", type=int, help="both workers' cache (default: COMPLAINTS_WORKFLOW_CACHE, as worker.py)")
@@ -249,6 +267,8 @@ def main() -> None:
                  "latency_cases_single", "db_cases", "queries", "query_events", "pool_size"):
         if getattr(args, name) < 1:
             parser().error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.delivery_defer < 0:
+        parser().error("--delivery-defer must be at least 0")
     configure_logging(load_settings().log_format, level=logging.WARNING)
     run_to_exit(lambda: run(args), failed="benchmark failed")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import fmt, ratio, render_table
+from bench.delivery.report import delivery_goal_lines, delivery_rows
 
 
 def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -70,6 +71,8 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         for run in sections["growth"]["runs"]:
             add(f"growth N={run['cases']:,}: cases/s", run["engine"]["cases_per_second"], run["bare"]["cases_per_second"], 2)
             add("  update p50 (ms)", run["engine"]["update_latency_ms"]["p50"], run["bare"]["update_latency_ms"]["p50"])
+    if "delivery" in sections:
+        delivery_rows(sections["delivery"], add)
     rows.extend(closing_rows(results))
     return rows
 
@@ -111,4 +114,6 @@ def goal_lines(results: dict[str, Any]) -> list[str]:
             r = s["ratio"]["p50"]
             lines.append(f"goal: update p50 within 1.2x of bare with {key} agent(s): {r} "
                          f"({'met' if r is not None and r <= 1.2 else 'not met'})")
+    if "delivery" in sections:
+        lines.extend(delivery_goal_lines(sections["delivery"]))
     return lines

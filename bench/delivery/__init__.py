@@ -1,0 +1,27 @@
+"""Delivery: how soon an escalation reaches people when many fall due at once (issue 20). The `delivery`
+section of `python -m bench` (`make bench ARGS='--only delivery'`, or `make bench-delivery`).
+
+For each N of --delivery-sizes (100 and 1,000), on the benchmark's own
+servers: an SMTP sink and a signature-checking webhook receiver start in the
+benchmark's process (tools/harness/delivery_witness.py), every agent of the
+roster gets an address and a webhook_url on them, and the escalation
+benchmark's engine side runs (bench/escalations/engine_side.py: N `demo`
+cases, each with a promise due at ONE shared instant T) with a worker whose
+environment names the sink (SMTP_URL). Measured, for each case's level-2
+escalation of its promise (one notification row, due_at = T, to the owner's
+supervisor):
+
+  escalation lateness   created_at - due_at of the row
+  email arrival         the sink accepted the message (Message-ID <ntf-<id>.) - due_at
+  webhook arrival       the receiver answered the signed request (webhook-id ntf-<id>) 2xx - due_at
+  delivery share        arrival - created_at, per channel
+
+p50, p99 and max of each (nearest rank), the attempts the worker recorded,
+and the goal: p99 of the delivery share at most 2 s on both channels (the
+delivery within 2 s of the escalation's own lateness), every notification
+arrived. The roster is put back afterwards.
+
+Modules: figures (the percentiles and the goal), arrivals (waiting for the
+sink and the receiver, the attempts), section (one run per N), report (the
+table's rows and the goal line).
+"""

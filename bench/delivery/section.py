@@ -1,0 +1,81 @@
+"""The `delivery` section of `python -m bench`: for each N of --delivery-sizes, the escalation benchmark's
+engine side (N cases, a promise each, all due at one instant) with a worker that delivers, and the
+arrivals of each level-2 escalation at the SMTP sink and the webhook receiver."""
+
+from __future__ import annotations
+
+import time
+from contextlib import AsyncExitStack
+from typing import Any
+
+from activities import load_policies
+from bench.delivery.arrivals import attempts, wait_for_arrivals
+from bench.delivery.figures import GOAL_SHARE_MS, delivery_figures
+from bench.escalations.context import Run
+from bench.escalations.engine_side import run_engine
+from bench.escalations.plan import MEASURED_CLOCK, MEASURED_LEVEL, POLICY
+from bench.plan import Ctx
+from config import load_settings
+from tools.harness.delivery_witness import DeliveryWitness
+from tools.harness.report import load_average
+from tools.harness.stack import demo_roster
+
+# Cases opened (and promises made) at a time, as the escalation benchmark's default.
+CONCURRENCY = 50
+# Seconds after the due instant kept free of the cases' other escalations when possible.
+WINDOW = 10.0
+
+DEFINITIONS = {
+    "measured": f"level {MEASURED_LEVEL} of each case's {MEASURED_CLOCK} clock ({POLICY} policy): one notification "
+                "per case, all due at one shared instant, to the owner's supervisor",
+    "escalation_lateness": "created_at - due_at of the notification row (created_at: clock_timestamp() at the insert)",
+    "arrival_after_due": "arrival - due_at: the email accepted by the SMTP sink (Message-ID <ntf-<id>.), the webhook "
+                         "answered 2xx with a good signature by the receiver (webhook-id ntf-<id>); the first of each",
+    "delivery_share": "arrival - created_at: the delivery's own part, after the escalation was written",
+    "percentiles": "nearest rank over the notifications that arrived; `missing` counts the others",
+    "goal": f"p99 of the delivery share <= {GOAL_SHARE_MS:.0f} ms on each channel, every notification arrived",
+}
+
+
+async def section_delivery(ctx: Ctx) -> dict[str, Any]:
+    settings = load_settings()
+    policies = load_policies(settings.policies_path)
+    runs = [await delivery_run(ctx, n, policies) for n in ctx.args.delivery_sizes]
+    return {"runs": runs, "goal_met": all(r["delivery"]["goal"]["met"] for r in runs), "definitions": DEFINITIONS}
+
+
+async def delivery_run(ctx: Ctx, n: int, policies: Any) -> dict[str, Any]:
+    """One burst of n escalations, delivered by email and webhook to the witness of this run."""
+    load_before = load_average()
+    t0 = time.monotonic()
+    async with AsyncExitStack() as cleanup:
+        witness = DeliveryWitness(sender="bench@complaints.test", domain="bench.test")
+        await witness.start(cleanup)
+        # Before the worker starts; put back afterwards, so no later run sends to a receiver that is gone.
+        await witness.wire_roster(ctx.pool)
+        cleanup.push_async_callback(witness.restore_roster, ctx.pool)
+        run = Run(
+            cases=n, concurrency=CONCURRENCY, pool_size=ctx.args.pool_size, window=WINDOW,
+            worker_log_level=ctx.args.worker_log_level, client=ctx.client, pool=ctx.pool, address=ctx.address,
+            namespace=ctx.namespace, database_url=ctx.database_url, roster=demo_roster(), policies=policies,
+            log_dir=ctx.log_dir / "delivery", server_pid=ctx.server_pid,
+            max_cached_workflows=ctx.args.max_cached_workflows, max_defer=ctx.args.delivery_defer,
+            worker_env=witness.worker_env(),
+        )  # fmt: skip
+
+        async def after_burst(rows: list[Any]) -> dict[str, Any]:
+            arrived = await wait_for_arrivals(witness, rows, ctx.progress, timeout=max(120.0, n * 0.2))
+            return {"delivery": delivery_figures(rows, arrived), "delivery_attempts": await attempts(ctx.pool, rows)}
+
+        escalation = await run_engine(run, ctx.progress, after_burst=after_burst)
+    delivery = escalation.pop("delivery", None) or delivery_figures([], {})
+    return {
+        "cases": n,
+        "run_id": run.run_id,
+        "delivery": delivery,
+        "delivery_attempts": escalation.pop("delivery_attempts", {}),
+        "escalation": escalation,
+        "seconds": round(time.monotonic() - t0, 1),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }
