@@ -41,10 +41,11 @@ class Backoff:
     def delay(self, attempt: int, verdict: Verdict, retry_after: float | None = None, rng: random.Random | None = None) -> timedelta:
         """The wait before attempt `attempt + 1`: exponential from `first`, doubling, capped, with equal
         jitter (half fixed, half random) so that endpoints that failed together are not retried together;
-        never sooner than Retry-After (capped too), nor than `slow` after a lasting 4xx."""
+        never sooner than Retry-After, however long (the give-up age still bounds it), nor than `slow`
+        after a lasting 4xx."""
         exponential = min(self.cap.total_seconds(), self.first.total_seconds() * 2 ** max(0, attempt - 1))
         jittered = exponential / 2 + (rng or random).uniform(0, exponential / 2)
-        floor = min(retry_after or 0.0, self.cap.total_seconds())
+        floor = retry_after or 0.0
         if verdict == "slow_retry":
             floor = max(floor, self.slow.total_seconds())
         return timedelta(seconds=max(jittered, floor))

@@ -12,11 +12,11 @@ from activities.delivery_store import endpoint_secrets
 from activities.notifications_store import get_notifications, list_notifications
 from activities.roster_store import load_roster
 from tests.support.delivery import (
+    delivered,
     delivering_worker,
     escalate,
     escalation,
     fast_settings,
-    settled,
     team,
     worker_process,
 )
@@ -31,7 +31,7 @@ async def test_an_escalation_arrives_by_email_webhook_and_chat_signed_and_record
         receiver.endpoint("/chat").secrets = await endpoint_secrets(pool, receiver.url("/chat"))
         async with delivering_worker(dev_env.client, pool, roster, fast_settings(sink.port)) as queue:
             complaint_id, [nid] = await escalate(dev_env.client, pool, queue, ids["owner"], [escalation(1, ids["owner"])])
-            done = await settled(pool, nid, "delivered", "dead")
+            done = await delivered(dev_env.client, pool, complaint_id, nid)
 
     assert done.status == "delivered" and done.delivered_at is not None and done.attempts == 3
     assert sorted((a.channel, a.outcome, a.attempt) for a in done.attempt_log) == [
@@ -64,8 +64,8 @@ async def test_a_failing_receiver_is_retried_with_backoff_until_it_takes_the_not
         endpoint.secrets = await endpoint_secrets(pool, receiver.url("/flaky"))
         endpoint.fail_next, endpoint.fail_status, endpoint.retry_after = 3, 503, "1"
         async with delivering_worker(dev_env.client, pool, roster, fast_settings()) as queue:
-            _, [nid] = await escalate(dev_env.client, pool, queue, ids["owner"], [escalation(1, ids["owner"])])
-            done = await settled(pool, nid, "delivered", "dead")
+            complaint_id, [nid] = await escalate(dev_env.client, pool, queue, ids["owner"], [escalation(1, ids["owner"])])
+            done = await delivered(dev_env.client, pool, complaint_id, nid)
 
     assert done.status == "delivered"
     assert [(a.attempt, a.outcome, a.response_code) for a in done.attempt_log] == [
@@ -86,10 +86,10 @@ async def test_a_notification_nobody_takes_dies_and_the_supervisor_hears_by_anot
         settings = fast_settings(sink.port, give_up=timedelta(seconds=2))
         async with delivering_worker(dev_env.client, pool, roster, settings) as queue:
             complaint_id, [nid] = await escalate(dev_env.client, pool, queue, ids["owner"], [escalation(1, ids["owner"])])
-            dead = await settled(pool, nid, "dead", "delivered")
+            dead = await delivered(dev_env.client, pool, complaint_id, nid)
             [mail] = await sink.wait_for(1)
             [notice] = [n for n in await list_notifications(pool, complaint_id=complaint_id, pending_only=False) if n.clock == f"undelivered:{nid}"]
-            notice = await settled(pool, notice.id, "delivered", "dead")
+            notice = await delivered(dev_env.client, pool, complaint_id, notice.id)
 
     assert dead.status == "dead" and dead.delivered_at is None and dead.last_error == "HTTP 500"
     assert len(dead.attempt_log) >= 2 and {a.outcome for a in dead.attempt_log} == {"failed"}
@@ -140,8 +140,8 @@ async def test_two_workers_racing_never_send_one_notification_at_once(dev_env, p
         async with delivering_worker(dev_env.client, pool, roster, settings) as queue:
             async with worker_process(dev_env.client, database_url, queue, settings, tmp_path):
                 events = [escalation(seq, ids["owner"], clock=f"promise:P{seq}") for seq in range(1, 9)]
-                _, nids = await escalate(dev_env.client, pool, queue, ids["owner"], events)
-                done = [await settled(pool, nid, "delivered", "dead") for nid in nids]
+                complaint_id, nids = await escalate(dev_env.client, pool, queue, ids["owner"], events)
+                done = [await delivered(dev_env.client, pool, complaint_id, nid) for nid in nids]
                 workers = await pool.fetch(
                     "SELECT DISTINCT worker FROM delivery_attempts WHERE notification_id = ANY($1::bigint[])", nids
                 )
@@ -173,11 +173,11 @@ async def test_a_worker_killed_between_sending_and_recording_delivers_at_most_tw
 
             endpoint.on_arrival = kill_once
             events = [escalation(seq, ids["owner"], clock=f"promise:P{seq}") for seq in range(1, 6)]
-            _, nids = await escalate(dev_env.client, pool, queue, ids["owner"], events)
+            complaint_id, nids = await escalate(dev_env.client, pool, queue, ids["owner"], events)
             await receiver.wait_for(1)
             assert killed and not worker.alive()
             await worker.start()
-            done = [await settled(pool, nid, "delivered", "dead", timeout=60) for nid in nids]
+            done = [await delivered(dev_env.client, pool, complaint_id, nid, timeout=60) for nid in nids]
 
     keys = {f"ntf-{nid}" for nid in nids}
     assert [n.status for n in done] == ["delivered"] * 5

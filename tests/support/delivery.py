@@ -4,7 +4,6 @@ with fast retries, and waiting for a notification's status."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -75,16 +74,15 @@ async def escalate(client: Any, pool: Any, task_queue: str, owner: str, events: 
     return complaint_id, [n.id for n in sorted(found, key=lambda n: n.event_seq)]
 
 
-async def settled(pool: Any, notification_id: int, *statuses: str, timeout: float = 30.0) -> Notification:
-    """The notification once its status is one of `statuses`, with its attempts."""
-    deadline = time.monotonic() + timeout
-    while True:
-        [found] = await get_notifications(pool, [notification_id], with_attempts=True)
-        if found.status in statuses:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"notification {notification_id} is {found.status}, not {statuses}, after {timeout} s")
-        await asyncio.sleep(0.05)
+async def delivered(client: Any, pool: Any, complaint_id: str, notification_id: int, timeout: float = 30.0) -> Notification:
+    """The notification once its delivery workflow has finished (every route settled), with its attempts."""
+    from schemas.delivery import DeliveryRequest
+    from workflows.delivery import delivery_workflow_id
+
+    request = DeliveryRequest(notification_id=notification_id, complaint_id=complaint_id)
+    await asyncio.wait_for(client.get_workflow_handle(delivery_workflow_id(request)).result(), timeout)
+    [found] = await get_notifications(pool, [notification_id], with_attempts=True)
+    return found
 
 
 @asynccontextmanager
