@@ -10,9 +10,11 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.case_feed_starter import CaseFeedStarter
 from activities.customer_store import customer_history
 from activities.delivery_starter import DeliveryStarter
 from delivery import metrics
+from delivery.case_events import public_types_of
 from activities.roster_store import AGENT_COLUMNS, agent_from_row, agent_ref, get_agent, get_system
 from activities.routing import Candidate, NoActiveAgentError, choose_owner
 from schemas.activity_io import AssignOwnerInput, CustomerHistoryInput, RecordCaseEvents
@@ -33,10 +35,13 @@ def _logger(**context: Any) -> structlog.typing.FilteringBoundLogger:
 
 
 class CaseActivities:
-    def __init__(self, pool: asyncpg.Pool, deliveries: DeliveryStarter | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, deliveries: DeliveryStarter | None = None,
+                 feeds: CaseFeedStarter | None = None) -> None:
         self.pool = pool
         # Starts each queued notification's delivery (workflows/delivery.py); None: rows wait for a person.
         self.deliveries = deliveries
+        # Wakes the case's feed to each subscription that wants a batch's events (workflows/case_feed.py).
+        self.feeds = feeds
 
     def all(self) -> list[Callable[..., Any]]:
         """The bound activities, for Worker(activities=...)."""
@@ -199,6 +204,8 @@ class CaseActivities:
         if self.deliveries is not None and row["notification_ids"]:
             # After the commit, and again on a retry (the ids then come from the rows already there).
             await self.deliveries.start(state.complaint_id, row["notification_ids"])
+        if self.feeds is not None and row["subscription_ids"]:
+            await self.feeds.wake(state.complaint_id, row["subscription_ids"])
         log.info(
             "case events recorded",
             events=len(inp.events),
@@ -211,7 +218,7 @@ class CaseActivities:
 
 class _BatchColumns:
     """The columns a batch write sends, in its statement's parameter order after the case's ids:
-    the events, the notifications of its escalations, the snapshot, the promises."""
+    the events, the notifications of its escalations, the snapshot, the promises, the events' public types."""
 
     def __init__(self, inp: RecordCaseEvents, log: Any) -> None:
         state, events = inp.state, inp.events
@@ -258,6 +265,7 @@ class _BatchColumns:
             [p.made_at for p in promises],
             [p.kept_at for p in promises],
             [p.evidence for p in promises],
+            public_types_of(e.kind for e in events),
         ]
 
 
@@ -340,6 +348,7 @@ def _promised_cte(first: int) -> str:
 # queued     one notification per escalation, once per (clock, level, occurrence)
 # snapshot   the cases row, unless a newer snapshot (higher last_seq) is there
 # promised   the promises that changed, with the snapshot
+# subscribed the active subscriptions that want a type of the batch's events (none read when it has no such type)
 _RECORD_CASE_EVENTS = """
 WITH batch AS (
     SELECT * FROM unnest($4::int[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
@@ -400,6 +409,10 @@ snapshot AS (
     WHERE cases.last_seq < EXCLUDED.last_seq
     RETURNING 1
 ),
+subscribed AS (
+    SELECT id FROM webhook_subscriptions
+    WHERE cardinality($43::text[]) > 0 AND active AND kinds && $43::text[] AND (SELECT ok FROM go)
+),
 {promised}
 SELECT (SELECT json_agg(json_build_object('seq', seq, 'stored_kind', stored_kind, 'new_kind', new_kind) ORDER BY seq)
         FROM conflicts) AS conflicts,
@@ -412,5 +425,6 @@ SELECT (SELECT json_agg(json_build_object('seq', seq, 'stored_kind', stored_kind
                                    SELECT id FROM notifications WHERE complaint_id = $1 AND event_seq = ANY($18::int[])) ids)
            AS notification_ids,
        EXISTS (SELECT 1 FROM snapshot) AS snapshot_written,
-       (SELECT count(*) FROM promised) AS promises_written
+       (SELECT count(*) FROM promised) AS promises_written,
+       (SELECT array_agg(id) FROM subscribed) AS subscription_ids
 """.replace("{promised}", _promised_cte(34))

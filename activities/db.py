@@ -162,6 +162,7 @@ _RUNTIME_GRANTS = """
 GRANT USAGE ON SCHEMA public TO {role};
 GRANT SELECT, INSERT ON case_events, agent_changes TO {role};
 GRANT SELECT, INSERT, UPDATE ON cases, promises, notifications, agents, systems, delivery_attempts, webhook_endpoints TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_subscriptions, subscription_cursors TO {role};
 GRANT SELECT ON schema_migrations TO {role};
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};
 """

@@ -15,6 +15,7 @@ from cli.notifications import cmd_notifications_ack, cmd_notifications_list
 from cli.parser import build_parser
 from cli.roster import cmd_roster_list, cmd_roster_load
 from cli.token import cmd_api_token, cmd_token
+from cli.webhooks import cmd_webhooks_add, cmd_webhooks_list, cmd_webhooks_remove, cmd_webhooks_resume, cmd_webhooks_secret
 from config import SettingsError, load_settings
 
 
@@ -33,6 +34,10 @@ async def amain(argv: Sequence[str] | None = None) -> int:
             return await cmd_notifications_list(args, settings, args.timeout)
         if args.command == "notifications_ack":
             return await cmd_notifications_ack(args, settings, args.timeout)
+        if args.command.startswith("webhooks_"):
+            webhooks = {"webhooks_add": cmd_webhooks_add, "webhooks_list": cmd_webhooks_list, "webhooks_remove": cmd_webhooks_remove,
+                        "webhooks_secret": cmd_webhooks_secret, "webhooks_resume": cmd_webhooks_resume}  # fmt: skip
+            return await webhooks[args.command](args, settings, args.timeout)
         if args.command == "codec_server":
             return await cmd_codec_server(args, settings)
         if args.command == "token":

@@ -328,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("ids", nargs="+", type=_notification_id, metavar="ID", help="notification ids (see `notifications list`)")
     ack.add_argument("--by", default=_who_runs_this(), help="who acknowledges them (default: your login name)")
 
+    from cli.webhooks import add_webhooks_parser
+
+    add_webhooks_parser(commands, _Parser, _who_runs_this())
+
     from codec.server import add_arguments as add_codec_server_arguments
 
     codec_server = commands.add_parser(

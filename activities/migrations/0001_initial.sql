@@ -160,10 +160,11 @@ CREATE INDEX notifications_undelivered_idx ON notifications (created_at) WHERE s
 -- while on the wire, or forever if the worker died mid-attempt) and completed after.
 CREATE TABLE delivery_attempts (
     id              bigserial PRIMARY KEY,
-    -- The idempotency key the receiver sees (webhook-id, Message-ID): ntf-<notification id>.
+    -- The idempotency key the receiver sees (webhook-id, Message-ID): ntf-<notification id>, or
+    -- evt-<subscription id>-<complaint id>-<seq> for a case event sent to a subscription (notification_id NULL).
     delivery_id     text NOT NULL,
     notification_id bigint REFERENCES notifications (id),
-    channel         text NOT NULL CHECK (channel IN ('email', 'webhook', 'chat')),
+    channel         text NOT NULL CHECK (channel IN ('email', 'webhook', 'chat', 'event')),
     target          text NOT NULL,
     attempt         integer NOT NULL,
     started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -186,3 +187,30 @@ CREATE TABLE webhook_endpoints (
     disabled_reason text,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
+
+-- Other systems' subscriptions to case events (`starter.py webhooks add|list|remove`): the public event
+-- types each wants (delivery/case_events.py) and where they go. Events recorded before created_at are not sent.
+CREATE TABLE webhook_subscriptions (
+    id          bigserial PRIMARY KEY,
+    name        text NOT NULL UNIQUE,
+    url         text NOT NULL,
+    kinds       text[] NOT NULL CHECK (cardinality(kinds) > 0),
+    active      boolean NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  text NOT NULL
+);
+
+-- Where each case's feed to a subscription stands (workflows/case_feed.py): the last seq delivered,
+-- and the event it stopped at when that one could not be delivered (cleared by `webhooks resume`).
+CREATE TABLE subscription_cursors (
+    subscription_id bigint NOT NULL REFERENCES webhook_subscriptions (id) ON DELETE CASCADE,
+    complaint_id    text NOT NULL,
+    last_seq        integer NOT NULL DEFAULT 0,
+    stopped_seq     integer,
+    stopped_at      timestamptz,
+    stopped_error   text,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (subscription_id, complaint_id)
+);
+
+CREATE INDEX subscription_cursors_stopped_idx ON subscription_cursors (subscription_id) WHERE stopped_seq IS NOT NULL;

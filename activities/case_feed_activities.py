@@ -1,0 +1,152 @@
+"""The case feed's activities: read a subscription's next events of a case, send one, stop at one that died.
+
+`deliver_case_event` sends like the notifications' `deliver`
+(activities/delivery_activities.py): the same Standard Webhooks signing with
+the endpoint's secrets, the same verdicts and backoff (delivery/retry.py), an
+attempt recorded in delivery_attempts before the request and completed after.
+Its delivery id, the `webhook-id`, is `evt-<subscription>-<complaint>-<seq>`:
+a retry after a worker died mid-send repeats it, so a receiver that
+deduplicates by it sees each event once. A delivered event moves the feed's
+cursor in the same transaction as its attempt's outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any, Callable
+
+import asyncpg
+import httpx
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import case_feed_store as feeds
+from activities.delivery_store import disable_endpoint, endpoint_secrets, route_delivered
+from delivery import metrics
+from delivery.case_events import case_event_delivery_id, event_payload
+from delivery.retry import Backoff, webhook_verdict
+from delivery.settings import DeliverySettings
+from delivery.webhooks import post_webhook
+from schemas.case_feed import CaseEventDelivery, CaseEventOutcome, FeedBatch, FeedRead, FeedStop
+from workflows.delivery import GAVE_UP
+
+# A feed reads at most this many events at a time (it reads again at once when there were more).
+BATCH = 100
+# A feed's run continues as new after delivering this many events.
+EVENTS_PER_RUN = 500
+# Advisory lock namespace of one event's sending (with a hash of its delivery id).
+EVENT_LOCK = "complaints/case-event/"
+
+
+def _log(**context: Any) -> Any:
+    if activity.in_activity():
+        info = activity.info()
+        context.update(activity=info.activity_type, attempt=info.attempt, workflow_id=info.workflow_id)
+    return structlog.get_logger().bind(**context)
+
+
+class CaseFeedActivities:
+    def __init__(self, pool: asyncpg.Pool, settings: DeliverySettings, events_per_run: int = EVENTS_PER_RUN) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.events_per_run = events_per_run
+        self.backoff = Backoff(settings.first_retry, settings.max_retry, settings.client_error_retry)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self._http: httpx.AsyncClient | None = None
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.next_case_events, self.deliver_case_event, self.stop_case_feed]
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.settings.attempt_timeout.total_seconds() * 0.8, follow_redirects=False)
+        return self._http
+
+    @activity.defn(name="next_case_events")
+    async def next_case_events(self, read: FeedRead) -> FeedBatch:
+        """The next events of the case the subscription wants, after the feed's cursor (read only but for
+        creating the cursor)."""
+        settings = self.settings
+        timing = dict(idle=settings.feed_idle, give_up=settings.give_up, attempt_timeout=settings.attempt_timeout,
+                      first_retry=settings.first_retry, max_retry=settings.max_retry, events_per_run=self.events_per_run)  # fmt: skip
+        async with self.pool.acquire() as conn:
+            position = await feeds.feed_position(conn, read.subscription_id, read.complaint_id)
+            cursor = max(position.last_seq, read.after or 0)
+            if not position.subscribed:
+                return FeedBatch(status="unsubscribed", cursor=cursor, **timing)
+            if position.stopped_seq is not None:
+                return FeedBatch(status="stopped", cursor=cursor, **timing)
+            seqs = await feeds.next_event_seqs(conn, read.subscription_id, read.complaint_id, cursor, BATCH + 1)
+        return FeedBatch(status="active", cursor=cursor, seqs=seqs[:BATCH], more=len(seqs) > BATCH, **timing)
+
+    @activity.defn(name="deliver_case_event")
+    async def deliver_case_event(self, request: CaseEventDelivery) -> CaseEventOutcome:
+        """Send one event once. Raises to be retried after the delay it names, or GAVE_UP when it never can succeed."""
+        attempt = activity.info().attempt
+        delivery_id = case_event_delivery_id(request.subscription_id, request.complaint_id, request.seq)
+        log = _log(complaint_id=request.complaint_id, subscription_id=request.subscription_id, seq=request.seq)
+        async with self.pool.acquire() as conn:
+            lock_key = EVENT_LOCK + delivery_id
+            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key):
+                log.info("another attempt is still sending this event; waiting")
+                raise ApplicationError("another attempt is still sending", type="DeliveryBusy", next_retry_delay=self.settings.first_retry)
+            try:
+                return await self._deliver(conn, request, delivery_id, attempt, log)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
+
+    async def _deliver(self, conn: asyncpg.Connection, request: CaseEventDelivery, delivery_id: str, attempt: int,
+                       log: Any) -> CaseEventOutcome:
+        row = await feeds.event_for_delivery(conn, request.subscription_id, request.complaint_id, request.seq)
+        if row is None or not row["active"]:
+            log.info("subscription removed: event not sent")
+            return "unsubscribed"
+        if row["seq"] is None:
+            raise ApplicationError(f"case event {request.seq} not found", type=GAVE_UP, non_retryable=True)
+        url = row["url"]
+        if await route_delivered(conn, delivery_id, url):
+            await feeds.advance_cursor(conn, request.subscription_id, request.complaint_id, request.seq)
+            log.info("case event already delivered by an earlier attempt")
+            return "delivered"
+        if row["endpoint_disabled"]:
+            raise ApplicationError(f"endpoint disabled: {row['disabled_reason']}", type=GAVE_UP, non_retryable=True)
+        payload = event_payload(request.complaint_id, row["seq"], row["kind"], row["actor"], row["at"], row["channel"], row["data"])
+        attempt_id = await feeds.begin_event_attempt(conn, delivery_id, url, attempt, self.worker)
+        secrets = await endpoint_secrets(conn, url)
+        answer = await post_webhook(self.http, url, delivery_id, payload, secrets)
+        code = answer.status
+        error = answer.error or (None if code and code < 300 else f"HTTP {code}")
+        verdict = webhook_verdict(code)
+        log = log.bind(event_type=payload["type"], response_code=code)
+        if verdict == "delivered":
+            async with conn.transaction():
+                await feeds.end_event_attempt(conn, attempt_id, "delivered", code, None)
+                await feeds.advance_cursor(conn, request.subscription_id, request.complaint_id, request.seq)
+            metrics.DELIVERED.labels("event").inc()
+            log.info("case event delivered")
+            return "delivered"
+        if verdict == "disable":
+            await disable_endpoint(conn, url, f"answered {code} Gone")
+            await feeds.end_event_attempt(conn, attempt_id, "gave_up", code, error)
+            log.warning("case event endpoint gone: endpoint disabled")
+            raise ApplicationError(f"event gave up: {error}", type=GAVE_UP, non_retryable=True)
+        await feeds.end_event_attempt(conn, attempt_id, "failed", code, error)
+        delay = self.backoff.delay(attempt, verdict, answer.retry_after)
+        metrics.RETRIED.labels("event").inc()
+        log.warning("case event attempt failed", error=error, retry_in=delay.total_seconds())
+        raise ApplicationError(f"event attempt {attempt} failed: {error}", type="DeliveryFailed", next_retry_delay=delay)
+
+    @activity.defn(name="stop_case_feed")
+    async def stop_case_feed(self, stop: FeedStop) -> None:
+        """An event could not be delivered before its give-up time: the case's feed to this subscription
+        stops at it (sending later events would break their order) until `webhooks resume`."""
+        stopped = await feeds.stop_feed(self.pool, stop.subscription_id, stop.complaint_id, stop.seq, stop.error)
+        if not stopped:
+            return
+        metrics.CASE_EVENTS_DEAD.inc()
+        _log(complaint_id=stop.complaint_id, subscription_id=stop.subscription_id, seq=stop.seq).error(
+            "case event dead: the feed stops at it until `webhooks resume`", error=stop.error
+        )
