@@ -62,7 +62,8 @@ class CaseFeedActivities:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.settings.attempt_timeout.total_seconds() * 0.8, follow_redirects=False)
+            timeout = self.settings.request_timeout or self.settings.attempt_timeout * 0.8
+            self._http = httpx.AsyncClient(timeout=timeout.total_seconds(), follow_redirects=False)
         return self._http
 
     @activity.defn(name="next_case_events")
