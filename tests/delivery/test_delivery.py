@@ -11,6 +11,8 @@ from datetime import timedelta
 from activities.delivery_store import endpoint_secrets
 from activities.notifications_store import get_notifications, list_notifications
 from activities.roster_store import load_roster
+from tests.support.cli import run_cli
+from tests.support.logs import warnings_only
 from tests.support.delivery import (
     delivered,
     delivering_worker,
@@ -57,7 +59,9 @@ async def test_an_escalation_arrives_by_email_webhook_and_chat_signed_and_record
     assert chat.body["text"].startswith(f"*[{complaint_id}] Level 1 escalation") and complaint_id in chat.body["text"]
 
 
-async def test_a_failing_receiver_is_retried_with_backoff_until_it_takes_the_notification(dev_env, pool):
+async def test_a_failing_receiver_is_retried_with_backoff_until_it_takes_the_notification(
+    dev_env, pool, database_url, monkeypatch, capsys
+):
     async with receiving() as receiver:
         roster, ids = team(f"del-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/flaky"))
         endpoint = receiver.endpoint("/flaky")
@@ -76,6 +80,17 @@ async def test_a_failing_receiver_is_retried_with_backoff_until_it_takes_the_not
     # Retry-After: 1 is honoured although the backoff alone would have waited at most 0.4 s.
     gaps = [later.at - earlier.at for earlier, later in zip(receiver.requests, receiver.requests[1:])]
     assert all(gap >= 0.95 for gap in gaps), gaps
+
+    # `notifications list --attempts` shows the status and each attempt under its row.
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    with warnings_only():
+        status, out, err = await run_cli(capsys, "notifications", "list", "--case", complaint_id, "--attempts")
+    lines = out.splitlines()
+    assert (status, err) == (0, "") and lines[1].split()[0] == str(nid) and lines[1].split()[-2:] == ["delivered", "4"]
+    assert [" ".join(line.split()[3:7]) for line in lines[2:]] == [
+        "try 1 webhook failed", "try 2 webhook failed", "try 3 webhook failed", "try 4 webhook delivered",
+    ]
+    assert "503: HTTP 503" in lines[2]
 
 
 async def test_a_notification_nobody_takes_dies_and_the_supervisor_hears_by_another_channel(dev_env, pool):
