@@ -3,11 +3,15 @@ section of `python -m bench` (`make bench ARGS='--only delivery'`, or `make benc
 
 For each N of --delivery-sizes (100 and 1,000), on the benchmark's own
 servers: an SMTP sink and a signature-checking webhook receiver start in the
-benchmark's process (tools/harness/delivery_witness.py), every agent of the
-roster gets an address and a webhook_url on them, and the escalation
+benchmark's process (tools/harness/delivery_witness.py), and the escalation
 benchmark's engine side runs (bench/escalations/engine_side.py: N `demo`
 cases, each with a promise due at ONE shared instant T) with a worker whose
-environment names the sink (SMTP_URL). Measured, for each case's level-2
+environment names the sink (SMTP_URL). While the cases are set up no agent has
+a channel (the demo clocks escalate every few seconds then, and those rows stay
+queued); once the promises are made, before the promise clocks' level 1 (T - 5 s),
+every agent gets an address and a webhook_url on the witness (the worker reads
+them per notification), so levels 1, 2 and 3 of the promises are all delivered:
+the burst's load. Measured, for each case's level-2
 escalation of its promise (one notification row, due_at = T, to the owner's
 supervisor):
 

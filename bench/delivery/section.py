@@ -51,8 +51,11 @@ async def delivery_run(ctx: Ctx, n: int, policies: Any) -> dict[str, Any]:
     async with AsyncExitStack() as cleanup:
         witness = DeliveryWitness(sender="bench@complaints.test", domain="bench.test")
         await witness.start(cleanup)
-        # Before the worker starts; put back afterwards, so no later run sends to a receiver that is gone.
-        await witness.wire_roster(ctx.pool)
+        # No channels while the cases are set up: the demo clocks escalate every few seconds then (several
+        # rows per case), and delivering those would slow the set-up and load the burst. The roster is read
+        # per notification (plan_delivery), so wiring it once the promises are made, before level 1 of
+        # the promise clock, covers the burst; it is put back afterwards.
+        await witness.silence_roster(ctx.pool)
         cleanup.push_async_callback(witness.restore_roster, ctx.pool)
         run = Run(
             cases=n, concurrency=CONCURRENCY, pool_size=ctx.args.pool_size, window=WINDOW,
@@ -67,7 +70,8 @@ async def delivery_run(ctx: Ctx, n: int, policies: Any) -> dict[str, Any]:
             arrived = await wait_for_arrivals(witness, rows, ctx.progress, timeout=max(120.0, n * 0.2))
             return {"delivery": delivery_figures(rows, arrived), "delivery_attempts": await attempts(ctx.pool, rows)}
 
-        escalation = await run_engine(run, ctx.progress, after_burst=after_burst)
+        escalation = await run_engine(run, ctx.progress, before_burst=lambda: witness.wire_roster(ctx.pool),
+                                      after_burst=after_burst)
     delivery = escalation.pop("delivery", None) or delivery_figures([], {})
     return {
         "cases": n,

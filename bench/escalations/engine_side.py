@@ -29,12 +29,16 @@ from tools.harness.progress import Progress, say
 from workflows.start_input import workflow_id_for
 
 
+# Called once the promises are made, before the due instant (the delivery benchmark points the roster
+# at its witness here, so that the set-up's escalations are not delivered).
+BeforeBurst = Callable[[], Awaitable[None]]
 # Called with the measured rows (id, level, due_at, created_at) once they are written, while the worker
 # still runs; what it returns joins the side's figures (the delivery benchmark waits for arrivals here).
 AfterBurst = Callable[[list[Any]], Awaitable[dict[str, Any]]]
 
 
-async def run_engine(ctx: Run, progress: Progress, after_burst: AfterBurst | None = None) -> dict[str, Any]:
+async def run_engine(ctx: Run, progress: Progress, before_burst: BeforeBurst | None = None,
+                     after_burst: AfterBurst | None = None) -> dict[str, Any]:
     n, prefix = ctx.cases, ctx.case_prefix
     engine = ComplaintClient(ctx.client, ctx.engine_queue, read_your_writes=True)  # it plans from the snapshots in PostgreSQL
     owners = [a for a in ctx.roster.agents if a.role == "agent" and a.active and a.supervisor_id]
@@ -106,6 +110,8 @@ async def run_engine(ctx: Run, progress: Progress, after_burst: AfterBurst | Non
         t1 = time.monotonic()
         await bounded(range(n), lambda i: promise(i, due), ctx.concurrency, progress)
         promise_s = time.monotonic() - t1
+        if before_burst is not None:
+            await before_burst()
         meter.mark("promised")
         promised_at = datetime.now(timezone.utc)
         lead_s = (due - promised_at).total_seconds()

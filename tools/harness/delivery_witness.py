@@ -34,8 +34,8 @@ class DeliveryWitness:
         self.receiver: WebhookReceiver | None = None
         self.sender = sender
         self.domain = domain
-        # Each agent's email and webhook_url before wire_roster, for restore_roster.
-        self._before: list[tuple[str, str | None, str | None]] = []
+        # Each agent's channels as the first wire_roster or silence_roster found them, for restore_roster.
+        self._before: list[tuple[str, str | None, str | None, str | None]] = []
 
     async def start(self, cleanup: AsyncExitStack) -> None:
         await cleanup.enter_async_context(self.sink)
@@ -48,19 +48,29 @@ class DeliveryWitness:
     async def wire_roster(self, pool: asyncpg.Pool) -> None:
         """Give every agent an address and a webhook on the witness, and the receiver their secrets."""
         assert self.receiver is not None
-        self._before = [(r["id"], r["email"], r["webhook_url"])
-                        for r in await pool.fetch("SELECT id, email, webhook_url FROM agents")]  # fmt: skip
-        for agent_id, _, _ in self._before:
+        for agent_id in await self._remember(pool):
             url = self.receiver.url(f"/{agent_id}")
             await pool.execute("UPDATE agents SET email = $2, webhook_url = $3 WHERE id = $1",
                                agent_id, f"{agent_id}@{self.domain}", url)  # fmt: skip
             self.receiver.endpoint(f"/{agent_id}").secrets = await endpoint_secrets(pool, url)
 
+    async def silence_roster(self, pool: asyncpg.Pool) -> None:
+        """No agent has a channel (until wire_roster): an escalation meanwhile stays queued, undelivered."""
+        await self._remember(pool)
+        await pool.execute("UPDATE agents SET email = NULL, webhook_url = NULL, chat_webhook_url = NULL")
+
     async def restore_roster(self, pool: asyncpg.Pool) -> None:
-        """Put back every agent's email and webhook_url as wire_roster found them."""
-        for agent_id, email, webhook_url in self._before:
-            await pool.execute("UPDATE agents SET email = $2, webhook_url = $3 WHERE id = $1", agent_id, email, webhook_url)
+        """Put back every agent's channels as the first wire_roster or silence_roster found them."""
+        for agent_id, email, webhook_url, chat_webhook_url in self._before:
+            await pool.execute("UPDATE agents SET email = $2, webhook_url = $3, chat_webhook_url = $4 WHERE id = $1",
+                               agent_id, email, webhook_url, chat_webhook_url)  # fmt: skip
         self._before = []
+
+    async def _remember(self, pool: asyncpg.Pool) -> list[str]:
+        rows = await pool.fetch("SELECT id, email, webhook_url, chat_webhook_url FROM agents ORDER BY id")
+        if not self._before:
+            self._before = [(r["id"], r["email"], r["webhook_url"], r["chat_webhook_url"]) for r in rows]
+        return [r["id"] for r in rows]
 
     def email_arrivals(self) -> dict[str, float]:
         """Each key's first accepted message: when (time.time()) it reached the sink."""
