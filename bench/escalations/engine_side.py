@@ -8,6 +8,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+
 from bench.common import CpuMeter, bounded
 from bench.escalations.cleanup import terminate
 from bench.escalations.context import Run
@@ -28,6 +30,10 @@ from complaint_client import ComplaintClient
 from tools.harness.progress import Progress, say
 from workflows.start_input import workflow_id_for
 
+
+# How often an action is sent when the server gives up waiting for the case to take it (on a busy
+# machine a case's workflow task can wait a minute); it goes under a request_id, so it applies once.
+ACT_ATTEMPTS = 3
 
 # Called once the promises are made, before the due instant (the delivery benchmark points the roster
 # at its witness here, so that the set-up's escalations are not delivered).
@@ -50,6 +56,19 @@ async def run_engine(ctx: Run, progress: Progress, before_burst: BeforeBurst | N
     def cid(i: int) -> str:
         return f"{prefix}{i:05d}"
 
+    resent = 0
+
+    async def act(i: int, name: str, action: dict[str, Any]) -> None:
+        nonlocal resent
+        for attempt in range(1, ACT_ATTEMPTS + 1):
+            try:
+                await engine.act(cid(i), name, {**action, "request_id": f"bench-{name}"})
+                return
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                if attempt == ACT_ATTEMPTS:
+                    raise
+                resent += 1
+
     async def open_case(i: int) -> None:
         owner = owner_of(i)
         # Directly, not through the problem door: the benchmark measures escalations, and its
@@ -68,15 +87,12 @@ async def run_engine(ctx: Run, progress: Progress, before_burst: BeforeBurst | N
             },
             wait_for_owner=None,
         )
-        await engine.act(cid(i), "accept_ownership", {"actor": owner.id})
-        await engine.act(cid(i), "contact_customer", {"actor": owner.id, "channel": "phone", "summary": "Called back"})
+        await act(i, "accept_ownership", {"actor": owner.id})
+        await act(i, "contact_customer", {"actor": owner.id, "channel": "phone", "summary": "Called back"})
 
     async def promise(i: int, due: datetime) -> None:
-        await engine.act(
-            cid(i),
-            "make_promise",
-            {"actor": owner_of(i).id, "description": "Call the customer back with the outcome", "due_at": due.isoformat()},
-        )
+        await act(i, "make_promise",
+                  {"actor": owner_of(i).id, "description": "Call the customer back with the outcome", "due_at": due.isoformat()})
 
     ctx.to_delete.extend(workflow_id_for(cid(i)) for i in range(n))
     worker = await ctx.start_worker("engine", ctx.engine_queue)
@@ -167,6 +183,7 @@ async def run_engine(ctx: Run, progress: Progress, before_burst: BeforeBurst | N
                 "lead_seconds": round(lead_s, 2),
                 "due_deferred_seconds": plan.deferred_s,
                 "quiet_window_found": plan.quiet,
+                "actions_resent": resent,
             },
             other_escalations_written_in_window=background,
             promise_escalations_in_window={
