@@ -47,6 +47,7 @@ from activities.encryption_keys import EncryptionKeyActivities
 from delivery.monitor import delivery_monitoring
 from delivery.settings import DeliverySettings, delivery_settings
 from activities.identity_activities import IdentityActivities
+from activities.letters_activities import LetterActivities
 from identity.interceptors import AssertionHeaders
 from identity.modes import WorkerIdentity
 from identity.setup import signing_key_for, worker_identity
@@ -106,7 +107,7 @@ def build_worker(  # type: ignore[no-untyped-def]
     cases = case_activities or CaseActivities(pool, deliveries, CaseFeedStarter(client, task_queue))
     policy_activities = PolicyActivities(policies)
     delivery = delivery or delivery_settings()
-    delivery_activities = DeliveryActivities(pool, delivery, deliveries)
+    delivery_activities = DeliveryActivities(pool, delivery, deliveries, policies)
     workflow_classes = [ComplaintWorkflow, ProblemDoorWorkflow, DeliveryWorkflow, CaseFeedWorkflow] if workflows else []
     compile_for_the_sandbox(workflow_classes)
     # A payload the worker cannot decode reaches the workflow as a marker to refuse, never a failed task.
@@ -130,6 +131,7 @@ def build_worker(  # type: ignore[no-untyped-def]
             *OpeningActivities(cases, policy_activities).all(),
             *delivery_activities.all(),
             *CaseFeedActivities(pool, delivery).all(),
+            *LetterActivities(delivery).all(),
         ] if activities else local,
         no_remote_activities=not activities,
         # Each message's actor assertion reaches the case's handlers (identity/interceptors.py).

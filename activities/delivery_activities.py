@@ -22,10 +22,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities import delivery_store as store
 from activities.delivery_starter import DeliveryStarter
+from activities.policies import PolicyBook
 from delivery import metrics
 from delivery.email import EmailFailure, message_id, send_email
 from delivery.messages import NotificationContext, chat_payload, email_message, webhook_payload
-from delivery.retry import Backoff, Verdict, email_verdict, webhook_verdict
+from delivery.retry import Backoff, Verdict, email_verdict, give_up_at, webhook_verdict
 from delivery.settings import DeliverySettings
 from delivery.webhooks import post_webhook
 from schemas.delivery import (
@@ -53,9 +54,12 @@ def _log(**context: Any) -> Any:
 
 
 class DeliveryActivities:
-    def __init__(self, pool: asyncpg.Pool, settings: DeliverySettings, starter: DeliveryStarter) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: DeliverySettings, starter: DeliveryStarter,
+                 policies: PolicyBook | None = None) -> None:
         self.pool = pool
         self.settings = settings
+        # Each case's policy may set its own give-up age (delivery_give_up in policies.toml).
+        self.policies = policies
         self.starter = starter
         self.backoff = Backoff(settings.first_retry, settings.max_retry, settings.client_error_retry)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -112,7 +116,9 @@ class DeliveryActivities:
             log.warning("notification has no route: left queued for a person", recipient=row["recipient"], why=unrouted)
         else:
             log.info("delivery planned", recipient=row["recipient"], channels=sorted({r.channel for r in unique}))
-        return DeliveryPlan(routes=unique, unrouted=unrouted, give_up_at=row["created_at"] + settings.give_up, **plan)
+        policy_age = self.policies.delivery_give_up(row["policy"]) if self.policies is not None else None
+        give_up = give_up_at(row["created_at"], settings.give_up, policy_age)
+        return DeliveryPlan(routes=unique, unrouted=unrouted, give_up_at=give_up, **plan)
 
     # -- deliver ------------------------------------------------------------
 

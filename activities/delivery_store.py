@@ -12,7 +12,7 @@ from delivery.webhooks import new_secret
 NOTIFICATION_FOR_DELIVERY = """
 SELECT n.id, n.complaint_id, n.clock, n.level, n.recipient, n.recipient_role, n.reason, n.due_at, n.deadline,
        n.event_seq, n.created_at, n.status, n.last_error,
-       c.owner, a.name AS recipient_name, a.team AS recipient_team, a.email, a.webhook_url, a.chat_webhook_url
+       c.owner, c.policy, a.name AS recipient_name, a.team AS recipient_team, a.email, a.webhook_url, a.chat_webhook_url
 FROM notifications n
 LEFT JOIN cases c ON c.complaint_id = n.complaint_id
 LEFT JOIN agents a ON a.id = n.recipient

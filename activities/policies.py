@@ -34,6 +34,7 @@ from schemas.policy import (
     PromiseTerms,
     SPAN_HELP,
     ResolvedPolicy,
+    Span,
 )
 
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -399,6 +400,13 @@ class PolicyBook:
                 "closing_letters": list(policy.closing_letters),
             }
         )
+
+    def delivery_give_up(self, name: str | None) -> tuple[Span, Calendar] | None:
+        """The policy's delivery give-up age and its calendar; None when it sets none (or is unknown)."""
+        policy = self.file.policies.get(name) if name else None
+        if policy is None or policy.delivery_give_up is None:
+            return None
+        return policy.delivery_give_up, self.calendars[policy.calendar]
 
     def __repr__(self) -> str:
         return f"PolicyBook({self.source!r}, policies={self.names})"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
+
+from schemas.policy import Calendar, Span
+from workflows.business_time import deadline
 
 Verdict = Literal["delivered", "retry", "slow_retry", "disable", "give_up"]
 
@@ -49,3 +52,12 @@ class Backoff:
         if verdict == "slow_retry":
             floor = max(floor, self.slow.total_seconds())
         return timedelta(seconds=max(jittered, floor))
+
+
+def give_up_at(queued_at: datetime, default: timedelta, policy_age: tuple[Span, Calendar] | None = None) -> datetime:
+    """When a notification queued at `queued_at` stops being retried: its policy's `delivery_give_up` on the
+    policy's calendar (business units count working time), else the worker's default."""
+    if policy_age is None:
+        return queued_at + default
+    span, calendar = policy_age
+    return deadline(queued_at, span, calendar)

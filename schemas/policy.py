@@ -311,6 +311,9 @@ class PolicyTerms(InputMessage):
     # A case closes (except withdrawn) only once one of these letters was sent (the FCA's final
     # response or summary resolution communication, DISP 1.5.4R and 1.6.2R).
     closing_letters: list[Identifier] = Field(default_factory=list)
+    # How long a notification of the policy's cases is retried before its delivery gives up
+    # (docs/delivery.md); None: the worker's DELIVERY_GIVE_UP_SECONDS (default 24 hours).
+    delivery_give_up: Span | None = None
     references: list[str] = Field(default_factory=list)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+import tomllib
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from delivery.retry import Backoff, email_verdict, webhook_verdict
+from delivery.retry import Backoff, email_verdict, give_up_at, webhook_verdict
 from delivery.webhooks import retry_after_seconds, signed_headers
 from standardwebhooks.webhooks import Webhook
 
@@ -58,3 +59,29 @@ def test_two_secrets_while_one_rotates_give_two_signatures_each_verifying():
     assert all(sig.startswith("v1,") for sig in headers["webhook-signature"].split(" "))
     for secret in (old, new):
         assert Webhook(secret).verify(body, headers) == {"type": "notification.escalation"}
+
+
+def test_the_give_up_age_is_the_policys_on_its_calendar_else_the_workers():
+    from activities.policies import load_policies, parse_policies
+    from config import DEFAULT_POLICIES_PATH
+
+    book = load_policies(DEFAULT_POLICIES_PATH)
+    queued = datetime(2026, 12, 4, 16, 0, tzinfo=timezone.utc)  # a Friday, 16:00 in London
+    assert give_up_at(queued, timedelta(hours=24)) == queued + timedelta(hours=24)
+    assert book.delivery_give_up("standard") is None and book.delivery_give_up(None) is None
+    assert give_up_at(queued, timedelta(hours=24), book.delivery_give_up("demo")) == queued + timedelta(minutes=10)
+    # Business units count working time on the policy's calendar: 2 business hours from Friday 16:00 is Monday 10:00.
+    text = DEFAULT_POLICIES_PATH.read_text().replace(
+        '[policies.fca.clocks]', 'delivery_give_up = "2 business hours"\n\n[policies.fca.clocks]', 1
+    )
+    fca = parse_policies(tomllib.loads(text), "test").delivery_give_up("fca")
+    assert give_up_at(queued, timedelta(hours=24), fca) == datetime(2026, 12, 7, 10, 0, tzinfo=timezone.utc)
+
+
+def test_a_bad_give_up_age_is_named_by_its_dotted_path():
+    from activities.policies import PolicyFileError, parse_policies
+    from config import DEFAULT_POLICIES_PATH
+
+    text = DEFAULT_POLICIES_PATH.read_text().replace('delivery_give_up = "10 minutes"', 'delivery_give_up = "soon"')
+    with pytest.raises(PolicyFileError, match=r"policies\.demo\.delivery_give_up"):
+        parse_policies(tomllib.loads(text), "test")
