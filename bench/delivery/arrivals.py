@@ -13,22 +13,28 @@ from tools.harness.progress import Progress
 
 # Seconds between two looks at what arrived.
 POLL = 0.25
+# The wait ends when nothing more arrived for this long (a delivery retrying waits 1 s, then 2, 4, ...).
+STALL = 60.0
 
 
 async def wait_for_arrivals(witness: DeliveryWitness, rows: list[Any], progress: Progress,
-                            timeout: float) -> dict[str, dict[str, float]]:
+                            limit: float) -> dict[str, dict[str, float]]:
     """Per channel, the first arrival (time.time()) of each of rows' notifications (key ntf-<id>), once
-    all of them arrived on both channels, or timeout seconds passed."""
+    all of them arrived on both channels, nothing more arrived for STALL seconds, or limit seconds passed."""
     keys = {f"ntf-{r['id']}" for r in rows}
     progress.set(f"delivery: waiting for {len(keys)} notifications at the SMTP sink and the webhook receiver",
                  len(keys) * len(CHANNELS))  # fmt: skip
-    deadline = time.monotonic() + timeout
+    began = last_change = time.monotonic()
+    seen = -1
     while True:
         arrived = {"email": witness.email_arrivals(), "webhook": witness.webhook_arrivals()}
         counts = {channel: len(keys & at.keys()) for channel, at in arrived.items()}
-        progress.done = sum(counts.values())
+        now = time.monotonic()
+        if sum(counts.values()) != seen:
+            seen, last_change = sum(counts.values()), now
+        progress.done = seen
         progress.extra = f" (email {counts['email']}, webhook {counts['webhook']})"
-        if all(count == len(keys) for count in counts.values()) or time.monotonic() > deadline:
+        if all(count == len(keys) for count in counts.values()) or now - last_change > STALL or now - began > limit:
             break
         await asyncio.sleep(POLL)
     progress.print()

@@ -67,7 +67,7 @@ async def delivery_run(ctx: Ctx, n: int, policies: Any) -> dict[str, Any]:
         )  # fmt: skip
 
         async def after_burst(rows: list[Any]) -> dict[str, Any]:
-            arrived = await wait_for_arrivals(witness, rows, ctx.progress, timeout=max(120.0, n * 0.2))
+            arrived = await wait_for_arrivals(witness, rows, ctx.progress, limit=max(600.0, n * 1.2))
             return {"delivery": delivery_figures(rows, arrived), "delivery_attempts": await attempts(ctx.pool, rows)}
 
         escalation = await run_engine(run, ctx.progress, before_burst=lambda: witness.wire_roster(ctx.pool),
