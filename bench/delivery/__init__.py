@@ -21,11 +21,13 @@ supervisor):
   delivery share        arrival - created_at, per channel
 
 p50, p99 and max of each (nearest rank), the attempts the worker recorded,
-and the goal: p99 of the delivery share at most 2 s on both channels (the
+where the time went (from the histories of up to 100 of the DeliveryWorkflows:
+row commit to workflow start, and the queue waits of its workflow and activity
+tasks until the first send), and the goal: p99 of the delivery share at most 2 s on both channels (the
 delivery within 2 s of the escalation's own lateness), every notification
 arrived. The roster is put back afterwards.
 
 Modules: figures (the percentiles and the goal), arrivals (waiting for the
-sink and the receiver, the attempts), section (one run per N), report (the
-table's rows and the goal line).
+sink and the receiver, the attempts), breakdown (the histories), section (one
+run per N), report (the table's rows and the goal line).
 """

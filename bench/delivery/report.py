@@ -33,4 +33,11 @@ def delivery_goal_lines(section: dict[str, Any]) -> list[str]:
         missing = "" if goal["all_arrived"] else "; some never arrived"
         lines.append(f"goal: delivery p99 within {GOAL_SHARE_MS / 1000:g} s of the escalation's lateness, "
                      f"N={run['cases']:,}: {p99}{missing} ({'met' if goal['met'] else 'not met'})")
+        parts = run.get("delivery_breakdown") or {}
+        if parts.get("sampled"):
+            p50 = {key: (value or {}).get("p50") for key, value in parts.items() if isinstance(value, dict)}
+            lines.append(f"  where it went, p50 of {parts['sampled']} DeliveryWorkflows: row to workflow start "
+                         f"{p50['row_to_workflow_start_ms']} ms, start to first send {p50['start_to_first_send_ms']} ms, "
+                         f"of which workflow tasks waited {p50['workflow_task_wait_ms']} ms and activity tasks "
+                         f"{p50['activity_task_wait_ms']} ms on the task queue")
     return lines

@@ -10,6 +10,7 @@ from typing import Any
 
 from activities import load_policies
 from bench.delivery.arrivals import attempts, wait_for_arrivals
+from bench.delivery.breakdown import breakdown
 from bench.delivery.figures import GOAL_SHARE_MS, delivery_figures
 from bench.escalations.context import Run
 from bench.escalations.engine_side import run_engine
@@ -32,6 +33,9 @@ DEFINITIONS = {
     "arrival_after_due": "arrival - due_at: the email accepted by the SMTP sink (Message-ID <ntf-<id>.), the webhook "
                          "answered 2xx with a good signature by the receiver (webhook-id ntf-<id>); the first of each",
     "delivery_share": "arrival - created_at: the delivery's own part, after the escalation was written",
+    "delivery_breakdown": "from the histories of up to 100 of the measured notifications' DeliveryWorkflows: row "
+                          "commit to workflow start, and from the start to the first `deliver` starting, the time "
+                          "its workflow tasks and activity tasks waited on the task queue (scheduled to started)",
     "percentiles": "nearest rank over the notifications that arrived; `missing` counts the others",
     "goal": f"p99 of the delivery share <= {GOAL_SHARE_MS:.0f} ms on each channel, every notification arrived",
 }
@@ -68,7 +72,8 @@ async def delivery_run(ctx: Ctx, n: int, policies: Any) -> dict[str, Any]:
 
         async def after_burst(rows: list[Any]) -> dict[str, Any]:
             arrived = await wait_for_arrivals(witness, rows, ctx.progress, limit=max(600.0, n * 1.2))
-            return {"delivery": delivery_figures(rows, arrived), "delivery_attempts": await attempts(ctx.pool, rows)}
+            return {"delivery": delivery_figures(rows, arrived), "delivery_attempts": await attempts(ctx.pool, rows),
+                    "delivery_breakdown": await breakdown(ctx.client, rows)}
 
         escalation = await run_engine(run, ctx.progress, before_burst=lambda: witness.wire_roster(ctx.pool),
                                       after_burst=after_burst)
@@ -78,6 +83,7 @@ async def delivery_run(ctx: Ctx, n: int, policies: Any) -> dict[str, Any]:
         "run_id": run.run_id,
         "delivery": delivery,
         "delivery_attempts": escalation.pop("delivery_attempts", {}),
+        "delivery_breakdown": escalation.pop("delivery_breakdown", {}),
         "escalation": escalation,
         "seconds": round(time.monotonic() - t0, 1),
         "load_average_before": load_before,

@@ -38,7 +38,7 @@ ACT_ATTEMPTS = 3
 # Called once the promises are made, before the due instant (the delivery benchmark points the roster
 # at its witness here, so that the set-up's escalations are not delivered).
 BeforeBurst = Callable[[], Awaitable[None]]
-# Called with the measured rows (id, level, due_at, created_at) once they are written, while the worker
+# Called with the measured rows (id, complaint_id, level, due_at, created_at) once they are written, while the worker
 # still runs; what it returns joins the side's figures (the delivery benchmark waits for arrivals here).
 AfterBurst = Callable[[list[Any]], Awaitable[dict[str, Any]]]
 
@@ -157,7 +157,7 @@ async def run_engine(ctx: Run, progress: Progress, before_burst: BeforeBurst | N
         progress.print()
 
         rows = await ctx.pool.fetch(
-            "SELECT id, level, due_at, created_at FROM notifications WHERE complaint_id LIKE $1 AND clock = $2",
+            "SELECT id, complaint_id, level, due_at, created_at FROM notifications WHERE complaint_id LIKE $1 AND clock = $2",
             like, MEASURED_CLOCK)
         level2 = [r for r in rows if r["level"] == MEASURED_LEVEL]
         level1 = [r for r in rows if r["level"] == 1]
