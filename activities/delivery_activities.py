@@ -65,8 +65,12 @@ class DeliveryActivities:
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._http: httpx.AsyncClient | None = None
 
-    def all(self) -> list[Callable[..., Any]]:
-        return [self.plan_delivery, self.deliver, self.finish_delivery]
+    def local(self) -> list[Callable[..., Any]]:
+        """Run as local activities by DeliveryWorkflow: where the workflows run."""
+        return [self.plan_delivery, self.finish_delivery]
+
+    def remote(self) -> list[Callable[..., Any]]:
+        return [self.deliver]
 
     @property
     def http(self) -> httpx.AsyncClient:
