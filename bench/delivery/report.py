@@ -16,6 +16,8 @@ def delivery_rows(section: dict[str, Any], add: Add) -> None:
         late = d["escalation_lateness_ms"]
         add(f"delivery N={run['cases']:,}: escalation lateness p50 (ms)", late.get("p50"), None)
         add("  escalation lateness p99 (ms)", late.get("p99"), None)
+        if d["notifications"] < d["expected"]:
+            add("  escalations written in time (of N)", d["notifications"], None)
         for channel in CHANNELS:
             c = d[channel]
             add(f"  {channel} arrival after due p50 (ms)", c["arrival_after_due_ms"].get("p50"), None)
@@ -30,7 +32,9 @@ def delivery_goal_lines(section: dict[str, Any]) -> list[str]:
     for run in section["runs"]:
         goal = run["delivery"]["goal"]
         p99 = ", ".join(f"{channel} {goal['delivery_share_p99_ms'].get(channel)} ms" for channel in CHANNELS)
-        missing = "" if goal["all_arrived"] else "; some never arrived"
+        d = run["delivery"]
+        missing = "" if goal["all_written"] else f"; only {d['notifications']} of {d['expected']} escalations written in time"
+        missing += "" if goal["all_arrived"] else "; some never arrived"
         lines.append(f"goal: delivery p99 within {GOAL_SHARE_MS / 1000:g} s of the escalation's lateness, "
                      f"N={run['cases']:,}: {p99}{missing} ({'met' if goal['met'] else 'not met'})")
         parts = run.get("delivery_breakdown") or {}

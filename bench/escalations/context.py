@@ -38,6 +38,8 @@ class Run:
     max_cached_workflows: int | None = None
     # How much later than planned the due instant may be put to find a quiet window (0: never put off).
     max_defer: float = MAX_DEFER
+    # Seconds after the due instant the engine side waits for the measured rows (None: max(120, 0.2 per case)).
+    burst_wait: float | None = None
     # Added to the workers' environment (the delivery benchmark's SMTP_URL, bench/delivery/).
     worker_env: dict[str, str] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(2))

@@ -136,7 +136,7 @@ async def run_engine(ctx: Run, progress: Progress, before_burst: BeforeBurst | N
                 f"(level 1 fires {warn:.0f}s before it), so setup overlapped the escalations")
 
         hwm_before = None
-        wait_until = due + timedelta(seconds=max(120.0, n * 0.2))
+        wait_until = due + timedelta(seconds=ctx.burst_wait if ctx.burst_wait is not None else max(120.0, n * 0.2))
         progress.set(f"engine: waiting for level {MEASURED_LEVEL} of {MEASURED_CLOCK}", n)
         count_sql = "SELECT count(*) FILTER (WHERE level = 1), count(*) FILTER (WHERE level = 2) " \
                     "FROM notifications WHERE complaint_id LIKE $1 AND clock = $2"
