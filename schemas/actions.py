@@ -20,6 +20,7 @@ from schemas.common import (
     Channel,
     FactName,
     FactValue,
+    Identifier,
     InputMessage,
     Moment,
     RequestId,
@@ -51,8 +52,13 @@ class AcceptOwnership(Action):
 
 
 class ContactCustomer(Action):
+    """With `letter`, the contact sends one of the policy's letters (docs/lifecycle.md, "Letters"): `summary` is
+    the owner's words, inserted into it; channel email has the engine email it, channel letter records that the
+    owner posted it."""
+
     channel: Channel
     summary: Text
+    letter: Identifier | None = None
 
 
 class AddNote(Action):

@@ -7,10 +7,6 @@ from typing import Literal
 
 from schemas.common import InputMessage, OutputMessage
 
-# The actor of every letter the engine sends itself, and of what it records about letters.
-LETTERS_ACTOR = "system:letters"
-
-
 class SendLetter(InputMessage):
     """One letter to render and email. (complaint_id, letter, occurrence) names the email's Message-ID, so a
     retried or repeated send of the same occurrence is recognisably the same message."""

@@ -38,7 +38,7 @@ class Agent(InputMessage):
 
 
 # The engine's own actors: no caller may act as one of these.
-ENGINE_SYSTEMS = frozenset({"engine", "escalation", "routing"})
+ENGINE_SYSTEMS = frozenset({"engine", "escalation", "letters", "routing"})
 
 
 # What a system may read through the HTTP API besides the actions it may send (api/visibility.py).

@@ -57,7 +57,12 @@ EventKind = Literal[
     "policy_applied",
     "clocks_paused",
     "clocks_resumed",
+    "letter_drafted",
+    "letter_sent",
 ]
+# A letter of the case's policy (docs/lifecycle.md, "Letters"): scheduled to go after a while, drafted for
+# the owner, being sent by email, sent, or skipped (not needed any more).
+LetterStatus = Literal["scheduled", "drafted", "sending", "sent", "skipped"]
 
 
 class Fact(OutputMessage):
@@ -116,7 +121,31 @@ class Resolution(OutputMessage):
     proposed_by: str
     proposed_at: datetime
     confirmed: bool | None = None
+    confirmed_at: datetime | None = None
     comment: str | None = None
+
+
+class Letter(OutputMessage):
+    """One letter of the case's policy, as it stands: the latest occurrence of its sending.
+
+    occurrence counts the sends begun (it names the email's Message-ID with the case and the letter);
+    by: who sends the current one, system:letters or the owner; reason: why it waits for the owner, or was
+    skipped; message: the owner's words, only while their letter is being sent.
+    """
+
+    name: str
+    template: str
+    status: LetterStatus
+    occurrence: int = 0
+    due_at: datetime | None = None
+    by: str | None = None
+    channel: Channel | None = None
+    reason: str | None = None
+    message: str | None = None
+    version: str | None = None
+    message_id: str | None = None
+    updated_at: datetime
+    sent_at: datetime | None = None
 
 
 class Handoff(OutputMessage):
@@ -196,6 +225,10 @@ class CaseState(OutputMessage):
     # The confirmation window passed after a reminder: the case may close resolved_unconfirmed.
     confirmation_lapsed: bool = False
     goodwill: list[Goodwill] = Field(default_factory=list)
+    # The letters of the case's policy that were scheduled, drafted or sent (docs/lifecycle.md, "Letters").
+    letters: list[Letter] = Field(default_factory=list)
+    # Why a case whose work is done has not closed: the letter the policy requires first.
+    closing_awaits: str | None = None
     resolution: Resolution | None = None
     root_cause: str | None = None
     outcome: Outcome | None = None
@@ -214,6 +247,9 @@ class CaseState(OutputMessage):
 
     def goodwill_gesture(self, goodwill_id: str) -> Goodwill | None:
         return next((g for g in self.goodwill if g.goodwill_id == goodwill_id), None)
+
+    def letter(self, name: str) -> Letter | None:
+        return next((letter for letter in self.letters if letter.name == name), None)
 
     @property
     def open_promises(self) -> list[Promise]:

@@ -201,7 +201,7 @@ def snapshot(case: Case) -> tuple:
 
 VALID: dict[str, dict[str, Any]] = {
     "accept_ownership": {"actor": OWNER},
-    "contact_customer": {"actor": OWNER, "channel": "phone", "summary": "Called about the refund"},
+    "contact_customer": {"actor": OWNER, "channel": "phone", "summary": "Called about the refund", "letter": "final_response"},
     "add_note": {"actor": OWNER, "text": "Checked the ledger"},
     "request_info": {"actor": OWNER, "fields": ["card_last4"], "question": "Which card was charged?"},
     "provide_info": {"actor": CUSTOMER, "facts": {"card_last4": "4242"}, "channel": "chat"},
@@ -260,6 +260,7 @@ KINDS: dict[str, str] = {
     "currency": "currency",
     "score": "score",
     "contact_id": "contact_id",
+    "letter": "contact_id",
 }
 
 # The documented size limits (README "### Limits"), in characters, of every free-text field.
@@ -287,6 +288,7 @@ ID_LIMITS: dict[str, int] = {
     "goodwill_id": 64,
     "to_agent": 64,
     "contact_id": 64,
+    "letter": 64,
     "kind": 40,
     "request_id": 128,
 }
@@ -634,6 +636,8 @@ def well_formed(draw) -> tuple[str, dict[str, Any]]:
         payload["fields"] = draw(st.lists(st.sampled_from(["order_id", "card_last4", "email", "iban"]), min_size=1, max_size=3, unique=True))
     if "score" in payload:
         payload["score"] = draw(st.integers(min_value=1, max_value=5))
+    if "letter" in payload:
+        payload["letter"] = draw(st.sampled_from([None, "final_response", "acknowledgement", "no_such_letter"]))
     return name, payload
 
 

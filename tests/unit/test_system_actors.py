@@ -19,7 +19,7 @@ def test_an_unknown_system_is_not_allowed():
     assert refusal.kind == "NotAllowed" and "system:anything is not a registered system" in refusal.message
 
 
-@pytest.mark.parametrize("name", ["engine", "escalation", "routing"])
+@pytest.mark.parametrize("name", ["engine", "escalation", "letters", "routing"])
 def test_the_engine_s_own_names_are_no_caller_s(name: str):
     case = accepted_case()
     refusal = rejected(case, "add_note", later(), actor=f"system:{name}", text="I am the engine")

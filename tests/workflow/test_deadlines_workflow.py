@@ -242,7 +242,10 @@ async def test_fca_case_received_on_a_friday_evening_before_a_bank_holiday(engin
     # The quick case is resolved to the customer's satisfaction on Thursday afternoon.
     await skip_to(clock_env, summary_by - timedelta(hours=2))
     await engine.act(quick.complaint_id, "propose_resolution", {"actor": OWNER, "resolution": "Fee refunded", "root_cause": "Fee applied twice"})
-    await engine.act(quick.complaint_id, "confirm_resolution", {"actor": customer_of(quick.complaint_id), "satisfied": True})
+    state = await engine.act(quick.complaint_id, "confirm_resolution", {"actor": customer_of(quick.complaint_id), "satisfied": True})
+    # DISP 1.5.4R: it closes once its summary resolution communication is sent (here by post).
+    assert state.status == "follow_through" and "letter=summary_resolution" in (state.closing_awaits or "")
+    await engine.act(quick.complaint_id, "contact_customer", {"actor": OWNER, "channel": "letter", "summary": "Glad it is sorted", "letter": "summary_resolution"})
     closed = [e for e in await engine.timeline(quick.complaint_id) if e.kind == "case_closed"]
     assert closed and closed[0].data["summary_resolution"] is True
 
@@ -256,6 +259,7 @@ async def test_fca_case_received_on_a_friday_evening_before_a_bank_holiday(engin
     assert next(c for c in state.clocks if c.name == "resolution").breached
     await engine.act(slow.complaint_id, "propose_resolution", {"actor": OWNER, "resolution": "Final response", "root_cause": "Fee applied twice"})
     await engine.act(slow.complaint_id, "confirm_resolution", {"actor": customer_of(slow.complaint_id), "satisfied": True})
+    await engine.act(slow.complaint_id, "contact_customer", {"actor": OWNER, "channel": "letter", "summary": "Our final response", "letter": "final_response"})
     closed = [e for e in await engine.timeline(slow.complaint_id) if e.kind == "case_closed"]
     assert closed and closed[0].data["summary_resolution"] is False
 

@@ -16,6 +16,7 @@ from workflows.case.common import ENGINE_ACTOR, ROUTING_ACTOR, iso
 from workflows.case.contact import ContactRules
 from workflows.case.escalation import EscalationRules
 from workflows.case.goodwill import GoodwillRules
+from workflows.case.letters import LetterRules
 from workflows.case.ownership import OwnershipRules
 from workflows.case.promises import PromiseRules
 from workflows.case.resolution import ResolutionRules
@@ -35,7 +36,7 @@ class _RosterNeeded(Exception):
     """A check needs the roster's current record, which an update validator cannot read."""
 
 
-class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, GoodwillRules, EscalationRules):
+class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, GoodwillRules, EscalationRules, LetterRules):
     def __init__(self, state: CaseState, timeline: list[TimelineEvent] | None = None, timeline_offset: int = 0) -> None:
         self.state = state
         # The events this run holds, in seq order: all of them, unless the case continued as new,
@@ -116,6 +117,8 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
             routed_by=assignment.routed_by,
             reason=assignment.reason,
         )
+        if self.policy is not None:
+            self._start_letters(now)  # the case is open: its policy's letters on receipt go, the later ones wait
 
     def adopt_policy(self, policy: ResolvedPolicy, now: datetime) -> None:
         """Copy the policy into the case and start its clocks from receipt."""
@@ -138,6 +141,7 @@ class Case(OwnershipRules, ContactRules, PromiseRules, ResolutionRules, Goodwill
             time_zone=policy.calendar.time_zone,
             deadlines={clock.name: clock.due_at.isoformat() for clock in self.state.clocks},
             summary_resolution_by=iso(self.state.summary_resolution_by),
+            letters=sorted(policy.letters) or None,
         )
         self._refresh_derived()
 

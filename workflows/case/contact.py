@@ -20,16 +20,29 @@ class ContactRules:
 
     def _check_contact(self, a: ContactCustomer, actor: Actor, now: datetime) -> None:
         self._owner_working(actor, "contact_customer")
+        if a.letter is not None:
+            self._check_letter(a.letter, a.channel)
 
     def _apply_contact(self, a: ContactCustomer, actor: Actor, now: datetime) -> None:
-        reminder = self.state.status == "resolution_proposed"
+        letter = self._owner_sends_letter(a.letter, a.channel, actor.name, a.summary, now) if a.letter else {}
+        self._customer_contacted(actor.name, now, a.channel, person=True, summary=a.summary, **letter)
+        if letter:
+            self._close_if_followed_through(now)  # a closing letter may be what the case waited for
+
+    def _customer_contacted(self, actor: str, now: datetime, channel: Channel, *, person: bool, **data: Any) -> None:
+        """A contact with the customer, a person's or a letter's (letters.py): the first response is given and the
+        customer_update clock restarts; after a proposal, a person's contact is a reminder to answer it instead."""
+        proposed = self.state.status == "resolution_proposed"
+        reminder = person and proposed
         if reminder:
             self.state.reminders_since_proposal += 1
-        self._record("customer_contacted", actor.name, now, channel=a.channel, summary=a.summary, reminder=reminder or None)
+        self._record("customer_contacted", actor, now, channel=channel, **data, reminder=reminder or None)
+        if self.closed:
+            return  # a letter whose sending outlived the case: recorded, no clock to move
         self._stop_clock("first_response", now, "customer contacted")
         if reminder:
             self._lapse_confirmation_if_due(now)
-        else:
+        elif not proposed:
             self._restart_clock("customer_update", now, "customer contacted")
 
     # add_note

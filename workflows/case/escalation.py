@@ -38,6 +38,8 @@ class EscalationRules:
         if self.closed:
             return self.state.feedback_until
         moments = [m for m in (clocks.next_wake(clock) for clock in self.state.clocks) if m is not None]
+        if (letter_due := self._scheduled_letters_wake()) is not None:
+            moments.append(letter_due)  # a letter the engine sends a while after receipt (letters.py)
         return min(moments) if moments else None
 
     def advance_clocks(self, now: datetime) -> list[TimelineEvent]:
@@ -58,6 +60,8 @@ class EscalationRules:
                 self._breach(clock, now)
             else:
                 self._escalate(clock, now)
+        if not self.closed and self.policy is not None:
+            self._letters_due(now)
         self._refresh_derived()
         return self.timeline[first:]
 
@@ -83,6 +87,8 @@ class EscalationRules:
             deadline=clock.due_at.isoformat(),
             overdue=now >= clock.due_at,
         )
+        if clock.kind == "customer_update" and clock.level == 1:
+            self._letters_on("update_due", now)  # the policy's update letter, drafted for the owner
         if transfer_to is not None:
             self._request_transfer(
                 transfer_to,

@@ -1,4 +1,5 @@
-"""Resolution and closing: the customer has the last word on a resolution; a case closes once its promises are kept."""
+"""Resolution and closing: the customer has the last word on a resolution; a case closes once its promises are kept
+and, on a policy with closing letters (the FCA's), once one of them was sent (closing_refusal)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,36 @@ from datetime import datetime
 
 from schemas.actions import ConfirmResolution, ProposeResolution, RecordFeedback, Withdraw
 from schemas.common import Outcome
-from schemas.state import CaseOutcome, Feedback, Resolution
+from schemas.policy import ResolvedPolicy
+from schemas.state import CaseOutcome, CaseState, Feedback, Resolution
 from workflows import business_time, rules
 from workflows.case.common import ENGINE_ACTOR, ESCALATION_ACTOR, iso
+from workflows.case.letters import letter_refusal
 from workflows.rules import Actor, invalid
 
 # A customer who rates the handling this low (of 5) is reviewed by the supervisor.
 FEEDBACK_REVIEW_AT_OR_BELOW = 2
+
+
+def closing_refusal(state: CaseState, policy: ResolvedPolicy | None, outcome: str) -> str | None:
+    """Why the case may not close with `outcome` yet: none of the policy's closing letters was sent.
+
+    A withdrawn complaint needs none. The message names the letter the owner can send now.
+    """
+    if policy is None or not policy.closing_letters or outcome == "withdrawn":
+        return None
+    if any((letter := state.letter(name)) is not None and letter.status == "sent" for name in policy.closing_letters):
+        return None
+    sendable = [name for name in policy.closing_letters if letter_refusal(state, policy, name) is None]
+    sending = [name for name in policy.closing_letters if (letter := state.letter(name)) and letter.status == "sending"]
+    if sending:
+        step = f"it closes once letter {sending[0]}, being sent by email, has gone"
+    else:
+        step = f"send it with contact_customer letter={(sendable or policy.closing_letters[-1:])[0]}"
+    return (
+        f"case {state.complaint_id} cannot close as {outcome} yet: the {policy.name} policy closes a case only once "
+        f"the customer was sent its {' or '.join(policy.closing_letters)}; {step}"
+    )
 
 
 class ResolutionRules:
@@ -41,6 +65,7 @@ class ResolutionRules:
         self._stop_clock("resolution", now, "resolution proposed")
         self._stop_clock("customer_update", now, "resolution proposed")
         self._restart_clock("confirmation", now, "resolution proposed")
+        self._letters_on("resolution_proposed", now)
 
     def _check_confirm(self, a: ConfirmResolution, actor: Actor, now: datetime) -> None:
         rules.require_open(self.state)
@@ -56,6 +81,7 @@ class ResolutionRules:
         resolution = self.state.resolution
         assert resolution is not None  # guaranteed by status resolution_proposed
         resolution.confirmed = a.satisfied
+        resolution.confirmed_at = now
         resolution.comment = a.comment
         channel = a.channel
         self._stop_clock("confirmation", now, "customer answered")
@@ -76,6 +102,7 @@ class ResolutionRules:
         self._enter_status("follow_through", now)
         if self.state.open_promises:
             self._restart_clock("customer_update", now, "follow-through on open promises")
+        self._letters_on("resolution_confirmed", now)
         self._close_if_followed_through(now)
 
     # withdraw
@@ -136,10 +163,17 @@ class ResolutionRules:
     # --- closing -----------------------------------------------------------
 
     def _close_if_followed_through(self, now: datetime) -> None:
+        """Close once the follow-through is done and the policy's closing letter was sent (closing_refusal)."""
         if self.state.status != "follow_through":
             return
         outcome = rules.closing_outcome(self.state)
         if outcome is None:
+            return
+        awaits = closing_refusal(self.state, self.policy, outcome)
+        if awaits is not None:
+            if awaits != self.state.closing_awaits:
+                self.state.closing_awaits = awaits
+                self._draft_closing_letters(now, awaits)
             return
         self._close(outcome, now)
 
@@ -148,6 +182,7 @@ class ResolutionRules:
         self.state.outcome = outcome
         self.state.closed_at = now
         self.state.pending_owner = None
+        self.state.closing_awaits = None
         if self.policy is not None:
             self.state.feedback_until = business_time.deadline(now, self.policy.feedback_window, self.policy.calendar)
         summary_by = self.state.summary_resolution_by
@@ -167,6 +202,7 @@ class ResolutionRules:
         )
         for clock in list(self.state.clocks):
             self._stop_clock(clock.name, now, "case closed")
+        self._skip_scheduled_letters(now, "the case closed")
 
     def outcome(self) -> CaseOutcome:
         if self.state.outcome is None or self.state.closed_at is None:
