@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.case import Case
     from identity.assertion import Assertion
     from workflows.identity_check import CaseIdentity
+    from workflows.letters import LetterPost
     from workflows.payload_keys import PayloadKeys
     from workflows.rules import Rejection
     from workflows.start_input import read_start
@@ -70,6 +71,8 @@ class ComplaintWorkflow:
         # The encryption keys this case reads signals under (workflows/payload_keys.py).
         self._keys = PayloadKeys()
         self._keys.meet(intake)
+        # The letters on their way to the customer (workflows/letters.py).
+        self._post = LetterPost()
         # Who is acting, proven or taken as written (workflows/identity_check.py); the intake as its assertion covers it.
         self._identity = CaseIdentity()
         start = read_start(intake)
@@ -283,6 +286,7 @@ class ComplaintWorkflow:
         )
         self._last_action_at = now
         self._keep_alarms()
+        self._post.send_due(case, self._keep_alarms)  # the owner's letter, sent by email
         self._log("action applied", actor=action.actor, action=name, seq=events[-1].seq)
         return events
 
@@ -299,6 +303,7 @@ class ComplaintWorkflow:
         """
         case = self._opened_case()
         self._keep_alarms()  # the opening set the clocks
+        self._post.send_due(case, self._keep_alarms)  # and the letters on receipt (or a continued run's)
         while True:
             if not self._loop_has_work():
                 await workflow.wait_condition(self._loop_has_work)
@@ -308,6 +313,9 @@ class ComplaintWorkflow:
             self._clock_alarm.hear()
             self._gather_alarm.hear()
             fired = case.advance_clocks(workflow.now()) if clocks_due else []
+            if clocks_due:  # the next instant may be a letter's, which moves it without an event
+                self._keep_alarms()
+                self._post.send_due(case, self._keep_alarms)  # a letter whose time has come
             if fired:
                 self._gather_until = None  # escalations and their notifications are never held
                 self._keep_alarms()
@@ -346,6 +354,8 @@ class ComplaintWorkflow:
 
     def _run_should_end(self) -> bool:
         case = self._opened_case()
+        if not self._post.idle:
+            return False  # a letter's answer is still to come (workflows/letters.py)
         if case.finished(workflow.now()):
             return True
         if case.closed:
