@@ -55,7 +55,7 @@ async def test_a_recorded_history_replays_against_the_current_code(path: Path):
 
 
 def test_the_fixtures_cover_the_representative_cases():
-    """Every demo case, an escalated and transferred one, a problem door, a continue-as-new pair."""
+    """Every demo case, an escalated and transferred one, a problem door, a continue-as-new pair, an fca case's letters."""
     from demo_cases import SCENARIOS
 
     names = {fixture_name(p) for p in fixture_paths()}
@@ -64,6 +64,7 @@ def test_the_fixtures_cover_the_representative_cases():
         "door_joined_from_a_second_channel",
         "continued_as_new_run1",
         "continued_as_new_run2",
+        "fca_letters",
     }
     assert expected <= names, f"missing fixtures: {sorted(expected - names)}"
     assert names <= set(MANIFEST), f"fixtures without a manifest row: {sorted(names - set(MANIFEST))}"
