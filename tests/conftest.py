@@ -93,8 +93,26 @@ async def running_worker(client: Client, pool) -> AsyncIterator[ComplaintClient]
     from worker import build_worker
 
     task_queue = f"complaints-test-{uuid.uuid4().hex[:8]}"
-    async with build_worker(client, pool, task_queue):
-        yield ComplaintClient(client, task_queue, read_your_writes=True)
+    before = await pool.fetchval("SELECT coalesce(max(id), 0) FROM notifications")
+    try:
+        async with build_worker(client, pool, task_queue):
+            yield ComplaintClient(client, task_queue, read_your_writes=True)
+    finally:
+        await end_deliveries(client, pool, after=before)
+
+
+async def end_deliveries(client: Client, pool, after: int) -> None:
+    """Terminate the delivery workflows of the notifications queued since `after`: on the time-skipping
+    server one still waiting for its stopped worker would hold the clock for the next test."""
+    from schemas.delivery import DeliveryRequest
+    from workflows.delivery import delivery_workflow_id
+
+    for row in await pool.fetch("SELECT id, complaint_id FROM notifications WHERE id > $1", after):
+        request = DeliveryRequest(notification_id=row["id"], complaint_id=row["complaint_id"])
+        try:
+            await client.get_workflow_handle(delivery_workflow_id(request)).terminate("test finished")
+        except Exception:
+            pass  # already finished
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
