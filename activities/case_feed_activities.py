@@ -12,18 +12,15 @@ cursor in the same transaction as its attempt's outcome.
 
 from __future__ import annotations
 
-import os
-import socket
 from typing import Any, Callable
 
 import asyncpg
-import httpx
-import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import case_feed_store as feeds
 from activities.delivery_store import disable_endpoint, endpoint_secrets, route_delivered
+from activities.sending import HttpSender, activity_log, worker_name
 from delivery import metrics
 from delivery.case_events import case_event_delivery_id, event_payload
 from delivery.retry import Backoff, webhook_verdict
@@ -40,12 +37,6 @@ EVENTS_PER_RUN = 500
 EVENT_LOCK = "complaints/case-event/"
 
 
-def _log(**context: Any) -> Any:
-    if activity.in_activity():
-        info = activity.info()
-        context.update(activity=info.activity_type, attempt=info.attempt, workflow_id=info.workflow_id)
-    return structlog.get_logger().bind(**context)
-
 
 class CaseFeedActivities:
     def __init__(self, pool: asyncpg.Pool, settings: DeliverySettings, events_per_run: int = EVENTS_PER_RUN) -> None:
@@ -53,18 +44,11 @@ class CaseFeedActivities:
         self.settings = settings
         self.events_per_run = events_per_run
         self.backoff = Backoff(settings.first_retry, settings.max_retry, settings.client_error_retry)
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self._http: httpx.AsyncClient | None = None
+        self.worker = worker_name()
+        self.sender = HttpSender(settings)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.next_case_events, self.deliver_case_event, self.stop_case_feed]
-
-    @property
-    def http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            timeout = self.settings.request_timeout or self.settings.attempt_timeout * 0.8
-            self._http = httpx.AsyncClient(timeout=timeout.total_seconds(), follow_redirects=False)
-        return self._http
 
     @activity.defn(name="next_case_events")
     async def next_case_events(self, read: FeedRead) -> FeedBatch:
@@ -88,7 +72,7 @@ class CaseFeedActivities:
         """Send one event once. Raises to be retried after the delay it names, or GAVE_UP when it never can succeed."""
         attempt = activity.info().attempt
         delivery_id = case_event_delivery_id(request.subscription_id, request.complaint_id, request.seq)
-        log = _log(complaint_id=request.complaint_id, subscription_id=request.subscription_id, seq=request.seq)
+        log = activity_log(complaint_id=request.complaint_id, subscription_id=request.subscription_id, seq=request.seq)
         async with self.pool.acquire() as conn:
             lock_key = EVENT_LOCK + delivery_id
             if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key):
@@ -117,7 +101,7 @@ class CaseFeedActivities:
         payload = event_payload(request.complaint_id, row["seq"], row["kind"], row["actor"], row["at"], row["channel"], row["data"])
         attempt_id = await feeds.begin_event_attempt(conn, delivery_id, url, attempt, self.worker)
         secrets = await endpoint_secrets(conn, url)
-        answer = await post_webhook(self.http, url, delivery_id, payload, secrets)
+        answer = await post_webhook(self.sender.client, url, delivery_id, payload, secrets)
         code = answer.status
         error = answer.error or (None if code and code < 300 else f"HTTP {code}")
         verdict = webhook_verdict(code)
@@ -148,6 +132,6 @@ class CaseFeedActivities:
         if not stopped:
             return
         metrics.CASE_EVENTS_DEAD.inc()
-        _log(complaint_id=stop.complaint_id, subscription_id=stop.subscription_id, seq=stop.seq).error(
+        activity_log(complaint_id=stop.complaint_id, subscription_id=stop.subscription_id, seq=stop.seq).error(
             "case event dead: the feed stops at it until `webhooks resume`", error=stop.error
         )

@@ -9,18 +9,15 @@ lost). Temporal retries it with the delay it names (delivery/retry.py).
 
 from __future__ import annotations
 
-import os
-import socket
 from datetime import timedelta
 from typing import Any, Callable
 
 import asyncpg
-import httpx
-import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import delivery_store as store
+from activities.sending import HttpSender, activity_log, worker_name
 from activities.delivery_starter import DeliveryStarter
 from activities.policies import PolicyBook
 from delivery import metrics
@@ -46,12 +43,6 @@ BUSY_RETRY = timedelta(seconds=1)
 DELIVERY_LOCK = "complaints/delivery/"
 
 
-def _log(**context: Any) -> Any:
-    if activity.in_activity():
-        info = activity.info()
-        context.update(activity=info.activity_type, attempt=info.attempt, workflow_id=info.workflow_id)
-    return structlog.get_logger().bind(**context)
-
 
 class DeliveryActivities:
     def __init__(self, pool: asyncpg.Pool, settings: DeliverySettings, starter: DeliveryStarter,
@@ -62,8 +53,8 @@ class DeliveryActivities:
         self.policies = policies
         self.starter = starter
         self.backoff = Backoff(settings.first_retry, settings.max_retry, settings.client_error_retry)
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self._http: httpx.AsyncClient | None = None
+        self.worker = worker_name()
+        self.sender = HttpSender(settings)
 
     def local(self) -> list[Callable[..., Any]]:
         """Run as local activities by DeliveryWorkflow: where the workflows run."""
@@ -72,24 +63,13 @@ class DeliveryActivities:
     def remote(self) -> list[Callable[..., Any]]:
         return [self.deliver]
 
-    @property
-    def http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            timeout = self.settings.request_timeout or self.settings.attempt_timeout * 0.8
-            self._http = httpx.AsyncClient(timeout=timeout.total_seconds(), follow_redirects=False)
-        return self._http
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-
     # -- plan_delivery ------------------------------------------------------
 
     @activity.defn(name="plan_delivery")
     async def plan_delivery(self, request: DeliveryRequest) -> DeliveryPlan:
         """The recipient's routes, each once: their email (and their team's address), webhook and chat webhook.
         A dead-letter notice avoids every target the dead notification tried."""
-        log = _log(complaint_id=request.complaint_id, notification_id=request.notification_id)
+        log = activity_log(complaint_id=request.complaint_id, notification_id=request.notification_id)
         settings = self.settings
         row = await store.notification_for_delivery(self.pool, request.notification_id)
         plan = dict(
@@ -131,7 +111,7 @@ class DeliveryActivities:
         """Try one route once. Raises to be retried after the delay it names, or GAVE_UP when it never can succeed."""
         route = request.route
         attempt = activity.info().attempt
-        log = _log(notification_id=request.notification_id, channel=route.channel)
+        log = activity_log(notification_id=request.notification_id, channel=route.channel)
         async with self.pool.acquire() as conn:
             lock_key = f"{DELIVERY_LOCK}{request.delivery_id}/{route.target}"
             if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key):
@@ -168,7 +148,7 @@ class DeliveryActivities:
             return "delivered", 250, None, None
         payload = webhook_payload(context) if route.channel == "webhook" else chat_payload(context)
         secrets = await store.endpoint_secrets(conn, route.target)
-        answer = await post_webhook(self.http, route.target, request.delivery_id, payload, secrets)
+        answer = await post_webhook(self.sender.client, route.target, request.delivery_id, payload, secrets)
         error = answer.error or (None if answer.status and answer.status < 300 else f"HTTP {answer.status}")
         return webhook_verdict(answer.status), answer.status, answer.retry_after, error
 
@@ -214,7 +194,7 @@ class DeliveryActivities:
     @activity.defn(name="finish_delivery")
     async def finish_delivery(self, request: DeliveryFinish) -> DeliveryOutcome:
         """Settle the row; a dead one queues (once) a notice for the case's supervisor and starts its delivery."""
-        log = _log(complaint_id=request.complaint_id, notification_id=request.notification_id)
+        log = activity_log(complaint_id=request.complaint_id, notification_id=request.notification_id)
         delivered = any(result.delivered for result in request.results)
         async with self.pool.acquire() as conn, conn.transaction():
             status = await store.finish(conn, request.notification_id, delivered)
