@@ -112,13 +112,11 @@ def build_worker(  # type: ignore[no-untyped-def]
     compile_for_the_sandbox(workflow_classes)
     # A payload the worker cannot decode reaches the workflow as a marker to refuse, never a failed task.
     worker_client = Client(**{**client.config(), "data_converter": for_workers(client.data_converter)})
-    # Local activities run where the workflows do (workflows/payload_keys.py, workflows/identity_check.py,
-    # workflows/delivery.py).
+    # The cases' local activities run where the cases do (workflows/payload_keys.py, workflows/identity_check.py).
     identity = identity or WorkerIdentity.trusting_callers()
     local = [
         *EncryptionKeyActivities(worker_client.data_converter).all(),
         *IdentityActivities(identity).all(),
-        *delivery_activities.local(),
     ] if workflows else []  # fmt: skip
     return Worker(
         worker_client,
@@ -131,7 +129,7 @@ def build_worker(  # type: ignore[no-untyped-def]
             *cases.all(),
             *DoorActivities(client, pool, task_queue).all(),
             *OpeningActivities(cases, policy_activities).all(),
-            *delivery_activities.remote(),
+            *delivery_activities.all(),
             *CaseFeedActivities(pool, delivery).all(),
             *LetterActivities(delivery).all(),
         ] if activities else local,
