@@ -26,13 +26,12 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case_feed import CaseEventDelivery, CaseFeed, FeedBatch, FeedEnd, FeedRead, FeedStop
     from workflows.activity_options import DB_RETRY, DB_TIMEOUT
-    from workflows.delivery import GAVE_UP
+    from workflows.delivery import send_retry_policy
 
 WORKFLOW_TYPE = "CaseFeedWorkflow"
 WAKE_SIGNAL = "events_recorded"
@@ -99,12 +98,7 @@ class CaseFeedWorkflow:
                 result_type=str,
                 schedule_to_close_timeout=batch.give_up,
                 start_to_close_timeout=batch.attempt_timeout,
-                # deliver_case_event names each next delay itself (delivery/retry.py); these bound the rest.
-                retry_policy=RetryPolicy(
-                    initial_interval=batch.first_retry,
-                    maximum_interval=batch.max_retry,
-                    non_retryable_error_types=[GAVE_UP],
-                ),
+                retry_policy=send_retry_policy(batch.first_retry, batch.max_retry),
             )
         except ActivityError as error:
             cause = error.cause

@@ -46,6 +46,12 @@ LAST_CHANCE = timedelta(seconds=5)
 GAVE_UP = "DeliveryGaveUp"
 
 
+def send_retry_policy(first_retry: timedelta, max_retry: timedelta) -> RetryPolicy:
+    """How a sending activity is retried: it names each next delay itself (delivery/retry.py); these bound
+    the rest, and GAVE_UP ends it. Shared by the notifications' delivery and the case feeds."""
+    return RetryPolicy(initial_interval=first_retry, maximum_interval=max_retry, non_retryable_error_types=[GAVE_UP])
+
+
 def delivery_workflow_id(request: DeliveryRequest) -> str:
     return f"{WORKFLOW_ID_PREFIX}{request.complaint_id}-{request.notification_id}"
 
@@ -76,12 +82,7 @@ class DeliveryWorkflow:
                 ChannelDelivery(notification_id=request.notification_id, delivery_id=plan.delivery_id, route=route),
                 schedule_to_close_timeout=left,
                 start_to_close_timeout=plan.attempt_timeout,
-                # deliver names each next delay itself (delivery/retry.py); these bound the rest.
-                retry_policy=RetryPolicy(
-                    initial_interval=plan.first_retry,
-                    maximum_interval=plan.max_retry,
-                    non_retryable_error_types=[GAVE_UP],
-                ),
+                retry_policy=send_retry_policy(plan.first_retry, plan.max_retry),
             )
         except ActivityError as error:
             cause = error.cause
