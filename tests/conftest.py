@@ -57,13 +57,13 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def clock_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of the module's own, for tests that move time forward (by a day, by weeks).
+    """A time-skipping server of the test's own (it starts in about 0.1 s), for tests that move time forward.
 
-    Time skipping stops while any workflow task waits for a worker, so such tests end their
-    cases (tests/support/engine.py, end_cases): a case left open on a stopped worker's task
-    queue would freeze the clock for the next test.
+    Its clock cannot be frozen by an earlier test: the Java test server holds time still while an activity
+    attempt or a workflow task is in flight, and a workflow terminated meanwhile never gives that hold back
+    (docs/testing.md, "The time-skipping server's clock").
     """
     env = await start_time_skipping_env()
     yield env
@@ -93,26 +93,8 @@ async def running_worker(client: Client, pool) -> AsyncIterator[ComplaintClient]
     from worker import build_worker
 
     task_queue = f"complaints-test-{uuid.uuid4().hex[:8]}"
-    before = await pool.fetchval("SELECT coalesce(max(id), 0) FROM notifications")
-    try:
-        async with build_worker(client, pool, task_queue):
-            yield ComplaintClient(client, task_queue, read_your_writes=True)
-    finally:
-        await end_deliveries(client, pool, after=before)
-
-
-async def end_deliveries(client: Client, pool, after: int) -> None:
-    """Terminate the delivery workflows of the notifications queued since `after`: on the time-skipping
-    server one still waiting for its stopped worker would hold the clock for the next test."""
-    from schemas.delivery import DeliveryRequest
-    from workflows.delivery import delivery_workflow_id
-
-    for row in await pool.fetch("SELECT id, complaint_id FROM notifications WHERE id > $1", after):
-        request = DeliveryRequest(notification_id=row["id"], complaint_id=row["complaint_id"])
-        try:
-            await client.get_workflow_handle(delivery_workflow_id(request)).terminate("test finished")
-        except Exception:
-            pass  # already finished
+    async with build_worker(client, pool, task_queue):
+        yield ComplaintClient(client, task_queue, read_your_writes=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
