@@ -25,7 +25,7 @@ from workflows import search_attributes as sa
 # The shared helpers assert too: pytest rewrites their asserts as it does the tests' own.
 pytest.register_assert_rewrite("tests.support")
 
-pytest_plugins = ["tests.support.pg_fixtures"]
+pytest_plugins = ["tests.support.pg_fixtures", "tests.support.drill_runs"]
 
 # A developer's own `temporal` CLI profile (~/.config/temporalio/temporal.toml) must not take the tests off
 # their embedded servers: point the config file at one that does not exist, for this process and its children.
@@ -49,21 +49,13 @@ async def start_time_skipping_env() -> WorkflowEnvironment:
     return env
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Shared by tests that never skip time: cases they leave open hold timers for dead task queues."""
-    env = await start_time_skipping_env()
-    yield env
-    await env.shutdown()
-
-
 @pytest.fixture
 async def clock_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of the test's own (it starts in about 0.1 s), for tests that move time forward.
+    """A time-skipping server of the test's own (it starts in about 0.1 s).
 
     Its clock cannot be frozen by an earlier test: the Java test server holds time still while an activity
-    attempt or a workflow task is in flight, and a workflow terminated meanwhile never gives that hold back
-    (docs/testing.md, "The time-skipping server's clock").
+    attempt or a workflow task is in flight, and never lets go if that workflow was terminated meanwhile or
+    its worker is gone (docs/testing.md, "The time-skipping server's clock").
     """
     env = await start_time_skipping_env()
     yield env

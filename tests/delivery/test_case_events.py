@@ -11,10 +11,10 @@ from datetime import timedelta
 from temporalio.worker import Worker
 
 from activities.case_feed_activities import CaseFeedActivities
-from activities.case_feed_starter import CaseFeedStarter
 from activities.subscriptions_store import finish_rotation, list_subscriptions, resume_subscription, rotate_secret
 from complaint_client import ComplaintClient
 from schemas.case_feed import FeedEnd
+from tests.support.pg_fixtures import ON_ONE_SERVER
 from tests.support.case_feeds import assert_in_case_order, cursor_of, event, record, seqs_by_case, subscribed
 from tests.support.delivery import delivering_worker, fast_settings, team
 from tests.support.cli import run_cli
@@ -53,6 +53,7 @@ def second_batch():  # type: ignore[no-untyped-def]
     ]  # fmt: skip
 
 
+@ON_ONE_SERVER
 async def test_each_subscription_gets_its_types_in_case_order_signed_while_the_receiver_fails(dev_env, pool):
     roster, _ = team(f"evt-{uuid.uuid4().hex[:6]}")
     cases = [f"E-{uuid.uuid4().hex[:8]}" for _ in range(3)]
@@ -195,6 +196,7 @@ async def test_gone_disables_the_endpoint_and_stops_the_feed(dev_env, pool):
     assert stopped["stopped_seq"] == 1 and listed.endpoint_disabled == "answered 410 Gone" and listed.stopped_feeds == 1
 
 
+@ON_ONE_SERVER
 async def test_a_long_feed_continues_as_new_from_its_cursor(dev_env, pool):
     cid = f"E-{uuid.uuid4().hex[:8]}"
     queue = f"feed-test-{uuid.uuid4().hex[:8]}"

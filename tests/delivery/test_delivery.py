@@ -11,6 +11,7 @@ from datetime import timedelta
 from activities.delivery_store import endpoint_secrets
 from activities.notifications_store import get_notifications, list_notifications
 from activities.roster_store import load_roster
+from tests.support.pg_fixtures import ON_ONE_SERVER
 from tests.support.cli import run_cli
 from tests.support.logs import warnings_only
 from tests.support.delivery import (
@@ -59,6 +60,7 @@ async def test_an_escalation_arrives_by_email_webhook_and_chat_signed_and_record
     assert chat.body["text"].startswith(f"*[{complaint_id}] Level 1 escalation") and complaint_id in chat.body["text"]
 
 
+@ON_ONE_SERVER
 async def test_a_failing_receiver_is_retried_with_backoff_until_it_takes_the_notification(
     dev_env, pool, database_url, monkeypatch, capsys
 ):
@@ -141,6 +143,7 @@ async def test_gone_disables_the_endpoint_and_a_lasting_4xx_is_not_hammered(dev_
 
 
 
+@ON_ONE_SERVER
 async def test_two_workers_racing_never_send_one_notification_at_once(dev_env, pool, database_url, tmp_path):
     """Two workers (this process and another) serve one task queue. Each first request is held past the attempt
     timeout, so Temporal retries it, on either worker, while it is still on the wire: the retry must wait for
@@ -169,6 +172,7 @@ async def test_two_workers_racing_never_send_one_notification_at_once(dev_env, p
     assert len(workers) == 2, workers  # both workers delivered some
 
 
+@ON_ONE_SERVER
 async def test_a_worker_killed_between_sending_and_recording_delivers_at_most_twice_never_loses(dev_env, pool, database_url, tmp_path):
     """The receiver kills the delivering worker (kill -9) as the first request arrives, before it is answered:
     the send happened, its recording did not. A new worker retries with the same idempotency keys."""

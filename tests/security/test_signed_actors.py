@@ -55,10 +55,10 @@ CONVERTER = pydantic_data_converter.payload_converter
 
 
 @pytest.fixture
-async def engine(time_skipping_env, pool) -> AsyncIterator[Engine]:
+async def engine(clock_env, pool) -> AsyncIterator[Engine]:
     await load_roster(pool, ROSTER)
     task_queue = f"signed-{uuid.uuid4().hex[:8]}"
-    plain = time_skipping_env.client
+    plain = clock_env.client
     signing = signing_as(plain, ISSUER)
     identity = WorkerIdentity("signed", ISSUER.trusted_keys())
     async with build_worker(signing, pool, task_queue, identity=identity):
@@ -212,14 +212,14 @@ async def test_a_start_without_a_valid_assertion_fails_as_invalid_intake(engine,
     await replays_without_any_key(engine, complaint_id)
 
 
-async def test_a_caller_cannot_skip_the_check_by_starting_a_continued_run(engine, time_skipping_env):
+async def test_a_caller_cannot_skip_the_check_by_starting_a_continued_run(engine, clock_env):
     """A continued run's argument names the case's mode; started by a caller, not by continue-as-new, it
     proves its actor like any start, and its own claim of trusted-callers counts for nothing."""
     from schemas.state import ContinuedCase
     from tests.support.case import continued_run
 
     complaint_id = f"SA-{uuid.uuid4().hex[:10]}"
-    now = await time_skipping_env.get_current_time()
+    now = await clock_env.get_current_time()
     continued = continued_run(complaint_id, now, owner=OWNER, supervisor="sa-sam", manager=MANAGER)
     forged = ContinuedCase(continued_case=continued.continued_case, identity_mode="trusted-callers")
     client = engine.client

@@ -1,6 +1,6 @@
 """PostgreSQL fixtures (a pytest plugin: `pytest_plugins = ["tests.support.pg_fixtures"]`).
 
-Every test using them runs twice, once per server:
+Every test using them runs twice, once per server, unless marked ``ON_ONE_SERVER``:
 
 - ``embedded``: stack/postgres.py in a temporary dir, started once per session;
 - ``local``: the server at TEST_LOCAL_DATABASE_URL (default
@@ -15,6 +15,10 @@ Fixtures:
 - ``pool`` (session): a migrated pool on ``database_url`` (shared by every test of the session).
 - ``fresh_pool`` (function): a migrated pool on a new empty database for this test alone,
   dropped afterwards: use it when a test needs an empty roster or exact counts.
+
+``ON_ONE_SERVER`` (a mark for a test or a module's ``pytestmark``) runs a test on the embedded server
+only: for tests of how workflows behave (retries, crashes, races, time) whose every statement a test on
+both servers already runs (docs/testing.md, "What runs where").
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import pytest
 import pytest_asyncio
 
 from activities.db import apply_migrations, create_pool
+
+ON_ONE_SERVER = pytest.mark.parametrize("pg_server", ["embedded"], indirect=True)
 
 LOCAL_DATABASE_URL = os.environ.get("TEST_LOCAL_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
 

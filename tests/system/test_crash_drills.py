@@ -16,13 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
-import sys
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
@@ -36,45 +32,34 @@ from schemas.activity_io import RecordCaseEvents
 from drills.seeds import SUITE_SEEDS
 from tests.conftest import start_time_skipping_env
 from tests.support.intake import OWNER, ROSTER, customer_of, new_intake
-from tests.support.paths import REPO
+from tests.support.drill_runs import DrillRun
 
-# The whole drill's limit: it takes about 2-3 minutes (cases get 300 s); a slow shared machine gets more.
+# The whole drill's limit, counted from the session's start: it takes about 3-4 minutes beside the suite
+# (its cases get 300 s); a slow shared machine gets more.
 DRILL_TIMEOUT = 600
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("seed", SUITE_SEEDS)
-def test_crash_drills(seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_crash_drills(seed: int, crash_drills: dict[int, DrillRun], capsys: pytest.CaptureFixture[str]) -> None:
     """The drills with counts printed: cases, kills, restarts, events, notifications, duplicates = 0, lost = 0.
 
-    Every guarantee of the engine is asserted, and every case's and door's history must replay with
+    Every guarantee of the engine is asserted, and every case's, door's and delivery's history must replay with
     this checkout's code: a history that does not is a case a worker could not take back after a
     restart (README, "Crash drills": the queries that used to make them, and workflow_runner.py).
-
     The seeds are fixed, so a run's verdict never depends on a draw: each seed that ever failed
     (drills.seeds.SUITE_SEEDS: the first of KNOWN_SEEDS, as the suite's time allows). `make drill SEEDS=20` explores random seeds.
+    The drill started when the tests were collected and ran beside them (tests/support/drill_runs.py).
     """
-    summary_path = tmp_path / "summary.json"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "COMPLAINTS_DATA_DIR")}
-    if os.environ.get("CRASH_DRILL_DATABASE_URL"):
-        env["DATABASE_URL"] = os.environ["CRASH_DRILL_DATABASE_URL"]  # a scratch database on that server
-    cmd = [
-        sys.executable, "-m", "drills.crash", "--cases", "50", "--seed", str(seed), "--timeout", "300",
-        "--work-dir", str(tmp_path / "work"), "--json", str(summary_path),
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = crash_drills[seed]
     try:
-        out, err = proc.communicate(timeout=DRILL_TIMEOUT)
+        out, err = run.wait(timeout=DRILL_TIMEOUT)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)  # the drill stops its worker and servers on SIGTERM
-        try:
-            out, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        pytest.fail(f"the crash drill (seed {seed}) did not finish within {DRILL_TIMEOUT}s:\n{out}\n{err[-4000:]}")
+        out, err = run.output()
+        pytest.fail(f"the crash drill (seed {seed}) did not finish within {DRILL_TIMEOUT}s of the session's start:\n{out}\n{err[-4000:]}")
+    proc, summary_path = run.process, run.summary_path
     with capsys.disabled():
-        print(f"\n--- python -m drills.crash --cases 50 --seed {seed} (exit {proc.returncode}) ---\n{out}", flush=True)
+        print(f"\n--- {run.command} (exit {proc.returncode}) ---\n{out}", flush=True)
     assert summary_path.exists(), f"crash drill failed (seed {seed}, exit {proc.returncode}):\n{out}\n{err[-6000:]}"
     summary = json.loads(summary_path.read_text())
     counts = summary["counts"]

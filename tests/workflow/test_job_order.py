@@ -29,6 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer, WorkflowRunner
 
+from tests.support.pg_fixtures import ON_ONE_SERVER
 from tests.support.activations import DeliveredInTwo, Recording, TaskRecord
 from tests.support.intake import OWNER, ROSTER
 from tests.support.writes import HeldWrites, opened
@@ -134,6 +135,7 @@ async def until_admitted(client, workflow_id: str, update_id: str) -> None:  # t
     raise AssertionError(f"update {update_id} was never admitted")
 
 
+@ON_ONE_SERVER
 async def test_a_task_run_as_a_catch_up_and_an_update_leaves_a_history_that_replays(dev_env, pool):
     """What the drill's restarted worker did, on today's code: the history replays as one activation.
 
@@ -149,6 +151,7 @@ async def test_a_task_run_as_a_catch_up_and_an_update_leaves_a_history_that_repl
     assert failure is None, failure
 
 
+@ON_ONE_SERVER
 async def test_one_activation_or_two_give_a_task_the_same_commands(dev_env, pool):
     """The same jobs, as one activation, as two, and as two with the first at an earlier time."""
     history = await a_task_with_a_result_and_an_update(dev_env, pool, GuardedWorkflowRunner())

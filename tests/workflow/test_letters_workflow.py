@@ -18,6 +18,7 @@ from delivery.email import message_id
 from delivery.letters import letter_key, template_version
 from delivery.settings import DeliverySettings, SmtpSettings
 from schemas import TimelineEvent
+from tests.support.pg_fixtures import ON_ONE_SERVER
 from tests.support.engine import Engine, end_cases
 from tests.support.intake import OWNER, ROSTER
 from tests.support.logs import json_logs
@@ -137,6 +138,7 @@ async def test_the_acknowledgement_is_emailed_on_receipt_and_the_final_response_
         assert private not in lines, f"a log line carries customer data: {private!r}"
 
 
+@ON_ONE_SERVER
 async def test_a_failing_mail_server_never_stalls_the_case_and_the_resend_is_the_same_message(clock_env, pool):
     async with lettering(clock_env, pool) as (engine, sink, smtp):
         sink.refuse(1)  # the acknowledgement's first attempt gets 451: try again later
@@ -150,6 +152,7 @@ async def test_a_failing_mail_server_never_stalls_the_case_and_the_resend_is_the
         assert contacted.data["message_id"] == mid(ack)
 
 
+@ON_ONE_SERVER
 async def test_the_fca_holding_response_and_the_cfpb_in_progress_response_go_by_themselves(clock_env, pool):
     async with lettering(clock_env, pool) as (engine, sink, _):
         fca, answered = await opened(engine), await opened(engine)

@@ -43,8 +43,8 @@ NOT_THIS_CUSTOMER = f"{OTHER_CUSTOMER} is not this case's customer"
 
 
 @pytest.fixture
-async def engine(time_skipping_env, pool) -> AsyncIterator[Engine]:
-    async with engine_on(time_skipping_env, pool, ROSTER, owner=OWNER, prefix="WM", customer_prefix="cu-", policy="standard") as client:
+async def engine(clock_env, pool) -> AsyncIterator[Engine]:
+    async with engine_on(clock_env, pool, ROSTER, owner=OWNER, prefix="WM", customer_prefix="cu-", policy="standard") as client:
         yield client
 
 
@@ -73,9 +73,9 @@ async def refused_by_signal(engine: Engine, complaint_id: str, action: str, payl
     return event
 
 
-async def test_no_wrong_actor_can_act_on_an_open_case_by_signal(engine, time_skipping_env):
+async def test_no_wrong_actor_can_act_on_an_open_case_by_signal(engine, clock_env):
     cid, customer = await engine.open()
-    due = (await time_skipping_env.get_current_time()) + timedelta(days=2)
+    due = (await clock_env.get_current_time()) + timedelta(days=2)
     await engine.act(cid, "make_promise", {"actor": OWNER, "description": "Refund 49.00", "due_at": due.isoformat()})
     state = await engine.act(
         cid, "offer_goodwill", {"actor": OWNER, "kind": "refund", "amount": "400", "currency": "GBP", "description": "Full refund"}

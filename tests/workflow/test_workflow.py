@@ -24,11 +24,11 @@ from tests.support.intake import OWNER, ROSTER, customer_of, new_intake, open_ca
 
 
 @pytest.fixture
-async def engine(time_skipping_env, pool) -> AsyncIterator[ComplaintClient]:
+async def engine(clock_env, pool) -> AsyncIterator[ComplaintClient]:
     from activities.roster_store import load_roster
 
     await load_roster(pool, ROSTER)
-    async with running_worker(time_skipping_env.client, pool) as client:
+    async with running_worker(clock_env.client, pool) as client:
         yield client
 
 
@@ -94,9 +94,9 @@ async def test_never_ask_twice_names_the_known_value_channel_and_time(engine):
     assert "'4242'" in rejected.message and "through chat" in rejected.message
 
 
-async def test_closing_gate_holds_the_case_in_follow_through_until_promises_are_kept(engine, time_skipping_env):
+async def test_closing_gate_holds_the_case_in_follow_through_until_promises_are_kept(engine, clock_env):
     complaint_id = await open_case(engine)
-    now = await time_skipping_env.get_current_time()
+    now = await clock_env.get_current_time()
     state = await engine.act(
         complaint_id,
         "make_promise",
