@@ -59,10 +59,7 @@ from stack import redact_url, running_stack
 from stack.client import connect_client, connect_options
 from stack.bytecode import compile_for_the_sandbox
 from workflow_runner import GuardedWorkflowRunner
-from workflows.case_feed import CaseFeedWorkflow
-from workflows.complaint import ComplaintWorkflow
-from workflows.delivery import DeliveryWorkflow
-from workflows.problem_door import ProblemDoorWorkflow
+from workflows import worker_workflows
 
 log = structlog.get_logger("worker")
 
@@ -108,7 +105,7 @@ def build_worker(  # type: ignore[no-untyped-def]
     policy_activities = PolicyActivities(policies)
     delivery = delivery or delivery_settings()
     delivery_activities = DeliveryActivities(pool, delivery, deliveries, policies)
-    workflow_classes = [ComplaintWorkflow, ProblemDoorWorkflow, DeliveryWorkflow, CaseFeedWorkflow] if workflows else []
+    workflow_classes = worker_workflows() if workflows else []
     compile_for_the_sandbox(workflow_classes)
     # A payload the worker cannot decode reaches the workflow as a marker to refuse, never a failed task.
     worker_client = Client(**{**client.config(), "data_converter": for_workers(client.data_converter)})

@@ -84,10 +84,9 @@ def replayer(data_converter: DataConverter, workflows: Sequence[type] | None = N
     Every test and drill that replays a history uses it, so a replay runs exactly the code a worker runs.
     """
     if workflows is None:
-        from workflows.complaint import ComplaintWorkflow
-        from workflows.problem_door import ProblemDoorWorkflow
+        from workflows import worker_workflows
 
-        workflows = [ComplaintWorkflow, ProblemDoorWorkflow]
+        workflows = worker_workflows()
     return Replayer(workflows=workflows, data_converter=for_workers(data_converter), workflow_runner=GuardedWorkflowRunner())
 
 

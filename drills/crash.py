@@ -52,7 +52,7 @@ workflow's `timeline` query:
   snapshot    the cases row not closed, with another outcome, or behind the
               events
 and every case's promise must have escalated at levels 1 and 2 before it was
-kept. Finally every case's and door's history is replayed with this checkout's
+kept. Finally every case's, door's and delivery's history is replayed with this checkout's
 code (temporalio's Replayer): a history that does not replay is a case no
 worker could take back after a restart. The worker logs each workflow
 activation (drills/worker_process.py), so each such failure is classified by

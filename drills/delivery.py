@@ -30,6 +30,8 @@ class DeliveryCheck:
     webhook_keys: int = 0
     emails: int = 0
     email_keys: int = 0
+    # Every DeliveryWorkflow of the drill's notifications (the undelivered notices' too), for the replay check.
+    workflow_ids: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -59,7 +61,7 @@ class DeliveryWitness(Witness):
             if all(r["status"] in ("delivered", "dead") for r in rows) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1.0)
-        check = DeliveryCheck(notifications=len(rows))
+        check = DeliveryCheck(notifications=len(rows), workflow_ids=await delivery_workflow_ids(pool, complaint_ids))
         statuses = Counter(r["status"] for r in rows)
         check.delivered, check.dead = statuses["delivered"], statuses["dead"]
         check.unsettled = len(rows) - check.delivered - check.dead
@@ -82,3 +84,12 @@ class DeliveryWitness(Witness):
             if thrice:
                 check.problems.append(f"delivery: sent more than twice by {channel}: {', '.join(thrice[:10])}")
         return check
+
+
+async def delivery_workflow_ids(pool: asyncpg.Pool, complaint_ids: list[str]) -> list[str]:
+    from schemas.delivery import DeliveryRequest
+    from workflows.delivery import delivery_workflow_id
+
+    rows = await pool.fetch("SELECT id, complaint_id FROM notifications WHERE complaint_id = ANY($1::text[]) ORDER BY id",
+                            complaint_ids)  # fmt: skip
+    return [delivery_workflow_id(DeliveryRequest(notification_id=r["id"], complaint_id=r["complaint_id"])) for r in rows]

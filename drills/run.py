@@ -94,21 +94,22 @@ async def drill(opts: Options) -> int:
                 if not worker.alive():
                     await worker.start()  # the timeline queries of completed cases need a worker
                 agents.deadline = asyncio.get_running_loop().time() + 180  # the checks' own time, however long the cases took
-                say("replaying every case's and door's history with this checkout's code")
+                progress.set("waiting for every escalation's delivery")
+                delivery = await witness.check(servers.pool, [r.complaint_id for r in runs])
+                say("replaying every case's, door's and delivery's history with this checkout's code")
                 doors = sorted({r.door_workflow_id for r in runs if r.door_workflow_id})
+                replayed = [workflow_id_for(r.complaint_id) for r in runs] + doors + delivery.workflow_ids
                 replay_failures = await replay_check(
-                    client, [workflow_id_for(r.complaint_id) for r in runs] + doors,
-                    work_dir / "histories-that-do-not-replay", worker.log_path, progress,
+                    client, replayed, work_dir / "histories-that-do-not-replay", worker.log_path, progress,
                 )
                 check = await verify(runs, engine, servers.pool, agents, replay_failures, progress)
-                progress.set("waiting for every escalation's delivery")
-                check.delivery = await witness.check(servers.pool, [r.complaint_id for r in runs])
-                check.problems.extend(check.delivery.problems)
+                check.delivery = delivery
+                check.problems.extend(delivery.problems)
                 worker_alive_at_end = worker.alive()
                 stop_status = await worker.stop()
                 progress.set("stopping the servers")
         where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded"
-        finished = Finished(opts, run_id, f"{pg_version} ({where})", work_dir, runs, doors, check, replay_failures,
+        finished = Finished(opts, run_id, f"{pg_version} ({where})", work_dir, runs, replayed, check, replay_failures,
                             chaos, worker, agents, worker_alive_at_end, stop_status, cases_seconds)
         verdict, summary_of_run = report(finished, time.monotonic() - began)
         passed, status = verdict.passed, verdict.status
