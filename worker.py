@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker import PollerBehaviorAutoscaling, Worker, WorkflowRunner
 
 from activities import (
     CaseActivities,
@@ -109,11 +109,13 @@ def build_worker(  # type: ignore[no-untyped-def]
     compile_for_the_sandbox(workflow_classes)
     # A payload the worker cannot decode reaches the workflow as a marker to refuse, never a failed task.
     worker_client = Client(**{**client.config(), "data_converter": for_workers(client.data_converter)})
-    # The cases' local activities run where the cases do (workflows/payload_keys.py, workflows/identity_check.py).
+    # Local activities run where the workflows do (workflows/payload_keys.py, workflows/identity_check.py,
+    # workflows/delivery.py).
     identity = identity or WorkerIdentity.trusting_callers()
     local = [
         *EncryptionKeyActivities(worker_client.data_converter).all(),
         *IdentityActivities(identity).all(),
+        *delivery_activities.local(),
     ] if workflows else []  # fmt: skip
     return Worker(
         worker_client,
@@ -126,7 +128,7 @@ def build_worker(  # type: ignore[no-untyped-def]
             *cases.all(),
             *DoorActivities(client, pool, task_queue).all(),
             *OpeningActivities(cases, policy_activities).all(),
-            *delivery_activities.all(),
+            *delivery_activities.remote(),
             *CaseFeedActivities(pool, delivery).all(),
             *LetterActivities(delivery).all(),
         ] if activities else local,
@@ -153,6 +155,8 @@ def worker_settings(  # type: ignore[no-untyped-def]
         "max_concurrent_local_activities": max_activities,
         "max_cached_workflows": max_cached_workflows,
         "graceful_shutdown_timeout": graceful_shutdown,
+        "workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
+        "activity_task_poller_behavior": PollerBehaviorAutoscaling(),
     }
 
 

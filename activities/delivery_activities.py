@@ -56,8 +56,12 @@ class DeliveryActivities:
         self.worker = worker_name()
         self.sender = HttpSender(settings)
 
-    def all(self) -> list[Callable[..., Any]]:
-        return [self.plan_delivery, self.deliver, self.finish_delivery]
+    def local(self) -> list[Callable[..., Any]]:
+        """Run as local activities by DeliveryWorkflow: where the workflows run."""
+        return [self.plan_delivery, self.finish_delivery]
+
+    def remote(self) -> list[Callable[..., Any]]:
+        return [self.deliver]
 
     # -- plan_delivery ------------------------------------------------------
 

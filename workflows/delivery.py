@@ -5,11 +5,11 @@ Started by record_case_events as soon as an escalation's row is committed
 a retried write starts it once. The workflow only sequences; each step is an
 activity (activities/delivery_activities.py):
 
-1. plan_delivery: the recipient's routes (email, webhook, chat webhook) and the timing, fixed in history;
+1. plan_delivery (local): the recipient's routes (email, webhook, chat webhook) and the timing, fixed in history;
 2. deliver, once per route, in parallel: one attempt per Temporal attempt. Temporal retries it with the
    delay the activity names (exponential with jitter, Retry-After, slow for a lasting 4xx), until the
    notification's give-up time bounds it (schedule-to-close);
-3. finish_delivery: the row becomes delivered (a route took it) or dead (every route gave up), and a
+3. finish_delivery (local): the row becomes delivered (a route took it) or dead (every route gave up), and a
    dead row queues a notice for the case's supervisor on another channel.
 
 Two workers never send one notification at once: one workflow, one attempt
@@ -60,13 +60,15 @@ def delivery_workflow_id(request: DeliveryRequest) -> str:
 class DeliveryWorkflow:
     @workflow.run
     async def run(self, request: DeliveryRequest) -> DeliveryOutcome:
-        plan = await workflow.execute_activity(
+        # Plan and finish are short database calls: local activities, so the server records one marker each
+        # instead of scheduling, matching and completing a task (decision 0009).
+        plan = await workflow.execute_local_activity(
             "plan_delivery", request, result_type=DeliveryPlan, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
         )
         if not plan.routes:
             return DeliveryOutcome(notification_id=request.notification_id, status="queued")
         results = await asyncio.gather(*(self._deliver(request, plan, route) for route in plan.routes))
-        return await workflow.execute_activity(
+        return await workflow.execute_local_activity(
             "finish_delivery",
             DeliveryFinish(notification_id=request.notification_id, complaint_id=request.complaint_id, results=list(results)),
             result_type=DeliveryOutcome,
