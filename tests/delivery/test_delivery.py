@@ -8,10 +8,12 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+from temporalio.api.enums.v1 import EventType
+
 from activities.delivery_store import endpoint_secrets
 from activities.notifications_store import get_notifications, list_notifications
 from activities.roster_store import load_roster
-from tests.support.pg_fixtures import ON_ONE_SERVER
+from schemas.delivery import DeliveryRequest
 from tests.support.cli import run_cli
 from tests.support.logs import warnings_only
 from tests.support.delivery import (
@@ -23,7 +25,9 @@ from tests.support.delivery import (
     team,
     worker_process,
 )
+from tests.support.pg_fixtures import ON_ONE_SERVER
 from tests.support.smtp import SmtpSink, receiving
+from workflows.delivery import delivery_workflow_id
 
 
 async def test_an_escalation_arrives_by_email_webhook_and_chat_signed_and_recorded(dev_env, pool):
@@ -35,8 +39,15 @@ async def test_an_escalation_arrives_by_email_webhook_and_chat_signed_and_record
         async with delivering_worker(dev_env.client, pool, roster, fast_settings(sink.port)) as queue:
             complaint_id, [nid] = await escalate(dev_env.client, pool, queue, ids["owner"], [escalation(1, ids["owner"])])
             done = await delivered(dev_env.client, pool, complaint_id, nid)
+            history = await dev_env.client.get_workflow_handle(
+                delivery_workflow_id(DeliveryRequest(notification_id=nid, complaint_id=complaint_id))).fetch_history()
 
     assert done.status == "delivered" and done.delivered_at is not None and done.attempts == 3
+    # Decision 0009: the server schedules only the sends; the plan and the settling are local (markers).
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]  # fmt: skip
+    assert scheduled == ["deliver"] * 3
+    assert sum(e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED for e in history.events) == 2
     assert sorted((a.channel, a.outcome, a.attempt) for a in done.attempt_log) == [
         ("chat", "delivered", 1), ("email", "delivered", 1), ("webhook", "delivered", 1),
     ]
