@@ -155,6 +155,8 @@ def worker_settings(  # type: ignore[no-untyped-def]
         "max_concurrent_local_activities": max_activities,
         "max_cached_workflows": max_cached_workflows,
         "graceful_shutdown_timeout": graceful_shutdown,
+        # Pollers added while a queue has a backlog: with five fixed ones, one took every new workflow's first
+        # task, and a burst's deliveries waited for it (decision 0009).
         "workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
         "activity_task_poller_behavior": PollerBehaviorAutoscaling(),
     }

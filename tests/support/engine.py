@@ -1,8 +1,8 @@
 """A typed client that opens cases by their own id and ends them after the test, and the worker it talks to.
 
-`end_cases` terminates cases (and their problem doors) a test left open: on the time-skipping
-server an open case's timer, or an idle door's, would otherwise fire for a stopped worker and
-hold the clock for the next test.
+`end_cases` terminates cases (and their problem doors) a test left open: on the dev server, which
+the whole session shares, an open case's timers, or an idle door's, would otherwise keep firing for a
+stopped worker. (Each test's time-skipping server is its own: conftest.clock_env.)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.conftest import running_worker
 
 
 async def end_cases(client: ComplaintClient, complaint_ids: list[str], doors: Sequence[str] = ()) -> None:
-    """Terminate the cases and their doors: an idle door's timer would otherwise fire for a stopped worker."""
+    """Terminate the cases and their doors: their timers would otherwise fire for a stopped worker."""
     for workflow_id in [*(f"complaint-{complaint_id}" for complaint_id in complaint_ids), *doors]:
         try:
             await client.client.get_workflow_handle(workflow_id).terminate("test finished")
