@@ -32,10 +32,10 @@ from schemas.activity_io import RecordCaseEvents
 from drills.seeds import SUITE_SEEDS
 from tests.conftest import start_time_skipping_env
 from tests.support.intake import OWNER, ROSTER, customer_of, new_intake
-from tests.support.drill_runs import CASES, DrillRun
+from tests.support.drill_runs import CASES, DrillRun, drill
 
-# How long its test waits for the drill, which started with the session: it takes about 3-4 minutes beside the
-# suite (its cases get 300 s); a slow shared machine gets more.
+# How long its test waits for the drill: it takes about 3 minutes (its cases get 300 s); a slow shared machine
+# gets more.
 DRILL_TIMEOUT = 600
 
 
@@ -49,9 +49,8 @@ def test_crash_drills(seed: int, crash_drills: dict[int, DrillRun], capsys: pyte
     restart (README, "Crash drills": the queries that used to make them, and workflow_runner.py).
     The seeds are fixed, so a run's verdict never depends on a draw: each seed that ever failed
     (drills.seeds.SUITE_SEEDS: the first of KNOWN_SEEDS, as the suite's time allows). `make drill SEEDS=20` explores random seeds.
-    The drill started when the tests were collected and ran beside them (tests/support/drill_runs.py).
     """
-    run = crash_drills[seed]
+    run = drill(crash_drills, seed)
     try:
         out, err = run.wait(timeout=DRILL_TIMEOUT)
     except subprocess.TimeoutExpired:
