@@ -25,7 +25,7 @@ from workflows import search_attributes as sa
 # The shared helpers assert too: pytest rewrites their asserts as it does the tests' own.
 pytest.register_assert_rewrite("tests.support")
 
-pytest_plugins = ["tests.support.pg_fixtures", "tests.support.drill_runs"]
+pytest_plugins = ["tests.support.pg_fixtures"]
 
 # A developer's own `temporal` CLI profile (~/.config/temporalio/temporal.toml) must not take the tests off
 # their embedded servers: point the config file at one that does not exist, for this process and its children.

@@ -1,5 +1,4 @@
-"""The crash drills the session asserts on, each a process with servers of its own (`python -m drills.crash`),
-and any still running when the session ends stopped (a pytest plugin).
+"""A crash drill for a test: a process with servers of its own (`python -m drills.crash`), its output in files.
 
 Not started at collection, to run beside the suite: the load it adds (two cores busy) makes the Java
 time-skipping server refuse, now and then, a workflow task that cancels a timer which has just fired
@@ -9,22 +8,19 @@ time-skipping server refuse, now and then, a workflow task that cancels a timer 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
+from typing import Iterator
 
 from tests.support.paths import REPO
 
 CASES = 50
-# The cases' own limit inside the drill: they take about 2-3 minutes beside the suite.
+# The cases' own limit inside the drill: they take about 2-3 minutes.
 CASE_TIMEOUT = 300
-DRILL_TEST = "test_crash_drills"
 
 
 @dataclass
@@ -67,8 +63,9 @@ class DrillRun:
             self.process.wait()
 
 
-def start_drill(seed: int) -> DrillRun:
-    work_dir = Path(tempfile.mkdtemp(prefix=f"crash-drill-{seed}-"))
+@contextmanager
+def running_drill(seed: int, work_dir: Path) -> Iterator[DrillRun]:
+    """The drill of this seed, started in `work_dir`; stopped on the way out if it still runs."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "COMPLAINTS_DATA_DIR")}
     if os.environ.get("CRASH_DRILL_DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["CRASH_DRILL_DATABASE_URL"]  # a scratch database on that server
@@ -78,24 +75,8 @@ def start_drill(seed: int) -> DrillRun:
     ]  # fmt: skip
     with open(work_dir / "stdout.txt", "w") as out, open(work_dir / "stderr.txt", "w") as err:
         process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=err)
-    return DrillRun(seed, work_dir, process)
-
-
-@pytest.fixture(scope="session")
-def crash_drills(request: pytest.FixtureRequest) -> dict[int, DrillRun]:
-    """The drills by seed, each started when a test first asks for it."""
-    runs: dict[int, DrillRun] = {}
-    request.config._crash_drills = runs  # type: ignore[attr-defined]
-    return runs
-
-
-def drill(runs: dict[int, DrillRun], seed: int) -> DrillRun:
-    if seed not in runs:
-        runs[seed] = start_drill(seed)
-    return runs[seed]
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    for run in getattr(session.config, "_crash_drills", {}).values():
+    run = DrillRun(seed, work_dir, process)
+    try:
+        yield run
+    finally:
         run.stop()
-        shutil.rmtree(run.work_dir, ignore_errors=True)

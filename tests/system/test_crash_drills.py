@@ -19,6 +19,7 @@ import json
 import subprocess
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
@@ -32,7 +33,7 @@ from schemas.activity_io import RecordCaseEvents
 from drills.seeds import SUITE_SEEDS
 from tests.conftest import start_time_skipping_env
 from tests.support.intake import OWNER, ROSTER, customer_of, new_intake
-from tests.support.drill_runs import CASES, DrillRun, drill
+from tests.support.drill_runs import CASES, running_drill
 
 # How long its test waits for the drill: it takes about 3 minutes (its cases get 300 s); a slow shared machine
 # gets more.
@@ -41,7 +42,7 @@ DRILL_TIMEOUT = 600
 
 @pytest.mark.integration
 @pytest.mark.parametrize("seed", SUITE_SEEDS)
-def test_crash_drills(seed: int, crash_drills: dict[int, DrillRun], capsys: pytest.CaptureFixture[str]) -> None:
+def test_crash_drills(seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The drills with counts printed: cases, kills, restarts, events, notifications, duplicates = 0, lost = 0.
 
     Every guarantee of the engine is asserted, and every case's, door's and delivery's history must replay with
@@ -50,12 +51,12 @@ def test_crash_drills(seed: int, crash_drills: dict[int, DrillRun], capsys: pyte
     The seeds are fixed, so a run's verdict never depends on a draw: each seed that ever failed
     (drills.seeds.SUITE_SEEDS: the first of KNOWN_SEEDS, as the suite's time allows). `make drill SEEDS=20` explores random seeds.
     """
-    run = drill(crash_drills, seed)
-    try:
-        out, err = run.wait(timeout=DRILL_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        out, err = run.output()
-        pytest.fail(f"the crash drill (seed {seed}) had not finished {DRILL_TIMEOUT}s after its test began waiting:\n{out}\n{err[-4000:]}")
+    with running_drill(seed, tmp_path) as run:
+        try:
+            out, err = run.wait(timeout=DRILL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            out, err = run.output()
+            pytest.fail(f"the crash drill (seed {seed}) had not finished {DRILL_TIMEOUT}s after its test began waiting:\n{out}\n{err[-4000:]}")
     proc, summary_path = run.process, run.summary_path
     with capsys.disabled():
         print(f"\n--- {run.command} (exit {proc.returncode}) ---\n{out}", flush=True)
