@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) demo.py
 
+# Two test processes (pytest-xdist; docs/decisions/0010-two-test-processes.md); TEST_PROCESSES=0 runs in one.
+TEST_PROCESSES ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES)
 
 worker: $(STAMP)
 	$(PY) worker.py

@@ -89,6 +89,12 @@ async def running_worker(client: Client, pool) -> AsyncIterator[ComplaintClient]
         yield ComplaintClient(client, task_queue, read_your_writes=True)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked starts_first go first: with two processes (`make test`), one of them waits through a
+    crash drill or a benchmark while the other works through the rest (docs/decisions/0010-two-test-processes.md)."""
+    items.sort(key=lambda item: item.get_closest_marker("starts_first") is None)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config._complaints_exit_status = int(exitstatus)  # type: ignore[attr-defined]
 

@@ -63,6 +63,7 @@ def test_keys_parse_in_order_and_the_first_encrypts():
         (f"{K1},{K1}", "key id k1 is listed twice"),
         (f"bad id:{K1.split(':', 1)[1]}", "key id 'bad id' must be"),
     ],
+    ids=["empty", "no-key", "not-base64", "short", "listed-twice", "bad-id"],  # K1 is random: ids by name
 )
 def test_a_bad_key_list_is_refused_naming_the_variable_and_entry(text, says):
     with pytest.raises(EncryptionKeyError) as caught:

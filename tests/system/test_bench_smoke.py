@@ -28,6 +28,7 @@ def _bench(tmp_path: Path, *args: str, timeout: float) -> subprocess.CompletedPr
                           timeout=timeout)  # fmt: skip
 
 
+@pytest.mark.starts_first
 def test_the_bench_command_runs_every_section_and_writes_its_results(tmp_path: Path):
     output = tmp_path / "results.json"
     done = _bench(

@@ -41,6 +41,7 @@ DRILL_TIMEOUT = 600
 
 
 @pytest.mark.integration
+@pytest.mark.starts_first
 @pytest.mark.parametrize("seed", SUITE_SEEDS)
 def test_crash_drills(seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The drills with counts printed: cases, kills, restarts, events, notifications, duplicates = 0, lost = 0.

@@ -787,13 +787,16 @@ class FuzzCase:
 
 
 @pytest.fixture
-async def fuzz_case(clock_env, pool) -> AsyncIterator[FuzzCase]:
+async def fuzz_case(dev_env, pool) -> AsyncIterator[FuzzCase]:
+    """The case the workflow properties fuzz, on the dev server: its bursts of signals make the case pace its
+    writes with short timers, and the time-skipping server can refuse a task that cancels a timer which has
+    just fired (docs/testing.md, "The time-skipping server's clock")."""
     from activities.roster_store import load_roster
     from tests.conftest import running_worker
     from tests.support.engine import end_cases
 
     await load_roster(pool, WF_ROSTER)
-    async with running_worker(clock_env.client, pool) as client:
+    async with running_worker(dev_env.client, pool) as client:
         complaint_id = f"FZ-{uuid.uuid4().hex[:10]}"
         intake = {
             "complaint_id": complaint_id,
@@ -808,7 +811,7 @@ async def fuzz_case(clock_env, pool) -> AsyncIterator[FuzzCase]:
         await client.start_case(intake)
         assert await client.wait_for_owner(complaint_id) == WF_OWNER
         case = FuzzCase(client, complaint_id, pool)
-        now = await clock_env.get_current_time()
+        now = datetime.now(timezone.utc)
         await client.act(complaint_id, "accept_ownership", {"actor": WF_OWNER})
         await client.act(complaint_id, "make_promise", {"actor": WF_OWNER, "description": "Refund", "due_at": (now + timedelta(days=2)).isoformat()})
         await client.act(complaint_id, "make_promise", {"actor": WF_OWNER, "description": "Invoice", "due_at": (now + timedelta(days=3)).isoformat()})

@@ -1,4 +1,4 @@
-"""ComplaintWorkflow on the time-skipping test server, with a real worker and real PostgreSQL.
+"""ComplaintWorkflow on the dev server, with a real worker and real PostgreSQL.
 
 One test per contract rule: who may, never ask twice, the closing gate,
 request_id idempotency, malformed signals, and one case per complaint_id.
@@ -24,12 +24,18 @@ from tests.support.intake import OWNER, ROSTER, customer_of, new_intake, open_ca
 
 
 @pytest.fixture
-async def engine(clock_env, pool) -> AsyncIterator[ComplaintClient]:
+async def engine(dev_env, pool) -> AsyncIterator[ComplaintClient]:
+    """A worker on the shared dev server: no test here needs time to jump, and the time-skipping server can
+    refuse a task that cancels a timer which has just fired, which a burst of signals makes likely
+    (docs/testing.md, "The time-skipping server's clock"). The cases still running are ended after the test."""
     from activities.roster_store import load_roster
 
     await load_roster(pool, ROSTER)
-    async with running_worker(clock_env.client, pool) as client:
+    async with running_worker(dev_env.client, pool) as client:
         yield client
+        running = f'TaskQueue = "{client.task_queue}" AND ExecutionStatus = "Running"'
+        async for execution in dev_env.client.list_workflows(running):
+            await dev_env.client.get_workflow_handle(execution.id).terminate("test finished")
 
 
 async def rejection_of(engine: ComplaintClient, complaint_id: str, name: str, payload: dict) -> CommandRejected:
@@ -94,9 +100,9 @@ async def test_never_ask_twice_names_the_known_value_channel_and_time(engine):
     assert "'4242'" in rejected.message and "through chat" in rejected.message
 
 
-async def test_closing_gate_holds_the_case_in_follow_through_until_promises_are_kept(engine, clock_env):
+async def test_closing_gate_holds_the_case_in_follow_through_until_promises_are_kept(engine, dev_env):
     complaint_id = await open_case(engine)
-    now = await clock_env.get_current_time()
+    now = await dev_env.get_current_time()
     state = await engine.act(
         complaint_id,
         "make_promise",
