@@ -2,8 +2,9 @@
 
 `deliver_case_event` sends like the notifications' `deliver`
 (activities/delivery_activities.py): the same Standard Webhooks signing with
-the endpoint's secrets, the same verdicts and backoff (delivery/retry.py), an
-attempt recorded in delivery_attempts before the request and completed after.
+the endpoint's secrets, the same verdicts and backoff (delivery/retry.py), the
+same claim on its route (activities/route_claims.py): an attempt recorded in
+delivery_attempts before the request and completed after.
 Its delivery id, the `webhook-id`, is `evt-<subscription>-<complaint>-<seq>`:
 a retry after a worker died mid-send repeats it, so a receiver that
 deduplicates by it sees each event once. A delivered event moves the feed's
@@ -12,6 +13,7 @@ cursor in the same transaction as its attempt's outcome.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Callable
 
 import asyncpg
@@ -20,12 +22,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities import case_feed_store as feeds
 from activities.delivery_store import disable_endpoint, endpoint_secrets, route_delivered
+from activities.route_claims import claim_route
 from activities.sending import HttpSender, activity_log, worker_name
 from delivery import metrics
 from delivery.case_events import case_event_delivery_id, event_payload
-from delivery.retry import Backoff, webhook_verdict
+from delivery.retry import Backoff, Verdict, webhook_verdict
 from delivery.settings import DeliverySettings
-from delivery.webhooks import post_webhook
+from delivery.webhooks import WebhookAnswer, post_webhook
 from schemas.case_feed import CaseEventDelivery, CaseEventOutcome, FeedBatch, FeedRead, FeedStop
 from workflows.delivery import GAVE_UP
 
@@ -33,10 +36,6 @@ from workflows.delivery import GAVE_UP
 BATCH = 100
 # A feed's run continues as new after delivering this many events.
 EVENTS_PER_RUN = 500
-# Advisory lock namespace of one event's sending (with a hash of its delivery id).
-EVENT_LOCK = "complaints/case-event/"
-
-
 
 class CaseFeedActivities:
     def __init__(self, pool: asyncpg.Pool, settings: DeliverySettings, events_per_run: int = EVENTS_PER_RUN) -> None:
@@ -73,39 +72,50 @@ class CaseFeedActivities:
         attempt = activity.info().attempt
         delivery_id = case_event_delivery_id(request.subscription_id, request.complaint_id, request.seq)
         log = activity_log(complaint_id=request.complaint_id, subscription_id=request.subscription_id, seq=request.seq)
-        async with self.pool.acquire() as conn:
-            lock_key = EVENT_LOCK + delivery_id
-            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key):
-                log.info("another attempt is still sending this event; waiting")
-                raise ApplicationError("another attempt is still sending", type="DeliveryBusy", next_retry_delay=self.settings.first_retry)
-            try:
-                return await self._deliver(conn, request, delivery_id, attempt, log)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
-
-    async def _deliver(self, conn: asyncpg.Connection, request: CaseEventDelivery, delivery_id: str, attempt: int,
-                       log: Any) -> CaseEventOutcome:
-        row = await feeds.event_for_delivery(conn, request.subscription_id, request.complaint_id, request.seq)
+        row = await feeds.event_for_delivery(self.pool, request.subscription_id, request.complaint_id, request.seq)
         if row is None or not row["active"]:
             log.info("subscription removed: event not sent")
             return "unsubscribed"
         if row["seq"] is None:
             raise ApplicationError(f"case event {request.seq} not found", type=GAVE_UP, non_retryable=True)
         url = row["url"]
-        if await route_delivered(conn, delivery_id, url):
-            await feeds.advance_cursor(conn, request.subscription_id, request.complaint_id, request.seq)
+        if row["endpoint_disabled"]:
+            if await route_delivered(self.pool, delivery_id, url):  # by an attempt that timed out, before the 410
+                await feeds.advance_cursor(self.pool, request.subscription_id, request.complaint_id, request.seq)
+                return "delivered"
+            raise ApplicationError(f"endpoint disabled: {row['disabled_reason']}", type=GAVE_UP, non_retryable=True)
+        claim = await claim_route(
+            self.pool, delivery_id=delivery_id, target=url, channel="event", attempt=attempt, worker=self.worker,
+            lease=self.settings.route_lease,
+        )  # fmt: skip
+        if claim.delivered:
+            await feeds.advance_cursor(self.pool, request.subscription_id, request.complaint_id, request.seq)
             log.info("case event already delivered by an earlier attempt")
             return "delivered"
-        if row["endpoint_disabled"]:
-            raise ApplicationError(f"endpoint disabled: {row['disabled_reason']}", type=GAVE_UP, non_retryable=True)
+        if claim.busy:
+            log.info("another attempt is still sending this event; waiting")
+            raise ApplicationError("another attempt is still sending", type="DeliveryBusy", next_retry_delay=self.settings.first_retry)
         payload = event_payload(request.complaint_id, row["seq"], row["kind"], row["actor"], row["at"], row["channel"], row["data"])
-        attempt_id = await feeds.begin_event_attempt(conn, delivery_id, url, attempt, self.worker)
-        secrets = await endpoint_secrets(conn, url)
-        answer = await post_webhook(self.sender.client, url, delivery_id, payload, secrets)
+        secrets = await endpoint_secrets(self.pool, url)
+        answer = await self._post(url, delivery_id, payload, secrets)
         code = answer.status
         error = answer.error or (None if code and code < 300 else f"HTTP {code}")
         verdict = webhook_verdict(code)
         log = log.bind(event_type=payload["type"], response_code=code)
+        async with self.pool.acquire() as conn:
+            return await self._settle(conn, request, url, claim.attempt_id, verdict, code, error, answer.retry_after, attempt, log)
+
+    async def _post(self, url: str, delivery_id: str, payload: dict[str, Any], secrets: list[str]) -> WebhookAnswer:
+        """Post once, cut off at the settings' send limit (the route's claim outlasts it)."""
+        limit = self.settings.send_limit.total_seconds()
+        try:
+            async with asyncio.timeout(limit):
+                return await post_webhook(self.sender.client, url, delivery_id, payload, secrets)
+        except TimeoutError:
+            return WebhookAnswer(status=None, error=f"no answer within {limit:g} s")
+
+    async def _settle(self, conn: asyncpg.Connection, request: CaseEventDelivery, url: str, attempt_id: int, verdict: Verdict,
+                      code: int | None, error: str | None, retry_after: float | None, attempt: int, log: Any) -> CaseEventOutcome:
         if verdict == "delivered":
             async with conn.transaction():
                 await feeds.end_event_attempt(conn, attempt_id, "delivered", code, None)
@@ -119,7 +129,7 @@ class CaseFeedActivities:
             log.warning("case event endpoint gone: endpoint disabled")
             raise ApplicationError(f"event gave up: {error}", type=GAVE_UP, non_retryable=True)
         await feeds.end_event_attempt(conn, attempt_id, "failed", code, error)
-        delay = self.backoff.delay(attempt, verdict, answer.retry_after)
+        delay = self.backoff.delay(attempt, verdict, retry_after)
         metrics.RETRIED.labels("event").inc()
         log.warning("case event attempt failed", error=error, retry_in=delay.total_seconds())
         raise ApplicationError(f"event attempt {attempt} failed: {error}", type="DeliveryFailed", next_retry_delay=delay)

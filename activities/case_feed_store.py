@@ -69,15 +69,6 @@ async def event_for_delivery(conn: Db, subscription_id: int, complaint_id: str, 
     return await conn.fetchrow(EVENT_FOR_DELIVERY, subscription_id, complaint_id, seq)
 
 
-async def begin_event_attempt(conn: Db, delivery_id: str, url: str, attempt: int, worker: str) -> int:
-    """Record the attempt before the request goes out (a worker killed mid-send leaves a trace)."""
-    return await conn.fetchval(
-        "INSERT INTO delivery_attempts (delivery_id, notification_id, channel, target, attempt, worker) "
-        "VALUES ($1, NULL, 'event', $2, $3, $4) RETURNING id",
-        delivery_id, url, attempt, worker,
-    )  # fmt: skip
-
-
 async def end_event_attempt(conn: asyncpg.Connection, attempt_id: int, outcome: str, response_code: int | None,
                             error: str | None) -> None:
     await conn.execute(

@@ -1,14 +1,16 @@
 """The delivery activities: plan a notification's routes, try one route once, settle the row.
 
 Each is idempotent. `deliver` is the one that talks to the outside: it
-records the attempt before sending and its outcome after, so a worker killed
-between the two leaves an attempt without an outcome, and the retry sends
-the same message again with the same idempotency key (at most twice, never
-lost). Temporal retries it with the delay it names (delivery/retry.py).
+claims its route with the attempt's row before sending (activities/route_claims.py)
+and records the outcome after, so a worker killed between the two leaves an
+attempt without an outcome, and the retry sends the same message again with
+the same idempotency key (at most twice, never lost). Temporal retries it with
+the delay it names (delivery/retry.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -20,6 +22,7 @@ from activities import delivery_store as store
 from activities.sending import HttpSender, activity_log, worker_name
 from activities.delivery_starter import DeliveryStarter
 from activities.policies import PolicyBook
+from activities.route_claims import claim_route
 from delivery import metrics
 from delivery.email import EmailFailure, message_id, send_email
 from delivery.messages import NotificationContext, chat_payload, email_message, webhook_payload
@@ -39,9 +42,6 @@ from workflows.delivery import GAVE_UP
 
 # An attempt finding another still on the wire (a timed-out attempt not yet dead) waits this long.
 BUSY_RETRY = timedelta(seconds=1)
-# Advisory lock namespace of deliveries (with a hash of delivery id and target as the key).
-DELIVERY_LOCK = "complaints/delivery/"
-
 
 
 class DeliveryActivities:
@@ -112,29 +112,35 @@ class DeliveryActivities:
         route = request.route
         attempt = activity.info().attempt
         log = activity_log(notification_id=request.notification_id, channel=route.channel)
+        row = await store.notification_for_delivery(self.pool, request.notification_id)
+        if row is None:
+            raise ApplicationError("notification not found", type=GAVE_UP, non_retryable=True)
+        log = log.bind(complaint_id=row["complaint_id"])
+        claim = await claim_route(
+            self.pool, delivery_id=request.delivery_id, target=route.target, channel=route.channel, attempt=attempt,
+            worker=self.worker, lease=self.settings.route_lease, notification_id=request.notification_id,
+        )  # fmt: skip
+        if claim.delivered:
+            # An attempt Temporal had given up on (timed out) got through before this one could start.
+            log.info("route already delivered by an earlier attempt")
+            return
+        if claim.busy:
+            log.info("another attempt is still sending; waiting")
+            raise ApplicationError("another attempt is still sending", type="DeliveryBusy", next_retry_delay=BUSY_RETRY)
+        verdict, code, retry_after, error = await self._send(row, request)
         async with self.pool.acquire() as conn:
-            lock_key = f"{DELIVERY_LOCK}{request.delivery_id}/{route.target}"
-            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key):
-                log.info("another attempt is still sending; waiting")
-                raise ApplicationError("another attempt is still sending", type="DeliveryBusy", next_retry_delay=BUSY_RETRY)
-            try:
-                row = await store.notification_for_delivery(conn, request.notification_id)
-                if row is None:
-                    raise ApplicationError("notification not found", type=GAVE_UP, non_retryable=True)
-                log = log.bind(complaint_id=row["complaint_id"])
-                if await store.route_delivered(conn, request.delivery_id, route.target):
-                    # An attempt Temporal had given up on (timed out) got through before this one could start.
-                    log.info("route already delivered by an earlier attempt")
-                    return
-                attempt_id = await store.begin_attempt(
-                    conn, request.notification_id, request.delivery_id, route.channel, route.target, attempt, self.worker
-                )
-                verdict, code, retry_after, error = await self._send(conn, row, request)
-                await self._settle(conn, attempt_id, request, verdict, code, retry_after, error, attempt, log)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", lock_key)
+            await self._settle(conn, claim.attempt_id, request, verdict, code, retry_after, error, attempt, log)
 
-    async def _send(self, conn: asyncpg.Connection, row: asyncpg.Record, request: ChannelDelivery) -> tuple[Verdict, int | None, float | None, str | None]:
+    async def _send(self, row: asyncpg.Record, request: ChannelDelivery) -> tuple[Verdict, int | None, float | None, str | None]:
+        """Send once, cut off at the settings' send limit (the route's claim outlasts it)."""
+        limit = self.settings.send_limit.total_seconds()
+        try:
+            async with asyncio.timeout(limit):
+                return await self._send_now(row, request)
+        except TimeoutError:
+            return "retry", None, None, f"no answer within {limit:g} s"
+
+    async def _send_now(self, row: asyncpg.Record, request: ChannelDelivery) -> tuple[Verdict, int | None, float | None, str | None]:
         context = self._context(row, request.delivery_id)
         route = request.route
         if route.channel == "email":
@@ -147,7 +153,7 @@ class DeliveryActivities:
                 return email_verdict(failure.retryable), failure.code, None, failure.reason
             return "delivered", 250, None, None
         payload = webhook_payload(context) if route.channel == "webhook" else chat_payload(context)
-        secrets = await store.endpoint_secrets(conn, route.target)
+        secrets = await store.endpoint_secrets(self.pool, route.target)
         answer = await post_webhook(self.sender.client, route.target, request.delivery_id, payload, secrets)
         error = answer.error or (None if answer.status and answer.status < 300 else f"HTTP {answer.status}")
         return webhook_verdict(answer.status), answer.status, answer.retry_after, error

@@ -57,23 +57,6 @@ async def route_delivered(conn: asyncpg.Pool | asyncpg.Connection, delivery_id: 
     ))  # fmt: skip
 
 
-async def begin_attempt(conn: asyncpg.Connection, notification_id: int, delivery_id: str, channel: str, target: str,
-                        attempt: int, worker: str) -> int:
-    """Record an attempt before anything goes out (so a worker killed mid-send leaves a trace), and mark the row sending."""
-    async with conn.transaction():
-        attempt_id = await conn.fetchval(
-            "INSERT INTO delivery_attempts (delivery_id, notification_id, channel, target, attempt, worker) "
-            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            delivery_id, notification_id, channel, target, attempt, worker,
-        )  # fmt: skip
-        await conn.execute(
-            "UPDATE notifications SET attempts = attempts + 1, "
-            "status = CASE WHEN status = 'delivered' THEN status ELSE 'sending' END WHERE id = $1",
-            notification_id,
-        )
-    return attempt_id
-
-
 async def end_attempt(conn: asyncpg.Connection, attempt_id: int, notification_id: int, outcome: str,
                       response_code: int | None = None, error: str | None = None) -> None:
     """Complete the attempt and move the row: delivered, or retrying (a row some route delivered stays delivered)."""

@@ -38,7 +38,7 @@ class HttpSender:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            timeout = self.settings.request_timeout or self.settings.attempt_timeout * 0.8
+            timeout = self.settings.webhook_timeout
             self._client = httpx.AsyncClient(timeout=timeout.total_seconds(), follow_redirects=False)
         return self._client
 

@@ -22,6 +22,8 @@ SmtpSecurity = Literal["plain", "starttls", "tls"]
 SMTP_SCHEMES: dict[str, SmtpSecurity] = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
 DEFAULT_PORTS = {"plain": 25, "starttls": 587, "tls": 465}
 DEFAULT_SENDER = "complaints@localhost"
+# A route's claim outlasts the longest send by this much (activities/route_claims.py).
+LEASE_MARGIN = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class DeliverySettings:
     # One attempt (connect, send, answer) may take this long before Temporal retries it elsewhere.
     attempt_timeout: timedelta = timedelta(seconds=30)
     # How long a webhook request may take; None: 80% of attempt_timeout, so an attempt ends before Temporal
-    # retries it. Longer only costs overlap, which the delivery lock turns into waiting (workflows/delivery.py).
+    # retries it. Longer only costs overlap, which the route's claim turns into waiting (activities/route_claims.py).
     request_timeout: timedelta | None = None
     # A case's feed to a subscription with nothing left to send waits this long for more before it ends.
     feed_idle: timedelta = timedelta(seconds=60)
@@ -69,6 +71,21 @@ class DeliverySettings:
     metrics_address: str = "127.0.0.1"
     # Addresses that also get a team's escalations (COMPLAINTS_TEAM_EMAILS="billing=leads@example.com,...").
     team_emails: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def webhook_timeout(self) -> timedelta:
+        return self.request_timeout or self.attempt_timeout * 0.8
+
+    @property
+    def send_limit(self) -> timedelta:
+        """The longest one send may take, whatever its channel: it is cut off there."""
+        smtp = timedelta(seconds=self.smtp.timeout) if self.smtp is not None else timedelta(0)
+        return max(self.attempt_timeout, self.webhook_timeout, smtp)
+
+    @property
+    def route_lease(self) -> timedelta:
+        """How long an attempt's claim on its route lasts: a send still on the wire is never sent beside."""
+        return self.send_limit + LEASE_MARGIN
 
 
 def delivery_settings(environ: Mapping[str, str] | None = None) -> DeliverySettings:

@@ -13,8 +13,8 @@ activity (activities/delivery_activities.py):
    dead row queues a notice for the case's supervisor on another channel.
 
 Two workers never send one notification at once: one workflow, one attempt
-per route at a time, and deliver holds an advisory lock on the delivery id
-while it sends (a timed-out attempt still on the wire makes the next wait).
+per route at a time, and deliver claims its route before it sends
+(activities/route_claims.py: a timed-out attempt still on the wire makes the next wait).
 """
 
 from __future__ import annotations

@@ -172,7 +172,10 @@ CREATE TABLE delivery_attempts (
     outcome         text CHECK (outcome IN ('delivered', 'failed', 'gave_up')),
     response_code   integer,
     error           text,
-    worker          text
+    worker          text,
+    -- Until when this attempt may still be on the wire: another attempt on the route waits for its
+    -- outcome or for this instant (activities/route_claims.py). NULL: the attempt holds no claim.
+    lease_until     timestamptz
 );
 
 CREATE INDEX delivery_attempts_notification_idx ON delivery_attempts (notification_id, id);

@@ -1,0 +1,75 @@
+"""One sender per route: an attempt claims its (delivery id, target) before anything goes out.
+
+The claim is the attempt's own row in delivery_attempts, written before the send, with `lease_until`: how
+long that send may still be on the wire (DeliverySettings.route_lease). Another attempt on the same route,
+a retry of one that timed out while its request still ran, finds the row and waits (DeliveryBusy) until the
+row has an outcome or its lease has run out. A worker killed mid-send leaves a row without an outcome: once
+its lease is over, the retry sends again, with the same idempotency key (at most twice, never lost).
+
+A claim is one short transaction, serialised per route by a transaction-scoped advisory lock, so no pooled
+connection is held while a message is on the wire (decision 0011).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+
+# Advisory lock namespace of the claims (with a hash of delivery id and target as the key).
+ROUTE_LOCK = "complaints/route/"
+
+ROUTE_STATE = """
+SELECT coalesce(bool_or(outcome = 'delivered'), false) AS delivered,
+       coalesce(bool_or(outcome IS NULL AND lease_until > clock_timestamp()), false) AS busy
+FROM delivery_attempts WHERE delivery_id = $1 AND target = $2
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What an attempt found on its route: send under `attempt_id`, or nothing to send (delivered or busy)."""
+
+    attempt_id: int | None = None
+    delivered: bool = False
+
+    @property
+    def busy(self) -> bool:
+        return self.attempt_id is None and not self.delivered
+
+
+async def claim_route(
+    pool: asyncpg.Pool,
+    *,
+    delivery_id: str,
+    target: str,
+    channel: str,
+    attempt: int,
+    worker: str,
+    lease: timedelta,
+    notification_id: int | None = None,
+) -> Claim:
+    """Record this attempt as the route's sender, unless the route was delivered or another attempt holds it.
+
+    notification_id: the notification's row also counts the attempt and shows `sending` (None for a case
+    event sent to a subscription)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{ROUTE_LOCK}{delivery_id}/{target}")
+        state = await conn.fetchrow(ROUTE_STATE, delivery_id, target)
+        if state["delivered"]:
+            return Claim(delivered=True)
+        if state["busy"]:
+            return Claim()
+        attempt_id = await conn.fetchval(
+            "INSERT INTO delivery_attempts (delivery_id, notification_id, channel, target, attempt, worker, lease_until) "
+            "VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + $7::interval) RETURNING id",
+            delivery_id, notification_id, channel, target, attempt, worker, lease,
+        )  # fmt: skip
+        if notification_id is not None:
+            await conn.execute(
+                "UPDATE notifications SET attempts = attempts + 1, "
+                "status = CASE WHEN status = 'delivered' THEN status ELSE 'sending' END WHERE id = $1",
+                notification_id,
+            )
+        return Claim(attempt_id=attempt_id)

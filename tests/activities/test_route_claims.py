@@ -1,0 +1,68 @@
+"""A route's claim (activities/route_claims.py): one sender per (delivery id, target), on real PostgreSQL.
+
+The racing and killed-worker tests in tests/delivery/test_delivery.py show the claim at work between
+workers; these pin its three answers and its lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+from activities.route_claims import claim_route
+
+LEASE = timedelta(seconds=30)
+
+
+def route() -> dict:
+    return dict(delivery_id=f"evt-{uuid.uuid4().hex[:8]}", target="https://hooks.example.com/crm", channel="event", worker="w1")
+
+
+async def test_the_first_attempt_claims_the_route_and_a_second_finds_it_busy(pool):
+    where = route()
+    first = await claim_route(pool, **where, attempt=1, lease=LEASE)
+    second = await claim_route(pool, **where, attempt=2, lease=LEASE)
+    assert first.attempt_id is not None and not first.busy
+    assert second.busy and second.attempt_id is None and not second.delivered
+    lease_until, started = await pool.fetchrow("SELECT lease_until, started_at FROM delivery_attempts WHERE id = $1", first.attempt_id)
+    assert timedelta(seconds=29) < lease_until - started <= LEASE
+
+
+async def test_an_outcome_frees_the_route_and_a_delivery_ends_it(pool):
+    where = route()
+    failed = await claim_route(pool, **where, attempt=1, lease=LEASE)
+    await pool.execute("UPDATE delivery_attempts SET outcome = 'failed' WHERE id = $1", failed.attempt_id)
+    retried = await claim_route(pool, **where, attempt=2, lease=LEASE)
+    assert retried.attempt_id is not None
+    await pool.execute("UPDATE delivery_attempts SET outcome = 'delivered' WHERE id = $1", retried.attempt_id)
+    after = await claim_route(pool, **where, attempt=3, lease=LEASE)
+    assert after.delivered and after.attempt_id is None
+
+
+async def test_an_attempt_that_never_reported_holds_the_route_until_its_lease_ends(pool):
+    """A worker killed mid-send leaves no outcome: the route waits for the lease, then the retry sends."""
+    where = route()
+    killed = await claim_route(pool, **where, attempt=1, lease=timedelta(milliseconds=300))
+    assert (await claim_route(pool, **where, attempt=2, lease=LEASE)).busy
+    await asyncio.sleep(0.4)
+    retry = await claim_route(pool, **where, attempt=3, lease=LEASE)
+    assert retry.attempt_id not in (None, killed.attempt_id)
+
+
+async def test_attempts_racing_for_one_route_give_it_to_one(pool):
+    where = route()
+    claims = await asyncio.gather(*(claim_route(pool, **where, attempt=n, lease=LEASE) for n in range(1, 9)))
+    assert sum(claim.attempt_id is not None for claim in claims) == 1
+    assert await pool.fetchval("SELECT count(*) FROM delivery_attempts WHERE delivery_id = $1", where["delivery_id"]) == 1
+
+
+async def test_a_notification_s_claim_counts_the_attempt_on_its_row(fresh_pool):
+    notification_id = await fresh_pool.fetchval(
+        "INSERT INTO notifications (complaint_id, clock, level, occurrence, recipient, recipient_role, reason, due_at, event_seq) "
+        "VALUES ('C-1', 'promise:P1', 2, 1, 'sup', 'supervisor', 'overdue', now(), 1) RETURNING id"
+    )
+    where = {**route(), "channel": "webhook"}
+    await claim_route(fresh_pool, **where, attempt=1, lease=LEASE, notification_id=notification_id)
+    row = await fresh_pool.fetchrow("SELECT status, attempts FROM notifications WHERE id = $1", notification_id)
+    assert (row["status"], row["attempts"]) == ("sending", 1)
