@@ -11,6 +11,7 @@ from cli.cases import cmd_action, cmd_show, cmd_start
 from cli.codec_server import cmd_codec_server
 from cli.common import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_OK, CliError, Session, first_line, print_error
 from cli.fleet import cmd_list
+from cli.letters import cmd_letters_render
 from cli.notifications import cmd_notifications_ack, cmd_notifications_list
 from cli.parser import build_parser
 from cli.roster import cmd_roster_list, cmd_roster_load
@@ -45,7 +46,8 @@ async def amain(argv: Sequence[str] | None = None) -> int:
         if args.command == "api_token":
             return cmd_api_token(args, settings)
         session = Session(settings, args.timeout)
-        handler = {"start": cmd_start, "action": cmd_action, "show": cmd_show, "list": cmd_list}[args.command]
+        handler = {"start": cmd_start, "action": cmd_action, "show": cmd_show, "list": cmd_list,
+                   "letters_render": cmd_letters_render}[args.command]  # fmt: skip
         return await handler(args, session)
     except CliError as error:
         print_error(f"error: {error.message}")

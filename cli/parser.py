@@ -332,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_webhooks_parser(commands, _Parser, _who_runs_this())
 
+    from cli.letters import add_letters_parser
+
+    add_letters_parser(commands, _Parser)
+
     from codec.server import add_arguments as add_codec_server_arguments
 
     codec_server = commands.add_parser(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +31,8 @@ pytest_plugins = ["tests.support.pg_fixtures"]
 # A developer's own `temporal` CLI profile (~/.config/temporalio/temporal.toml) must not take the tests off
 # their embedded servers: point the config file at one that does not exist, for this process and its children.
 os.environ.setdefault("TEMPORAL_CONFIG_FILE", str(Path(__file__).parent / "no-temporal-profile.toml"))
+# Nor may a test that forgets DATABASE_URL start the embedded PostgreSQL in the developer's ./data.
+os.environ.setdefault("COMPLAINTS_DATA_DIR", tempfile.mkdtemp(prefix="complaints-test-data-"))
 
 BIN_DIR = Path(sys.executable).parent
 

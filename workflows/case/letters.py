@@ -128,26 +128,9 @@ class LetterRules:
         if state.customer.email is None or self.policy is None:
             return []
         owner = self.agents.get(state.owner) if state.owner else None
-        clocks = {clock.name: clock for clock in state.clocks}
-        promised = [p.due_at for p in state.open_promises]
+        owner_name = owner.name if owner is not None else None
         return [
-            SendLetter(
-                complaint_id=state.complaint_id,
-                letter=letter.name,
-                template=letter.template,
-                occurrence=letter.occurrence,
-                to=state.customer.email,
-                customer_name=state.customer.name,
-                summary=state.summary,
-                received_at=state.received_at,
-                time_zone=self.policy.calendar.time_zone,
-                owner_name=owner.name if owner is not None else None,
-                message=letter.message,
-                resolution=state.resolution.text if state.resolution is not None else None,
-                resolution_due=clocks["resolution"].due_at if "resolution" in clocks else None,
-                next_update_by=clocks["customer_update"].due_at if "customer_update" in clocks else None,
-                promised_by=max(promised) if promised else None,
-            )
+            letter_input(state, self.policy, letter, owner_name, to=state.customer.email)
             for letter in state.letters
             if letter.status == "sending"
         ]
@@ -209,3 +192,27 @@ class LetterRules:
         for key, value in {**changes, "updated_at": now}.items():
             setattr(letter, key, value)
         return letter
+
+
+def letter_input(state: CaseState, policy: ResolvedPolicy, letter: Letter, owner_name: str | None, to: str) -> SendLetter:
+    """A letter of the case as it reads now: what the send_letter activity emails, and what `letters render`
+    prints for posting (cli/letters.py)."""
+    clocks = {clock.name: clock for clock in state.clocks}
+    promised = [p.due_at for p in state.open_promises]
+    return SendLetter(
+        complaint_id=state.complaint_id,
+        letter=letter.name,
+        template=letter.template,
+        occurrence=letter.occurrence,
+        to=to,
+        customer_name=state.customer.name,
+        summary=state.summary,
+        received_at=state.received_at,
+        time_zone=policy.calendar.time_zone,
+        owner_name=owner_name,
+        message=letter.message,
+        resolution=state.resolution.text if state.resolution is not None else None,
+        resolution_due=clocks["resolution"].due_at if "resolution" in clocks else None,
+        next_update_by=clocks["customer_update"].due_at if "customer_update" in clocks else None,
+        promised_by=max(promised) if promised else None,
+    )
