@@ -31,7 +31,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from schemas.case_feed import CaseEventDelivery, CaseFeed, FeedBatch, FeedEnd, FeedRead, FeedStop
     from workflows.activity_options import DB_RETRY, DB_TIMEOUT
-    from workflows.delivery import send_retry_policy
+    from workflows.delivery import send_failure, send_retry_policy
 
 WORKFLOW_TYPE = "CaseFeedWorkflow"
 WAKE_SIGNAL = "events_recorded"
@@ -101,11 +101,7 @@ class CaseFeedWorkflow:
                 retry_policy=send_retry_policy(batch.first_retry, batch.max_retry),
             )
         except ActivityError as error:
-            cause = error.cause
-            reason = str(cause) if cause is not None else str(error)
-            if cause is not None and cause.cause is not None:  # a timeout: the last attempt's failure is its cause
-                reason = f"{reason}: {cause.cause}"
-            reason = reason[:500] or type(cause).__name__
+            reason = send_failure(error)
         await workflow.execute_activity(
             "stop_case_feed",
             FeedStop(subscription_id=feed.subscription_id, complaint_id=feed.complaint_id, seq=seq, error=reason),

@@ -52,6 +52,16 @@ def send_retry_policy(first_retry: timedelta, max_retry: timedelta) -> RetryPoli
     return RetryPolicy(initial_interval=first_retry, maximum_interval=max_retry, non_retryable_error_types=[GAVE_UP])
 
 
+def send_failure(error: ActivityError) -> str:
+    """Why a sending activity ended unsent, in at most 500 characters: its last failure, and for a give-up
+    age that ran out, the timeout with the last attempt's failure (its cause)."""
+    cause = error.cause
+    reason = str(cause) if cause is not None else str(error)
+    if cause is not None and cause.cause is not None:
+        reason = f"{reason}: {cause.cause}"
+    return reason[:500] or type(cause).__name__
+
+
 def delivery_workflow_id(request: DeliveryRequest) -> str:
     return f"{WORKFLOW_ID_PREFIX}{request.complaint_id}-{request.notification_id}"
 
@@ -87,7 +97,5 @@ class DeliveryWorkflow:
                 retry_policy=send_retry_policy(plan.first_retry, plan.max_retry),
             )
         except ActivityError as error:
-            cause = error.cause
-            reason = str(cause) if cause is not None else str(error)
-            return ChannelResult(route=route, delivered=False, error=reason[:500] or type(cause).__name__)
+            return ChannelResult(route=route, delivered=False, error=send_failure(error))
         return ChannelResult(route=route, delivered=True)

@@ -11,6 +11,9 @@ import pytest
 from delivery.retry import Backoff, email_verdict, give_up_at, webhook_verdict
 from delivery.webhooks import retry_after_seconds, signed_headers
 from standardwebhooks.webhooks import Webhook
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError, TimeoutType
+
+from workflows.delivery import send_failure
 
 BACKOFF = Backoff(first=timedelta(seconds=1), cap=timedelta(seconds=60), slow=timedelta(minutes=15))
 
@@ -85,3 +88,24 @@ def test_a_bad_give_up_age_is_named_by_its_dotted_path():
     text = DEFAULT_POLICIES_PATH.read_text().replace('delivery_give_up = "10 minutes"', 'delivery_give_up = "soon"')
     with pytest.raises(PolicyFileError, match=r"policies\.demo\.delivery_give_up"):
         parse_policies(tomllib.loads(text), "test")
+
+
+def _activity_error(cause: BaseException) -> ActivityError:
+    error = ActivityError("activity failed", scheduled_event_id=5, started_event_id=6, identity="w1", activity_type="deliver",
+                          activity_id="1", retry_state=RetryState.TIMEOUT)  # fmt: skip
+    error.__cause__ = cause
+    return error
+
+
+def test_a_send_that_ran_out_of_time_says_so_and_what_its_last_attempt_met():
+    last = ApplicationError("webhook attempt 7 failed: HTTP 503", type="DeliveryFailed")
+    timeout = TimeoutError("activity ScheduleToClose timeout", type=TimeoutType.SCHEDULE_TO_CLOSE, last_heartbeat_details=[])
+    timeout.__cause__ = last
+    assert send_failure(_activity_error(timeout)) == (
+        "activity ScheduleToClose timeout: DeliveryFailed: webhook attempt 7 failed: HTTP 503"
+    )
+
+
+def test_a_send_that_gave_up_gives_its_reason_in_at_most_500_characters():
+    assert send_failure(_activity_error(ApplicationError("webhook gave up: HTTP 410", type="DeliveryGaveUp"))) == "DeliveryGaveUp: webhook gave up: HTTP 410"
+    assert len(send_failure(_activity_error(ApplicationError("x" * 2_000)))) == 500
