@@ -82,7 +82,8 @@ def test_the_give_up_age_is_the_policys_on_its_calendar_else_the_workers():
 
 
 def test_a_bad_give_up_age_is_named_by_its_dotted_path():
-    from activities.policies import PolicyFileError, parse_policies
+    from activities.policies import parse_policies
+    from activities.policy_file import PolicyFileError
     from config import DEFAULT_POLICIES_PATH
 
     text = DEFAULT_POLICIES_PATH.read_text().replace('delivery_give_up = "10 minutes"', 'delivery_give_up = "soon"')

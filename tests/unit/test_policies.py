@@ -12,7 +12,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.policies import PolicyBook, PolicyFileError, UnknownPolicy, load_policies
+from activities.policies import PolicyBook, UnknownPolicy, load_policies
+from activities.policy_file import PolicyFileError
 from activities.policy_activities import PolicyActivities
 from config import DEFAULT_POLICIES_PATH, load_settings
 from schemas.policy import SPAN_HELP, ResolvedPolicy, ResolvePolicyInput, Span
