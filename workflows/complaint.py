@@ -14,7 +14,6 @@ becomes an action, or a rejection, is workflows/messages.py.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any, Sequence
 
 from temporalio import workflow
@@ -23,10 +22,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.actions import Action
-    from schemas.activity_io import RecordCaseEvents
     from schemas.state import CaseOutcome, CaseState, ContinuedCase, TimelineEvent
-    from workflows import messages, opening, pacing
-    from workflows.activity_options import DB_RETRY, DB_TIMEOUT
+    from workflows import messages, opening
+    from workflows.case_writes import CaseWrites
     from workflows.lookups import look_up_for
     from workflows.alarm import Alarm
     from workflows import search_attributes as sa
@@ -53,18 +51,13 @@ class ComplaintWorkflow:
     def __init__(self, intake: RawValue) -> None:
         self._case: Case | None = None
         self._intake_error: str | None = None
-        self._persisted_seq = 0
         self._runs = 1
         self._actions_this_run = 0
         self._search_attributes: dict[str, Any] = {}
         # Actions apply one at a time in arrival order, even when one waits on a roster lookup.
         self._action_lock = asyncio.Lock()
-        # Pacing (workflows/pacing.py): until when the unwritten events may wait, the last event handed to a
-        # write, the previous action's time, and how many callers wait for writes.
-        self._gather_until: datetime | None = None
-        self._claimed_seq = 0
-        self._last_action_at: datetime | None = None
-        self._writes_awaited = 0
+        # What is in PostgreSQL, and when the next write is due (workflows/case_writes.py).
+        self._writes = CaseWrites()
         # The durable timers of the case's next clock instant and of a gathering's end (workflows/alarm.py).
         self._clock_alarm = Alarm("clocks")
         self._gather_alarm = Alarm("gathering")
@@ -88,8 +81,7 @@ class ComplaintWorkflow:
         self._keys.known.update(continued.key_ids)
         if workflow.info().continued_run_id is not None:  # the case's own continue-as-new, not a caller's start
             self._identity.mode = continued.identity_mode or "trusted-callers"
-        self._persisted_seq = carried.persisted_seq
-        self._claimed_seq = carried.persisted_seq
+        self._writes = CaseWrites(carried.persisted_seq)
         self._runs = carried.runs + 1
 
     @workflow.run
@@ -105,7 +97,7 @@ class ComplaintWorkflow:
             await self._open(case)
         await self._run_until_run_ends()
         if not case.closed:
-            carried = case.carry(self._persisted_seq, self._runs)
+            carried = case.carry(self._writes.persisted_seq, self._runs)
             info = workflow.info()
             self._log(
                 "continuing as new",
@@ -196,13 +188,7 @@ class ComplaintWorkflow:
 
         Returns the last seq written (at least seq). Changes nothing, records nothing.
         """
-        wanted = self._seq_to_wait_for(payloads)
-        self._writes_awaited += 1  # a paced case writes at once while anyone waits
-        try:
-            await workflow.wait_condition(lambda: self._persisted_seq >= wanted)
-        finally:
-            self._writes_awaited -= 1
-        return self._persisted_seq
+        return await self._writes.wait_for(self._seq_to_wait_for(payloads))
 
     def _validate_wait_for_writes(self, *payloads: RawValue) -> None:
         self._seq_to_wait_for(payloads)
@@ -270,21 +256,14 @@ class ComplaintWorkflow:
         # Checking and applying happen with no await between them, so concurrent
         # handlers always see each other's effects.
         now = workflow.now()
-        joins_pending_batch = case.event_count > self._claimed_seq
+        joins_pending_batch = self._writes.joins_pending_batch(case)
         events = case.apply(name, action, now)
         if not events:
             return events
         if verified_by is not None:  # the audit trail shows who vouched for the actor (workflows/identity_check.py)
             for event in events:
                 event.data["verified_by"] = verified_by
-        self._gather_until = pacing.gather_until(
-            applied_at=now,
-            previous_action_at=self._last_action_at,
-            joins_pending_batch=joins_pending_batch,
-            pending_until=self._gather_until,
-            closed=case.closed,
-        )
-        self._last_action_at = now
+        self._writes.action_applied(now, joins_pending_batch, case.closed)
         self._keep_alarms()
         self._post.send_due(case, self._keep_alarms)  # the owner's letter, sent by email
         self._log("action applied", actor=action.actor, action=name, seq=events[-1].seq)
@@ -317,7 +296,7 @@ class ComplaintWorkflow:
                 self._keep_alarms()
                 self._post.send_due(case, self._keep_alarms)  # a letter whose time has come
             if fired:
-                self._gather_until = None  # escalations and their notifications are never held
+                self._writes.gather_until = None  # escalations and their notifications are never held
                 self._keep_alarms()
                 for event in fired:
                     if event.kind == "escalated":
@@ -328,15 +307,16 @@ class ComplaintWorkflow:
                             level=event.data.get("level"),
                             recipient=event.data.get("recipient"),
                         )
-            if self._has_unpersisted() and self._write_due(on_its_timer=gathering_over):
+            if self._writes.unwritten(case) and self._writes.due(case, gathering_over, self._run_should_end):
                 await self._flush()
             elif self._run_should_end() and workflow.all_handlers_finished():
                 return
 
     def _loop_has_work(self) -> bool:
         """Events to write, the run's end, or an alarm that rang: the main loop's reasons to wake."""
+        case = self._opened_case()
         return (
-            (self._has_unpersisted() and self._write_due(on_its_timer=False))
+            (self._writes.unwritten(case) and self._writes.due(case, False, self._run_should_end))
             or (self._run_should_end() and workflow.all_handlers_finished())
             or self._clock_alarm.rang()
             or self._gather_alarm.rang()
@@ -350,7 +330,7 @@ class ComplaintWorkflow:
         however the SDK hands them over (workflows/alarm.py).
         """
         self._clock_alarm.set(self._opened_case().next_wake())
-        self._gather_alarm.set(self._gather_until)
+        self._gather_alarm.set(self._writes.gather_until)
 
     def _run_should_end(self) -> bool:
         case = self._opened_case()
@@ -362,44 +342,14 @@ class ComplaintWorkflow:
             return False  # the feedback window is open: feedback or a new contact may still come
         return self._actions_this_run >= MAX_ACTIONS_PER_RUN or workflow.info().is_continue_as_new_suggested()
 
-    def _has_unpersisted(self) -> bool:
-        return self._persisted_seq < self._opened_case().event_count
-
-    def _write_due(self, on_its_timer: bool) -> bool:
-        """Whether the unwritten events go now: always, unless a paced case is gathering a burst.
-
-        A gathering's end is its alarm's to tell (on_its_timer: the gathering alarm rang): were a
-        task that comes after the end but before the timer's firing to end the wait, the timer
-        would be canceled after it fired, which the time-skipping test server cannot take
-        (temporalio/sdk-java#3088), and the loop's commands would depend on the task's time.
-        """
-        if self._gather_until is None:
-            return True
-        return pacing.write_due(
-            now=workflow.now() if on_its_timer else None,
-            until=self._gather_until,
-            writes_awaited=self._writes_awaited > 0,
-            closed=self._opened_case().closed,
-            run_ending=self._run_should_end(),
-        )
-
     async def _flush(self) -> None:
         case = self._opened_case()
         # The search attributes follow the case once per write, not once per action: each upsert is
         # a visibility write on the server, and the actions a write batches need only the last.
         self._sync_search_attributes()
-        batch = pacing.next_batch(self._opened_case().events_after(self._persisted_seq))
-        self._gather_until = None
+        batch = self._writes.take_batch(case)
         self._keep_alarms()
-        self._claimed_seq = batch[-1].seq
-        info = workflow.info()
-        await workflow.execute_activity(
-            "record_case_events",
-            RecordCaseEvents(workflow_id=info.workflow_id, run_id=info.run_id, events=batch, state=case.state),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-        )
-        self._persisted_seq = batch[-1].seq
+        await self._writes.write(batch, case.state)
 
     # --- helpers -----------------------------------------------------------
 
