@@ -238,6 +238,8 @@ class CaseState(OutputMessage):
     feedback: Feedback | None = None
     contacts_received: int = 0
     reopened: int = 0
+    # When the case last reopened: a closing letter sent before it answered the case as it was then.
+    reopened_at: datetime | None = None
     related_case: str | None = None
     next_deadline: datetime | None = None
     event_count: int = 0

@@ -278,6 +278,27 @@ def test_after_three_days_the_summary_resolution_communication_is_refused_and_th
     assert case.state.status == "closed" and case.state.outcome == "resolved"
 
 
+def test_a_reopened_case_closes_again_only_after_a_new_closing_letter():
+    """The final response sent before the reopening answered the complaint as it was then."""
+    case = fca_case()
+    propose(case, later(60))
+    confirm(case, NOW + 4 * DAY)
+    case.apply("contact_customer", action("contact_customer", channel="letter", summary="Our final response", letter="final_response"), NOW + 4 * DAY)
+    assert case.state.status == "closed"
+    reopened_at = NOW + 5 * DAY
+    case.apply("new_contact", action("new_contact", actor=CUSTOMER, channel="chat", summary="Charged again"), reopened_at)
+    assert case.state.status == "in_progress" and case.state.reopened_at == reopened_at
+    refusal = closing_refusal(case.state, FCA, "resolved")
+    assert refusal is not None and "reopened" in refusal and "letter=final_response" in refusal
+
+    propose(case, reopened_at + DAY)
+    confirm(case, reopened_at + 2 * DAY)
+    assert case.state.status == "follow_through" and "letter=final_response" in (case.state.closing_awaits or "")
+    assert letter(case, "final_response").status == "drafted"
+    case.apply("contact_customer", action("contact_customer", channel="letter", summary="Our new final response", letter="final_response"), reopened_at + 2 * DAY)
+    assert case.state.status == "closed" and letter(case, "final_response").occurrence == 2
+
+
 def test_a_goodwill_settlement_also_waits_for_the_final_response():
     case = fca_case()
     case.learn_agent(case.agents[OWNER].model_copy(update={"authority_limit": 100}))

@@ -155,6 +155,7 @@ class ContactRules:
         self.state.confirmation_lapsed = False
         self.state.reminders_since_proposal = 0
         self.state.reopened += 1
+        self.state.reopened_at = now
         self._record(
             "case_reopened",
             actor,

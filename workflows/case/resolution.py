@@ -25,7 +25,8 @@ def closing_refusal(state: CaseState, policy: ResolvedPolicy | None, outcome: st
     """
     if policy is None or not policy.closing_letters or outcome == "withdrawn":
         return None
-    if any((letter := state.letter(name)) is not None and letter.status == "sent" for name in policy.closing_letters):
+    sent = [letter for name in policy.closing_letters if (letter := state.letter(name)) is not None and letter.status == "sent"]
+    if any(_since_reopening(state, letter.sent_at) for letter in sent):
         return None
     sendable = [name for name in policy.closing_letters if letter_refusal(state, policy, name) is None]
     sending = [name for name in policy.closing_letters if (letter := state.letter(name)) and letter.status == "sending"]
@@ -33,10 +34,15 @@ def closing_refusal(state: CaseState, policy: ResolvedPolicy | None, outcome: st
         step = f"it closes once letter {sending[0]}, being sent by email, has gone"
     else:
         step = f"send it with contact_customer letter={(sendable or policy.closing_letters[-1:])[0]}"
+    before = f" (the {sent[0].name} sent before the case reopened answered it as it was then)" if sent else ""
     return (
         f"case {state.complaint_id} cannot close as {outcome} yet: the {policy.name} policy closes a case only once "
-        f"the customer was sent its {' or '.join(policy.closing_letters)}; {step}"
+        f"the customer was sent its {' or '.join(policy.closing_letters)}{before}; {step}"
     )
+
+
+def _since_reopening(state: CaseState, sent_at: datetime | None) -> bool:
+    return state.reopened_at is None or (sent_at is not None and sent_at >= state.reopened_at)
 
 
 class ResolutionRules:
