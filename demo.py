@@ -27,7 +27,7 @@ from complaint_client.render import render_state, render_timeline
 from codec import keyring_for
 from config import SettingsError, load_settings
 from demo_cases import SCENARIOS
-from demo_cases.deliveries import Witness, print_deliveries, witnessed
+from demo_cases.deliveries import Witness, print_deliveries, print_letters, witnessed
 from logs import configure_logging
 from schemas import Roster
 from stack import running_stack
@@ -81,6 +81,8 @@ async def _work_the_cases(engine: ComplaintClient, pool, settings, witness: Witn
         print(render_timeline(await engine.timeline(complaint_id)))
         if outcome.escalations:
             await print_deliveries(witness, pool, complaint_id)
+        if state.letters:
+            await print_letters(witness, engine, complaint_id)
         kept = f"{outcome.promises_kept}/{outcome.promises_total}"
         if outcome.promises_kept_on_time < outcome.promises_kept:
             kept += f" ({outcome.promises_kept_on_time} on time)"

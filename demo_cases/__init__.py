@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from complaint_client import ComplaintClient
+from demo_cases.letters import answered_in_writing
 from demo_cases.ownership import joined_from_a_second_channel, transferred_with_a_handoff
 from demo_cases.promises import information_and_a_kept_promise, promise_escalated_live
 from demo_cases.resolutions import resolved_at_first_contact, second_resolution_accepted
@@ -55,5 +56,10 @@ SCENARIOS: list[Scenario] = [
         "A second contact joins the open case",
         "The customer writes in, then phones: the phone system's complaint joins the same case, with what she said.",
         joined_from_a_second_channel,
+    ),
+    Scenario(
+        "Answered in writing, under the FCA's rules",
+        "The engine emails the acknowledgement on receipt; the case closes only once the owner has posted the final response.",
+        answered_in_writing,
     ),
 ]

@@ -9,6 +9,7 @@ from typing import AsyncIterator
 
 from activities.delivery_store import endpoint_secrets
 from activities.notifications_store import list_notifications
+from complaint_client import ComplaintClient
 from delivery.settings import DeliverySettings, SmtpSettings
 from schemas import Roster
 from tools.harness.smtp_sink import SmtpSink
@@ -68,3 +69,22 @@ async def print_deliveries(witness: Witness, pool, complaint_id: str, timeout: f
         print(f"    webhook {call.path}  webhook-id {call.webhook_id}  {kind}  {signature}  answered {call.answered}")
     for notice in notices:
         print(f"    notification {notice.id}: {notice.status} after {notice.attempts} attempt(s)")
+
+
+async def print_letters(witness: Witness, engine: ComplaintClient, complaint_id: str, timeout: float = 20.0) -> None:
+    """Once no letter is still being sent: each letter of the case's policy, and each one's email at the sink."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (state := await engine.state(complaint_id)).letters and loop.time() < deadline:
+        if not any(letter.status == "sending" for letter in state.letters):
+            break
+        await asyncio.sleep(0.2)
+    print("\n  Letters:")
+    for letter in state.letters:
+        how = f" by {letter.channel}" if letter.channel else ""
+        why = f" ({letter.reason})" if letter.reason else ""
+        print(f"    {letter.name:<18} {letter.status}{how}{why}")
+    for received in witness.sink.received:
+        message = received.message
+        if message["X-Complaint-Id"] == complaint_id:
+            print(f"    mail    to {', '.join(received.recipients)}  \"{message['Subject']}\"  ({message['X-Complaint-Letter']})")
