@@ -1,5 +1,9 @@
 """The demo's witnesses of delivery: an SMTP sink and a webhook receiver on loopback, the roster pointed
-at them, and what arrived printed after the live escalation."""
+at them, and what arrived printed after the live escalation and after a case's letters.
+
+The crash drill and the benchmark have their own witness (tools/harness/delivery_witness.py), which rewires
+every agent's rows to it; the demo instead gives only the supervisors and managers a webhook in the roster it
+loads, so that its agents keep email alone."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from activities.notifications_store import list_notifications
 from complaint_client import ComplaintClient
 from delivery.settings import DeliverySettings, SmtpSettings
 from schemas import Roster
+from tools.harness.delivery_witness import email_key
 from tools.harness.smtp_sink import SmtpSink
 from tools.harness.webhook_receiver import WebhookReceiver, receiving
 
@@ -56,7 +61,7 @@ async def print_deliveries(witness: Witness, pool, complaint_id: str, timeout: f
             break
         await asyncio.sleep(0.2)
     keys = {f"ntf-{n.id}" for n in notices}
-    mails = [r for r in witness.sink.received if r.message["Message-ID"].split(".")[0].lstrip("<") in keys]
+    mails = [r for r in witness.sink.received if email_key(r.message) in keys]
     hooks = [r for r in witness.receiver.requests if r.webhook_id in keys]
     print(f"\n  Delivered: {len(mails)} email(s) to the SMTP sink on 127.0.0.1:{witness.sink.port}, "
           f"{len(hooks)} webhook call(s) to the receiver on {witness.receiver.base_url}")  # fmt: skip
