@@ -92,4 +92,4 @@ async def print_letters(witness: Witness, engine: ComplaintClient, complaint_id:
     for received in witness.sink.received:
         message = received.message
         if message["X-Complaint-Id"] == complaint_id:
-            print(f"    mail    to {', '.join(received.recipients)}  \"{message['Subject']}\"  ({message['X-Complaint-Letter']})")
+            print(f"    mail    to {', '.join(received.recipients)}  \"{message['Subject']}\"  ({str(message['X-Complaint-Letter']).strip()})")

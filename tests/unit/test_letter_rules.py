@@ -264,6 +264,8 @@ def test_an_fca_case_resolved_within_three_days_waits_for_its_summary_resolution
     closed = case.timeline[-1]
     assert (closed.kind, closed.data["outcome"], closed.data["summary_resolution"]) == ("case_closed", "resolved", True)
     assert case.state.closing_awaits is None
+    # The final response drafted at the proposal is not needed any more.
+    assert (letter(case, "final_response").status, letter(case, "final_response").reason) == ("skipped", "the case closed")
 
 
 def test_after_three_days_the_summary_resolution_communication_is_refused_and_the_final_response_is_owed():

@@ -79,9 +79,10 @@ class LetterRules:
         due = [letter.due_at for letter in self.state.letters if letter.status == "scheduled" and letter.due_at]
         return min(due) if due else None
 
-    def _skip_scheduled_letters(self, now: datetime, reason: str) -> None:
+    def _skip_waiting_letters(self, now: datetime, reason: str) -> None:
+        """Letters still scheduled or drafted are not needed any more (the owner may still send one by hand)."""
         for letter in self.state.letters:
-            if letter.status == "scheduled":
+            if letter.status in ("scheduled", "drafted"):
                 letter.status, letter.reason, letter.updated_at = "skipped", reason, now
 
     def _letters_on(self, trigger: LetterTrigger, now: datetime) -> None:

@@ -208,7 +208,7 @@ class ResolutionRules:
         )
         for clock in list(self.state.clocks):
             self._stop_clock(clock.name, now, "case closed")
-        self._skip_scheduled_letters(now, "the case closed")
+        self._skip_waiting_letters(now, "the case closed")
 
     def outcome(self) -> CaseOutcome:
         if self.state.outcome is None or self.state.closed_at is None:
