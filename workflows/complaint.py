@@ -56,6 +56,8 @@ class ComplaintWorkflow:
         self._search_attributes: dict[str, Any] = {}
         # Actions apply one at a time in arrival order, even when one waits on a roster lookup.
         self._action_lock = asyncio.Lock()
+        # Actions begun and not yet applied or refused: the main loop issues no command meanwhile (_loop_has_work).
+        self._actions_in_turn = 0
         # What is in PostgreSQL, and when the next write is due (workflows/case_writes.py).
         self._writes = CaseWrites()
         # The durable timers of the case's next clock instant and of a gathering's end (workflows/alarm.py).
@@ -175,12 +177,15 @@ class ComplaintWorkflow:
 
     async def _run_update(self, name: str, payload: RawValue, assertion: Assertion) -> CaseState:
         self._actions_this_run += 1
+        self._actions_in_turn += 1
         try:
             action, data = messages.read_action(name, payload)
             async with self._action_lock:
                 await self._apply_in_turn(name, action, data, assertion)
         except Rejection as rejection:
             raise ApplicationError(rejection.message, type=rejection.kind, non_retryable=True)
+        finally:
+            self._actions_in_turn -= 1
         return self._opened_case().state
 
     async def _wait_for_writes(self, *payloads: RawValue) -> int:
@@ -219,6 +224,7 @@ class ComplaintWorkflow:
         if self._case is None:
             return  # the workflow is failing for a bad intake; nothing to record
         self._actions_this_run += 1
+        self._actions_in_turn += 1
         try:
             async with self._action_lock:
                 await self._keys.learn(payload)
@@ -233,6 +239,8 @@ class ComplaintWorkflow:
             # recorded rejection, so the case keeps running and the fault is visible.
             self._reject_signal(name, payload, f"internal error: {type(error).__name__}: {error}", "InternalError")
             workflow.logger.exception("signal handler failed", extra={"action": name})
+        finally:
+            self._actions_in_turn -= 1
 
     def _reject_signal(
         self, name: str, payload: RawValue, reason: str, code: str, fields: tuple[str, ...] = ()
@@ -313,7 +321,16 @@ class ComplaintWorkflow:
                 return
 
     def _loop_has_work(self) -> bool:
-        """Events to write, the run's end, or an alarm that rang: the main loop's reasons to wake."""
+        """Events to write, the run's end, or an alarm that rang: the main loop's reasons to wake.
+
+        None while an action is in its turn. An action's identity check is a local activity, and the SDK
+        hands a live worker its result at times a replay does not (with the next task, say, beside an
+        activity's completion): were the loop to schedule a write between two actions' checks, the
+        replay would number its commands otherwise and the case would not replay (TMPRL1100). Waiting
+        for the actions in turn puts their commands first, however the results come.
+        """
+        if self._actions_in_turn:
+            return False
         case = self._opened_case()
         return (
             (self._writes.unwritten(case) and self._writes.due(case, False, self._run_should_end))
