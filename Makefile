@@ -62,6 +62,12 @@ bench: $(STAMP)
 bench-delivery: $(STAMP)
 	$(PY) -m bench --only delivery $(if $(SIZES),--delivery-sizes $(SIZES)) --output bench/results-delivery.json $(ARGS)
 
+# test_signed_actors.py RUNS times (default 10) in two processes while two more keep both cores busy: the load that
+# found decision 0012's replay fault. Random exploration: never part of `make test`.
+.PHONY: stress-signed
+stress-signed: $(STAMP)
+	$(PY) -m tools.under_load --runs $(or $(RUNS),10) tests/security/test_signed_actors.py
+
 # The crash drill for SEEDS seeds in a row (default 20: the seeds that once failed, then random ones),
 # one line per seed (docs/crash-drills.md). Random exploration lives here, never in `make test`.
 .PHONY: drill
