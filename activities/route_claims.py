@@ -61,9 +61,11 @@ async def claim_route(
             return Claim(delivered=True)
         if state["busy"]:
             return Claim()
+        # The lease counts from the attempt's own start: one clock reading for both.
         attempt_id = await conn.fetchval(
-            "INSERT INTO delivery_attempts (delivery_id, notification_id, channel, target, attempt, worker, lease_until) "
-            "VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + $7::interval) RETURNING id",
+            "INSERT INTO delivery_attempts (delivery_id, notification_id, channel, target, attempt, worker, started_at, lease_until) "
+            "SELECT $1, $2, $3, $4, $5, $6, now.at, now.at + $7::interval FROM (SELECT clock_timestamp() AS at) AS now "
+            "RETURNING id",
             delivery_id, notification_id, channel, target, attempt, worker, lease,
         )  # fmt: skip
         if notification_id is not None:
