@@ -13,7 +13,6 @@ cursor in the same transaction as its attempt's outcome.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Callable
 
 import asyncpg
@@ -23,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from activities import case_feed_store as feeds
 from activities.delivery_store import disable_endpoint, endpoint_secrets, route_delivered
 from activities.route_claims import claim_route
-from activities.sending import HttpSender, activity_log, worker_name
+from activities.sending import HttpSender, activity_log, cut_off, worker_name
 from delivery import metrics
 from delivery.case_events import case_event_delivery_id, event_payload
 from delivery.retry import Backoff, Verdict, webhook_verdict
@@ -97,22 +96,16 @@ class CaseFeedActivities:
             raise ApplicationError("another attempt is still sending", type="DeliveryBusy", next_retry_delay=self.settings.first_retry)
         payload = event_payload(request.complaint_id, row["seq"], row["kind"], row["actor"], row["at"], row["channel"], row["data"])
         secrets = await endpoint_secrets(self.pool, url)
-        answer = await self._post(url, delivery_id, payload, secrets)
+        answer = await cut_off(
+            self.settings.send_limit, post_webhook(self.sender.client, url, delivery_id, payload, secrets),
+            lambda why: WebhookAnswer(status=None, error=why),
+        )
         code = answer.status
         error = answer.error or (None if code and code < 300 else f"HTTP {code}")
         verdict = webhook_verdict(code)
         log = log.bind(event_type=payload["type"], response_code=code)
         async with self.pool.acquire() as conn:
             return await self._settle(conn, request, url, claim.attempt_id, verdict, code, error, answer.retry_after, attempt, log)
-
-    async def _post(self, url: str, delivery_id: str, payload: dict[str, Any], secrets: list[str]) -> WebhookAnswer:
-        """Post once, cut off at the settings' send limit (the route's claim outlasts it)."""
-        limit = self.settings.send_limit.total_seconds()
-        try:
-            async with asyncio.timeout(limit):
-                return await post_webhook(self.sender.client, url, delivery_id, payload, secrets)
-        except TimeoutError:
-            return WebhookAnswer(status=None, error=f"no answer within {limit:g} s")
 
     async def _settle(self, conn: asyncpg.Connection, request: CaseEventDelivery, url: str, attempt_id: int, verdict: Verdict,
                       code: int | None, error: str | None, retry_after: float | None, attempt: int, log: Any) -> CaseEventOutcome:

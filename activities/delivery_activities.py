@@ -10,7 +10,6 @@ the delay it names (delivery/retry.py).
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -19,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import delivery_store as store
-from activities.sending import HttpSender, activity_log, worker_name
+from activities.sending import HttpSender, activity_log, cut_off, worker_name
 from activities.delivery_starter import DeliveryStarter
 from activities.policies import PolicyBook
 from activities.route_claims import claim_route
@@ -132,13 +131,8 @@ class DeliveryActivities:
             await self._settle(conn, claim.attempt_id, request, verdict, code, retry_after, error, attempt, log)
 
     async def _send(self, row: asyncpg.Record, request: ChannelDelivery) -> tuple[Verdict, int | None, float | None, str | None]:
-        """Send once, cut off at the settings' send limit (the route's claim outlasts it)."""
-        limit = self.settings.send_limit.total_seconds()
-        try:
-            async with asyncio.timeout(limit):
-                return await self._send_now(row, request)
-        except TimeoutError:
-            return "retry", None, None, f"no answer within {limit:g} s"
+        """Send once, cut off at the settings' send limit."""
+        return await cut_off(self.settings.send_limit, self._send_now(row, request), lambda why: ("retry", None, None, why))
 
     async def _send_now(self, row: asyncpg.Record, request: ChannelDelivery) -> tuple[Verdict, int | None, float | None, str | None]:
         context = self._context(row, request.delivery_id)

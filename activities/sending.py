@@ -1,17 +1,22 @@
 """What the activities that send to the outside share: their log context, the name they record on
-each attempt, and one HTTP client per worker timed by the delivery settings."""
+each attempt, one HTTP client per worker timed by the delivery settings, and the cut-off of a send."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import httpx
 import structlog
 from temporalio import activity
 
 from delivery.settings import DeliverySettings
+
+T = TypeVar("T")
 
 
 def activity_log(**context: Any) -> Any:
@@ -45,3 +50,14 @@ class HttpSender:
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+
+async def cut_off(limit: timedelta, send: Awaitable[T], timed_out: Callable[[str], T]) -> T:
+    """The send's answer, or timed_out(why) once it has run for `limit`: the route's claim outlasts it
+    (activities/route_claims.py), so no send is still on the wire when another may start."""
+    seconds = limit.total_seconds()
+    try:
+        async with asyncio.timeout(seconds):
+            return await send
+    except TimeoutError:
+        return timed_out(f"no answer within {seconds:g} s")

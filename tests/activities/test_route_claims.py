@@ -66,3 +66,14 @@ async def test_a_notification_s_claim_counts_the_attempt_on_its_row(fresh_pool):
     await claim_route(fresh_pool, **where, attempt=1, lease=LEASE, notification_id=notification_id)
     row = await fresh_pool.fetchrow("SELECT status, attempts FROM notifications WHERE id = $1", notification_id)
     assert (row["status"], row["attempts"]) == ("sending", 1)
+
+
+async def test_a_send_is_cut_off_at_its_limit_and_the_lease_outlasts_every_limit():
+    from activities.sending import cut_off
+    from delivery.settings import DeliverySettings, SmtpSettings
+
+    assert await cut_off(timedelta(seconds=5), asyncio.sleep(0, "answered"), lambda why: why) == "answered"
+    assert await cut_off(timedelta(milliseconds=50), asyncio.sleep(60, "answered"), lambda why: why) == "no answer within 0.05 s"
+    settings = DeliverySettings(smtp=SmtpSettings(host="127.0.0.1", port=25, timeout=45), attempt_timeout=timedelta(seconds=30),
+                                request_timeout=timedelta(seconds=40))  # fmt: skip
+    assert settings.send_limit == timedelta(seconds=45) and settings.route_lease > settings.send_limit
