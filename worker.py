@@ -43,6 +43,7 @@ from activities.case_feed_activities import CaseFeedActivities
 from activities.case_feed_starter import CaseFeedStarter
 from activities.delivery_activities import DeliveryActivities
 from activities.delivery_starter import DeliveryStarter
+from activities.first_try import FirstTry
 from activities.encryption_keys import EncryptionKeyActivities
 from delivery.monitor import delivery_monitoring
 from delivery.settings import DeliverySettings, delivery_settings
@@ -87,6 +88,7 @@ def build_worker(  # type: ignore[no-untyped-def]
     workflow_runner: WorkflowRunner | None = None,
     identity: WorkerIdentity | None = None,
     delivery: DeliverySettings | None = None,
+    first_try: FirstTry | None = None,
 ) -> Worker:
     """The worker: ComplaintWorkflow and the problem door, the case and door activities on `pool`,
     and open_case resolving policies from `policies`. Cases the door opens run on `task_queue`.
@@ -97,14 +99,18 @@ def build_worker(  # type: ignore[no-untyped-def]
     workflow_runner: a replacement for the guarded sandbox (tests show what the guard prevents).
     identity: how the cases check who is acting (identity/setup.py); None: the actor is taken as written.
     delivery: how notifications reach people (delivery/settings.py); None: read from the environment.
+    first_try: sends each escalation at once from the worker that commits it (activities/first_try.py); None:
+    one made here when the delivery settings want it (serve() passes its own, to let its tries finish on stop).
     """
     if policies is None:
         policies = load_policies(load_settings().policies_path)
-    deliveries = DeliveryStarter(client, task_queue)
+    delivery = delivery or delivery_settings()
+    if first_try is None and delivery.first_try:
+        first_try = FirstTry(pool, delivery)
+    deliveries = DeliveryStarter(client, task_queue, first_try)
     cases = case_activities or CaseActivities(pool, deliveries, CaseFeedStarter(client, task_queue))
     policy_activities = PolicyActivities(policies)
-    delivery = delivery or delivery_settings()
-    delivery_activities = DeliveryActivities(pool, delivery, deliveries, policies)
+    delivery_activities = DeliveryActivities(pool, delivery, deliveries, policies, first_try.sender if first_try else None)
     workflow_classes = worker_workflows() if workflows else []
     compile_for_the_sandbox(workflow_classes)
     # A payload the worker cannot decode reaches the workflow as a marker to refuse, never a failed task.
@@ -193,9 +199,10 @@ async def serve(
             client = await connect_client(stack.temporal_address, settings.namespace, settings=settings)
             log_payload_protection(keyring, settings)
             log_identity_mode(identity, settings)
+            first_try = FirstTry(pool, delivery) if delivery.first_try else None
             worker = build_worker(
                 client, pool, settings.task_queue, policies,
-                max_cached_workflows=settings.workflow_cache, identity=identity, delivery=delivery,
+                max_cached_workflows=settings.workflow_cache, identity=identity, delivery=delivery, first_try=first_try,
             )  # fmt: skip
             # The stall monitor, and /metrics when COMPLAINTS_METRICS_PORT is set, until the worker stops.
             await side_services.enter_async_context(delivery_monitoring(pool, delivery))
@@ -223,6 +230,8 @@ async def serve(
             if not running.done():
                 log.info("worker stopping", task_queue=settings.task_queue)
                 await worker.shutdown()
+            if first_try is not None:
+                await first_try.drain(GRACEFUL_SHUTDOWN)
             await running  # re-raises a worker failure
             log.info("worker stopped", task_queue=settings.task_queue)
         finally:

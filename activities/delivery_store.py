@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -58,13 +59,14 @@ async def route_delivered(conn: asyncpg.Pool | asyncpg.Connection, delivery_id: 
 
 
 async def end_attempt(conn: asyncpg.Connection, attempt_id: int, notification_id: int, outcome: str,
-                      response_code: int | None = None, error: str | None = None) -> None:
-    """Complete the attempt and move the row: delivered, or retrying (a row some route delivered stays delivered)."""
+                      response_code: int | None = None, error: str | None = None, retry_in: timedelta | None = None) -> None:
+    """Complete the attempt and move the row: delivered, or retrying (a row some route delivered stays delivered).
+    retry_in: the route is not claimed again before this much time from now (activities/route_claims.py)."""
     async with conn.transaction():
         await conn.execute(
-            "UPDATE delivery_attempts SET finished_at = clock_timestamp(), outcome = $2, response_code = $3, error = $4 "
-            "WHERE id = $1",
-            attempt_id, outcome, response_code, error,
+            "UPDATE delivery_attempts SET finished_at = clock_timestamp(), outcome = $2, response_code = $3, error = $4, "
+            "retry_at = clock_timestamp() + $5::interval WHERE id = $1",
+            attempt_id, outcome, response_code, error, retry_in,
         )  # fmt: skip
         if outcome == "delivered":
             await conn.execute(

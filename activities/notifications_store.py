@@ -23,7 +23,7 @@ NOTIFICATION_COLUMNS = (
     "acknowledged_by, acknowledged_at"
 )
 ATTEMPT_COLUMNS = (
-    "id, delivery_id, channel, target, attempt, started_at, finished_at, outcome, response_code, error"
+    "id, delivery_id, channel, target, attempt, started_at, finished_at, outcome, response_code, error, retry_at"
 )
 
 

@@ -73,11 +73,16 @@ async def cmd_notifications_list(args: argparse.Namespace, settings: Settings, t
             code = f" {attempt.response_code}" if attempt.response_code is not None else ""
             error = f": {_clip(attempt.error, 50)}" if attempt.error else ""
             rows.append([
-                "", f"  {_when_exact(attempt.started_at)}", f"  try {attempt.attempt} {attempt.channel}", "", "", "",
+                "", f"  {_when_exact(attempt.started_at)}", f"  {_try_name(attempt.attempt)} {attempt.channel}", "", "", "",
                 _clip(f"{outcome}{code}{error}"), "", "", "",
             ] + (["", ""] if args.all else []))  # fmt: skip
     print(format_table(headers, rows))
     return EXIT_OK
+
+
+def _try_name(attempt: int) -> str:
+    """Attempt 0 is the first try the committing worker made at once (activities/first_try.py)."""
+    return "at commit" if attempt == 0 else f"try {attempt}"
 
 
 async def cmd_notifications_ack(args: argparse.Namespace, settings: Settings, timeout: float) -> int:

@@ -71,6 +71,9 @@ class DeliverySettings:
     metrics_address: str = "127.0.0.1"
     # Addresses that also get a team's escalations (COMPLAINTS_TEAM_EMAILS="billing=leads@example.com,...").
     team_emails: Mapping[str, str] = field(default_factory=dict)
+    # The worker that commits an escalation sends it at once, before its delivery workflow runs
+    # (DELIVERY_FIRST_TRY=off: only the workflow sends; activities/first_try.py).
+    first_try: bool = True
 
     @property
     def webhook_timeout(self) -> timedelta:
@@ -106,6 +109,7 @@ def delivery_settings(environ: Mapping[str, str] | None = None) -> DeliverySetti
         metrics_port=_port(env, "COMPLAINTS_METRICS_PORT"),
         metrics_address=env.get("COMPLAINTS_METRICS_ADDRESS") or defaults.metrics_address,
         team_emails=_team_emails(env.get("COMPLAINTS_TEAM_EMAILS") or ""),
+        first_try=_switch(env, "DELIVERY_FIRST_TRY", defaults.first_try),
     )
 
 
@@ -145,6 +149,15 @@ def _duration(env: Mapping[str, str], name: str, default: timedelta | None) -> t
     if seconds <= 0:
         raise SettingsError(f"{name} must be a positive number of seconds (got {raw!r})")
     return timedelta(seconds=seconds)
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off"):
+        raise SettingsError(f"{name} must be on or off (got {raw!r})")
+    return raw == "on"
 
 
 def _port(env: Mapping[str, str], name: str) -> int | None:

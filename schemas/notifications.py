@@ -40,12 +40,16 @@ class DeliveryAttempt(OutputMessage):
     delivery_id: str
     channel: Literal["email", "webhook", "chat"]
     target: str
+    # 0: the first try, made at once by the worker that committed the escalation; 1 and up: the delivery
+    # workflow's attempts (docs/delivery.md).
     attempt: int
     started_at: datetime
     finished_at: datetime | None = None
     outcome: Literal["delivered", "failed", "gave_up"] | None = None
     response_code: int | None = None
     error: str | None = None
+    # A failed first try: the route is not tried again before this instant (its backoff, or Retry-After).
+    retry_at: datetime | None = None
 
 
 class Notification(OutputMessage):

@@ -1,7 +1,7 @@
 """A route's claim (activities/route_claims.py): one sender per (delivery id, target), on real PostgreSQL.
 
 The racing and killed-worker tests in tests/delivery/test_delivery.py show the claim at work between
-workers; these pin its three answers and its lease.
+workers; these pin its answers and its lease.
 """
 
 from __future__ import annotations
@@ -55,6 +55,32 @@ async def test_attempts_racing_for_one_route_give_it_to_one(pool):
     claims = await asyncio.gather(*(claim_route(pool, **where, attempt=n, lease=LEASE) for n in range(1, 9)))
     assert sum(claim.attempt_id is not None for claim in claims) == 1
     assert await pool.fetchval("SELECT count(*) FROM delivery_attempts WHERE delivery_id = $1", where["delivery_id"]) == 1
+
+
+async def test_a_notification_s_claim_heeds_a_first_try_s_give_up_and_retry_time_and_a_case_event_s_does_not(pool):
+    """A first try at commit (activities/first_try.py) records a give-up, or a time before which the route waits;
+    `webhooks resume` sends a case event again after a give-up, so its claims ignore both."""
+    gone, failing = route(), route()
+    tried = await claim_route(pool, **gone, attempt=0, lease=LEASE)
+    await pool.execute("UPDATE delivery_attempts SET outcome = 'gave_up', error = 'HTTP 410' WHERE id = $1", tried.attempt_id)
+    tried = await claim_route(pool, **failing, attempt=0, lease=LEASE)
+    await pool.execute("UPDATE delivery_attempts SET outcome = 'failed', retry_at = clock_timestamp() + interval '30 seconds' "
+                       "WHERE id = $1", tried.attempt_id)  # fmt: skip
+
+    ended = await claim_route(pool, **gone, attempt=1, lease=LEASE, heed_first_try=True)
+    waiting = await claim_route(pool, **failing, attempt=1, lease=LEASE, heed_first_try=True)
+    assert (ended.gave_up, ended.attempt_id, ended.busy) == ("HTTP 410", None, False)
+    assert waiting.attempt_id is None and not waiting.busy and timedelta(seconds=29) < waiting.retry_in <= timedelta(seconds=30)
+    for where in (gone, failing):
+        assert (await claim_route(pool, **where, attempt=1, lease=LEASE)).attempt_id is not None
+
+
+async def test_a_first_try_s_retry_time_once_past_frees_the_route(pool):
+    where = route()
+    tried = await claim_route(pool, **where, attempt=0, lease=LEASE)
+    await pool.execute("UPDATE delivery_attempts SET outcome = 'failed', retry_at = clock_timestamp() - interval '1 second' "
+                       "WHERE id = $1", tried.attempt_id)  # fmt: skip
+    assert (await claim_route(pool, **where, attempt=1, lease=LEASE, heed_first_try=True)).attempt_id is not None
 
 
 async def test_a_notification_s_claim_counts_the_attempt_on_its_row(fresh_pool):

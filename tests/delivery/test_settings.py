@@ -25,6 +25,7 @@ def test_every_setting_is_read():
         "COMPLAINTS_PUBLIC_URL": "https://complaints.example.com/", "DELIVERY_GIVE_UP_SECONDS": "3600",
         "DELIVERY_STALLED_SECONDS": "120", "DELIVERY_MONITOR_SECONDS": "5", "COMPLAINTS_METRICS_PORT": "9464",
         "COMPLAINTS_TEAM_EMAILS": " billing=billing-leads@example.com , network=noc@example.com",
+        "DELIVERY_FIRST_TRY": "Off",
     })  # fmt: skip
     smtp = settings.smtp
     assert smtp is not None
@@ -38,6 +39,7 @@ def test_every_setting_is_read():
     )  # fmt: skip
     assert settings.metrics_port == 9464
     assert settings.team_emails == {"billing": "billing-leads@example.com", "network": "noc@example.com"}
+    assert settings.first_try is False and DeliverySettings().first_try is True
 
 
 @pytest.mark.parametrize(
@@ -52,6 +54,7 @@ def test_every_setting_is_read():
         ("DELIVERY_GIVE_UP_SECONDS", "a day", "DELIVERY_GIVE_UP_SECONDS must be a positive number of seconds (got 'a day')"),
         ("DELIVERY_GIVE_UP_SECONDS", "0", "DELIVERY_GIVE_UP_SECONDS must be a positive number of seconds (got '0')"),
         ("DELIVERY_MONITOR_SECONDS", "-5", "DELIVERY_MONITOR_SECONDS must be a positive number of seconds (got '-5')"),
+        ("DELIVERY_FIRST_TRY", "yes", "DELIVERY_FIRST_TRY must be on or off (got 'yes')"),
         ("COMPLAINTS_TEAM_EMAILS", "billing", "COMPLAINTS_TEAM_EMAILS entries are team=address (got 'billing')"),
         ("COMPLAINTS_TEAM_EMAILS", "billing=x@y.com,=noc@example.com", "COMPLAINTS_TEAM_EMAILS entries are team=address (got '=noc@example.com')"),
         ("COMPLAINTS_TEAM_EMAILS", "network=noc", "COMPLAINTS_TEAM_EMAILS entries are team=address (got 'network=noc')"),

@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator
 
 from activities import CaseActivities
 from activities.delivery_starter import DeliveryStarter
+from activities.first_try import FirstTry
 from activities.notifications_store import get_notifications, list_notifications
 from activities.roster_store import load_roster
 from delivery.settings import DeliverySettings, SmtpSettings
@@ -59,19 +60,34 @@ def escalation(seq: int, recipient: str, role: str = "owner", clock: str = "prom
     })  # fmt: skip
 
 
-async def escalate(client: Any, pool: Any, task_queue: str, owner: str, events: list[TimelineEvent],
-                   complaint_id: str | None = None) -> tuple[str, list[int]]:
-    """Record the escalations as the case would (record_case_events, which starts their deliveries); return
-    the complaint id and the notification ids, in event order."""
-    complaint_id = complaint_id or f"D-{uuid.uuid4().hex[:10]}"
-    acts = CaseActivities(pool, DeliveryStarter(client, task_queue))
+def case_record(complaint_id: str, owner: str, events: list[TimelineEvent]) -> RecordCaseEvents:
+    """What the case `complaint_id`, owned by `owner`, asks record_case_events to write."""
     last = max(e.seq for e in events)
-    await run(acts.record_case_events, RecordCaseEvents(
+    return RecordCaseEvents(
         workflow_id=f"complaint-{complaint_id}", run_id="run-1", events=events,
         state=case_state(last, complaint_id=complaint_id).model_copy(update={"owner": owner}),
-    ))  # fmt: skip
+    )  # fmt: skip
+
+
+def escalation_record(complaint_id: str, owner: str, count: int) -> RecordCaseEvents:
+    """`count` escalations to the owner, each of its own promise (P1, P2, ...)."""
+    return case_record(complaint_id, owner, [escalation(seq, owner, clock=f"promise:P{seq}") for seq in range(1, count + 1)])
+
+
+async def escalate(client: Any, pool: Any, task_queue: str, owner: str, events: list[TimelineEvent],
+                   complaint_id: str | None = None, first_try: FirstTry | None = None) -> tuple[str, list[int]]:
+    """Record the escalations as the case would (record_case_events, which starts their deliveries, and with
+    `first_try` sends them at once); return the complaint id and the notification ids, in event order."""
+    complaint_id = complaint_id or f"D-{uuid.uuid4().hex[:10]}"
+    acts = CaseActivities(pool, DeliveryStarter(client, task_queue, first_try))
+    await run(acts.record_case_events, case_record(complaint_id, owner, events))
+    return complaint_id, await notification_ids(pool, complaint_id)
+
+
+async def notification_ids(pool: Any, complaint_id: str) -> list[int]:
+    """The case's notifications, in event order."""
     found = await list_notifications(pool, complaint_id=complaint_id, limit=1000)
-    return complaint_id, [n.id for n in sorted(found, key=lambda n: n.event_seq)]
+    return [n.id for n in sorted(found, key=lambda n: n.event_seq)]
 
 
 async def delivered(client: Any, pool: Any, complaint_id: str, notification_id: int, timeout: float = 30.0) -> Notification:
