@@ -21,9 +21,10 @@ supervisor):
   delivery share        arrival - created_at, per channel
 
 p50, p99 and max of each (nearest rank), the attempts the worker recorded,
-where the time went (from the histories of up to 100 of the DeliveryWorkflows:
+how many routes the first try at commit delivered (activities/first_try.py), the
+durable path's timing (from the histories of up to 100 of the DeliveryWorkflows:
 row commit to workflow start, and the queue waits of its workflow and activity
-tasks until the first send), and the goal: p99 of the delivery share at most 2 s on both channels (the
+tasks until the first `deliver`), and the goal: p99 of the delivery share at most 2 s on both channels (the
 delivery within 2 s of the escalation's own lateness), every notification
 arrived. The roster is put back afterwards.
 

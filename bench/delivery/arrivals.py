@@ -42,15 +42,18 @@ async def wait_for_arrivals(witness: DeliveryWitness, rows: list[Any], progress:
 
 
 async def attempts(pool: Any, rows: list[Any]) -> dict[str, Any]:
-    """The delivery attempts of rows' notifications, per channel: how many, how many delivered, and the
-    rows' final status (a retry or a dead row shows here, not in the timings)."""
+    """The delivery attempts of rows' notifications, per channel: how many, how many delivered, how many of
+    those by the first try at commit (attempt 0, activities/first_try.py), and the rows' final status (a
+    retry or a dead row shows here, not in the timings)."""
     ids = [r["id"] for r in rows]
     by_channel = await pool.fetch(
-        "SELECT channel, count(*) AS attempts, count(*) FILTER (WHERE outcome = 'delivered') AS delivered "
+        "SELECT channel, count(*) AS attempts, count(*) FILTER (WHERE outcome = 'delivered') AS delivered, "
+        "count(*) FILTER (WHERE outcome = 'delivered' AND attempt = 0) AS at_commit "
         "FROM delivery_attempts WHERE notification_id = ANY($1::bigint[]) GROUP BY channel", ids)
     statuses = await pool.fetch(
         "SELECT status, count(*) AS n FROM notifications WHERE id = ANY($1::bigint[]) GROUP BY status", ids)
     return {
-        "by_channel": {r["channel"]: {"attempts": r["attempts"], "delivered": r["delivered"]} for r in by_channel},
+        "by_channel": {r["channel"]: {"attempts": r["attempts"], "delivered": r["delivered"], "at_commit": r["at_commit"]}
+                       for r in by_channel},
         "notification_status": {r["status"]: r["n"] for r in statuses},
     }

@@ -55,6 +55,7 @@ async def breakdown(client: Client, rows: list[Any]) -> dict[str, Any]:
     sample = ordered[::step][:SAMPLE]
     parts: dict[str, list[float]] = {"row_to_workflow_start_ms": [], "start_to_first_send_ms": [],
                                      "workflow_task_wait_ms": [], "activity_task_wait_ms": []}  # fmt: skip
+    waiting = 0  # workflows whose first `deliver` had not started when the histories were read
     for row in sample:
         workflow_id = f"{WORKFLOW_ID_PREFIX}{row['complaint_id']}-{row['id']}"
         try:
@@ -64,9 +65,11 @@ async def breakdown(client: Client, rows: list[Any]) -> dict[str, Any]:
         events = list(history.events)
         path = path_to_first_send(events)
         if path is None:
+            waiting += 1
             continue
         created = row["created_at"].astimezone(timezone.utc).replace(tzinfo=None)  # naive UTC, as the history's
         parts["row_to_workflow_start_ms"].append((_at(events[0]) - created).total_seconds() * 1000)
         for key, value in path.items():
             parts[key].append(value)
-    return {"sampled": len(parts["start_to_first_send_ms"]), **{key: spread(values) for key, values in parts.items()}}
+    return {"sampled": len(parts["start_to_first_send_ms"]), "not_yet_sent": waiting,
+            **{key: spread(values) for key, values in parts.items()}}

@@ -37,11 +37,16 @@ def delivery_goal_lines(section: dict[str, Any]) -> list[str]:
         missing += "" if goal["all_arrived"] else "; some never arrived"
         lines.append(f"goal: delivery p99 within {GOAL_SHARE_MS / 1000:g} s of the escalation's lateness, "
                      f"N={run['cases']:,}: {p99}{missing} ({'met' if goal['met'] else 'not met'})")
+        by_channel = (run.get("delivery_attempts") or {}).get("by_channel") or {}
+        if any("at_commit" in c for c in by_channel.values()):
+            lines.append("  delivered by the first try at commit: " + ", ".join(
+                f"{channel} {c['at_commit']:,} of {c['delivered']:,}" for channel, c in sorted(by_channel.items())))
         parts = run.get("delivery_breakdown") or {}
         if parts.get("sampled"):
             p50 = {key: (value or {}).get("p50") for key, value in parts.items() if isinstance(value, dict)}
-            lines.append(f"  where it went, p50 of {parts['sampled']} DeliveryWorkflows: row to workflow start "
-                         f"{p50['row_to_workflow_start_ms']} ms, start to first send {p50['start_to_first_send_ms']} ms, "
+            later = f" ({parts['not_yet_sent']} more had not yet run `deliver`)" if parts.get("not_yet_sent") else ""
+            lines.append(f"  the durable path, p50 of {parts['sampled']} DeliveryWorkflows{later}: row to workflow start "
+                         f"{p50['row_to_workflow_start_ms']} ms, start to first `deliver` {p50['start_to_first_send_ms']} ms, "
                          f"of which workflow tasks waited {p50['workflow_task_wait_ms']} ms and activity tasks "
                          f"{p50['activity_task_wait_ms']} ms on the task queue")
     return lines

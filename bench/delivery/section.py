@@ -37,7 +37,11 @@ DEFINITIONS = {
     "delivery_share": "arrival - created_at: the delivery's own part, after the escalation was written",
     "delivery_breakdown": "from the histories of up to 100 of the measured notifications' DeliveryWorkflows: row "
                           "commit to workflow start, and from the start to the first `deliver` starting, the time "
-                          "its workflow tasks and activity tasks waited on the task queue (scheduled to started)",
+                          "its workflow tasks and activity tasks waited on the task queue (scheduled to started). "
+                          "The durable path: a route the first try at commit delivered, that `deliver` finds "
+                          "delivered and sends nothing",
+    "delivery_attempts": "per channel: attempts, those delivered, and those delivered by the first try at commit "
+                         "(attempt 0); the rows' final status",
     "percentiles": "nearest rank over the notifications that arrived; `missing` counts the others",
     "goal": f"p99 of the delivery share <= {GOAL_SHARE_MS:.0f} ms on each channel, every notification arrived",
 }
