@@ -101,6 +101,12 @@ class DeliveryActivities:
         if row is None:
             raise ApplicationError("notification not found", type=GAVE_UP, non_retryable=True)
         log = log.bind(complaint_id=row["complaint_id"])
+        if route.channel != "email" and await store.disabled_endpoints(self.pool, [route.target]):
+            # Disabled (410 Gone) after this notification's plan, by it or by another: nothing more goes there.
+            if await store.route_delivered(self.pool, request.delivery_id, route.target):
+                return
+            log.warning("endpoint disabled: route given up")
+            raise ApplicationError(f"{route.channel} gave up: endpoint disabled", type=GAVE_UP, non_retryable=True)
         claim = await claim_route(
             self.pool, delivery_id=request.delivery_id, target=route.target, channel=route.channel, attempt=attempt,
             worker=self.worker, lease=self.settings.route_lease, notification_id=request.notification_id,
@@ -111,11 +117,12 @@ class DeliveryActivities:
             log.info("route already delivered by an earlier attempt")
             return
         if claim.gave_up is not None:
-            log.warning("the first try gave the route up", error=claim.gave_up)
+            log.warning("an earlier attempt gave the route up", error=claim.gave_up)
             raise ApplicationError(f"{route.channel} gave up: {claim.gave_up}", type=GAVE_UP, non_retryable=True)
         if claim.retry_in is not None:
             log.info("the first try failed; waiting for its retry time", retry_in=claim.retry_in.total_seconds())
-            raise ApplicationError("the first try failed", type="DeliveryFailed", next_retry_delay=claim.retry_in)
+            raise ApplicationError(f"{route.channel} first try failed: {claim.last_error}", type="DeliveryFailed",
+                                   next_retry_delay=claim.retry_in)  # fmt: skip
         if claim.busy:
             log.info("another attempt is still sending; waiting")
             raise ApplicationError("another attempt is still sending", type="DeliveryBusy", next_retry_delay=BUSY_RETRY)

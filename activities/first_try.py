@@ -6,6 +6,8 @@ a server that was itself the busiest process (decision 0011). So as soon as
 record_case_events has committed the rows, this worker tries each route of
 each new notification once, in the background, claiming the route as any
 attempt does (activities/route_claims.py) and recording the attempt as try 0.
+Only a route nobody has tried, of a row still `queued`: a write that Temporal
+retries after its deliveries began must not send beside them.
 
 The delivery workflow stays the durable path and starts as before. Its
 `deliver` then finds the route delivered and sends nothing; or busy while this
@@ -39,7 +41,8 @@ from schemas.delivery import Route, delivery_id_for
 
 # The attempt number a first try records: the delivery workflow's own attempts count from 1.
 FIRST_TRY = 0
-# First tries sending at once from one worker, so a burst does not open a connection per row to one SMTP server.
+# Sends a worker's first tries make at once (each on one route), so a burst does not open a connection per
+# row to one SMTP server.
 FIRST_TRY_SLOTS = 20
 
 log = structlog.get_logger()
@@ -73,27 +76,32 @@ class FirstTry:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _try(self, complaint_id: str, notification_id: int) -> None:
-        tried = log.bind(complaint_id=complaint_id, notification_id=notification_id, attempt=FIRST_TRY)
+        tried = log.bind(complaint_id=complaint_id, notification_id=notification_id, attempt=FIRST_TRY, first_try=True)
         try:
-            async with self._slots:
-                row = await store.notification_for_delivery(self.pool, notification_id)
-                if row is None or row["status"] in ("delivered", "dead"):
-                    return
-                routes, _ = await routes_for(self.pool, self.settings, row)
-                await asyncio.gather(*(self._try_route(row, route, tried) for route in routes))
+            row = await store.notification_for_delivery(self.pool, notification_id)
+            if row is None or row["status"] != "queued":
+                return  # a write retried after its deliveries began: they go on without a first try
+            routes, _ = await routes_for(self.pool, self.settings, row)
         except Exception:
             tried.exception("first try failed: the delivery workflow will send")
+            return
+        sent = await asyncio.gather(*(self._try_route(row, route) for route in routes), return_exceptions=True)
+        for route, outcome in zip(routes, sent):
+            if isinstance(outcome, Exception):
+                tried.error("first try failed: the delivery workflow will send", channel=route.channel,
+                            error=f"{type(outcome).__name__}: {outcome}")  # fmt: skip
 
-    async def _try_route(self, row: asyncpg.Record, route: Route, tried: structlog.typing.FilteringBoundLogger) -> None:
-        tried = tried.bind(channel=route.channel)
+    async def _try_route(self, row: asyncpg.Record, route: Route) -> None:
         delivery_id = delivery_id_for(row["id"])
-        claim = await claim_route(
-            self.pool, delivery_id=delivery_id, target=route.target, channel=route.channel, attempt=FIRST_TRY,
-            worker=self.worker, lease=self.settings.route_lease, notification_id=row["id"], heed_first_try=True,
-        )  # fmt: skip
-        if claim.attempt_id is None:
-            return  # delivered, on the wire, or given up already: the workflow's attempts take it from there
-        result = await self.sender.send(row, delivery_id, route)
-        delay = None if result.final else self.backoff.delay(1, result.verdict, result.retry_after)
-        await self.sender.record(claim.attempt_id, row["id"], route, result, tried.bind(first_try=True),
-                                 retry_in=delay, hold_route=True)  # fmt: skip
+        async with self._slots:
+            claim = await claim_route(
+                self.pool, delivery_id=delivery_id, target=route.target, channel=route.channel, attempt=FIRST_TRY,
+                worker=self.worker, lease=self.settings.route_lease, notification_id=row["id"], untried_only=True,
+            )  # fmt: skip
+            if claim.attempt_id is None:
+                return  # tried already (by the workflow, or another first try): its attempts take it from there
+            result = await self.sender.send(row, delivery_id, route)
+            delay = None if result.final else self.backoff.delay(1, result.verdict, result.retry_after)
+            logged = log.bind(complaint_id=row["complaint_id"], notification_id=row["id"], attempt=FIRST_TRY,
+                              first_try=True, channel=route.channel)  # fmt: skip
+            await self.sender.record(claim.attempt_id, row["id"], route, result, logged, retry_in=delay, hold_route=True)

@@ -10,7 +10,9 @@ A claim is one short transaction, serialised per route by a transaction-scoped a
 connection is held while a message is on the wire (decision 0011).
 
 A notification's claim also heeds a first try made at commit (activities/first_try.py, decision 0013): a
-route that try gave up on is not sent again, and one it failed on waits for the retry time it recorded.
+route that try gave up on is not sent again, and one it failed on waits for the retry time it recorded. A
+first try itself claims only a route nobody has tried: a write retried later must not resend on a route
+whose workflow attempts are backing off.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ ROUTE_STATE = """
 SELECT coalesce(bool_or(outcome = 'delivered'), false) AS delivered,
        coalesce(bool_or(outcome IS NULL AND lease_until > clock_timestamp()), false) AS busy,
        (array_agg(coalesce(error, 'gave up') ORDER BY id DESC) FILTER (WHERE outcome = 'gave_up'))[1] AS gave_up,
-       max(retry_at) FILTER (WHERE outcome = 'failed') - clock_timestamp() AS retry_in
+       max(retry_at) FILTER (WHERE outcome = 'failed') - clock_timestamp() AS retry_in,
+       (array_agg(error ORDER BY id DESC) FILTER (WHERE outcome = 'failed'))[1] AS last_error,
+       count(*) AS attempts
 FROM delivery_attempts WHERE delivery_id = $1 AND target = $2
 """
 
@@ -35,16 +39,20 @@ FROM delivery_attempts WHERE delivery_id = $1 AND target = $2
 @dataclass(frozen=True)
 class Claim:
     """What an attempt found on its route: send under `attempt_id`, or nothing to send now: delivered, busy,
-    given up by the first try (`gave_up`, its error), or to be tried no sooner than `retry_in` from now."""
+    given up by an earlier attempt (`gave_up`, its error), to be tried no sooner than `retry_in` from now
+    (`last_error`: why the first try failed), or, for a first try, `tried` already."""
 
     attempt_id: int | None = None
     delivered: bool = False
     gave_up: str | None = None
     retry_in: timedelta | None = None
+    last_error: str | None = None
+    tried: bool = False
 
     @property
     def busy(self) -> bool:
-        return self.attempt_id is None and not self.delivered and self.gave_up is None and self.retry_in is None
+        return (self.attempt_id is None and not self.delivered and self.gave_up is None and self.retry_in is None
+                and not self.tried)  # fmt: skip
 
 
 async def claim_route(
@@ -58,13 +66,15 @@ async def claim_route(
     lease: timedelta,
     notification_id: int | None = None,
     heed_first_try: bool = False,
+    untried_only: bool = False,
 ) -> Claim:
     """Record this attempt as the route's sender, unless the route was delivered or another attempt holds it.
 
     notification_id: the notification's row also counts the attempt and shows `sending` (None for a case
     event sent to a subscription).
     heed_first_try: a give-up, or a retry time, recorded by a failed attempt stops this one (a notification's
-    routes; not a case event, which `webhooks resume` sends again after a give-up)."""
+    routes; not a case event, which `webhooks resume` sends again after a give-up).
+    untried_only: claim only a route with no attempt yet (a first try)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{ROUTE_LOCK}{delivery_id}/{target}")
         state = await conn.fetchrow(ROUTE_STATE, delivery_id, target)
@@ -72,10 +82,12 @@ async def claim_route(
             return Claim(delivered=True)
         if state["busy"]:
             return Claim()
+        if untried_only and state["attempts"] > 0:
+            return Claim(tried=True)
         if heed_first_try and state["gave_up"] is not None:
             return Claim(gave_up=state["gave_up"])
         if heed_first_try and state["retry_in"] is not None and state["retry_in"] > timedelta(0):
-            return Claim(retry_in=state["retry_in"])
+            return Claim(retry_in=state["retry_in"], last_error=state["last_error"])
         # The lease counts from the attempt's own start: one clock reading for both.
         attempt_id = await conn.fetchval(
             "INSERT INTO delivery_attempts (delivery_id, notification_id, channel, target, attempt, worker, started_at, lease_until) "

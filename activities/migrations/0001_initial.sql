@@ -175,10 +175,7 @@ CREATE TABLE delivery_attempts (
     worker          text,
     -- Until when this attempt may still be on the wire: another attempt on the route waits for its
     -- outcome or for this instant (activities/route_claims.py). NULL: the attempt holds no claim.
-    lease_until     timestamptz,
-    -- A failed first try at commit (activities/first_try.py): the route is not tried again before this
-    -- instant (its backoff, or the receiver's Retry-After). NULL on the delivery workflow's own attempts.
-    retry_at        timestamptz
+    lease_until     timestamptz
 );
 
 CREATE INDEX delivery_attempts_notification_idx ON delivery_attempts (notification_id, id);

@@ -80,10 +80,10 @@ async def test_migrations_are_idempotent_and_safe_when_two_workers_start_at_once
     pools = [await create_pool(url, max_size=2) for _ in range(2)]
     try:
         first = await asyncio.gather(*(apply_migrations(p) for p in pools))
-        assert sorted(first) == [[], ["0001"]]
+        assert sorted(first) == [[], ["0001", "0002"]]
         assert await apply_migrations(pools[0]) == []
         rows = await pools[0].fetch("SELECT version, name FROM schema_migrations")
-        assert sorted((r["version"], r["name"]) for r in rows) == [("0001", "initial")]
+        assert sorted((r["version"], r["name"]) for r in rows) == [("0001", "initial"), ("0002", "first_try_retry_at")]
         tables = {
             r["tablename"] for r in await pools[0].fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
@@ -91,6 +91,24 @@ async def test_migrations_are_idempotent_and_safe_when_two_workers_start_at_once
     finally:
         for p in pools:
             await p.close()
+        await pg_server.drop_database(url)
+
+
+async def test_a_database_at_an_earlier_migration_gets_the_later_ones(pg_server, tmp_path):
+    """A database made before the first try (0001 only) gains delivery_attempts.retry_at at the next start."""
+    from activities.db import MIGRATIONS_DIR
+
+    (tmp_path / "0001_initial.sql").write_text((MIGRATIONS_DIR / "0001_initial.sql").read_text())
+    url = await pg_server.create_database()
+    pool = await create_pool(url, max_size=2)
+    try:
+        assert await apply_migrations(pool, tmp_path) == ["0001"]
+        assert await apply_migrations(pool) == ["0002"]
+        assert await pool.fetchval(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'delivery_attempts' AND column_name = 'retry_at'"
+        ) == "timestamp with time zone"
+    finally:
+        await pool.close()
         await pg_server.drop_database(url)
 
 

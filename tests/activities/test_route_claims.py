@@ -64,15 +64,26 @@ async def test_a_notification_s_claim_heeds_a_first_try_s_give_up_and_retry_time
     tried = await claim_route(pool, **gone, attempt=0, lease=LEASE)
     await pool.execute("UPDATE delivery_attempts SET outcome = 'gave_up', error = 'HTTP 410' WHERE id = $1", tried.attempt_id)
     tried = await claim_route(pool, **failing, attempt=0, lease=LEASE)
-    await pool.execute("UPDATE delivery_attempts SET outcome = 'failed', retry_at = clock_timestamp() + interval '30 seconds' "
-                       "WHERE id = $1", tried.attempt_id)  # fmt: skip
+    await pool.execute("UPDATE delivery_attempts SET outcome = 'failed', error = 'HTTP 503', "
+                       "retry_at = clock_timestamp() + interval '30 seconds' WHERE id = $1", tried.attempt_id)  # fmt: skip
 
     ended = await claim_route(pool, **gone, attempt=1, lease=LEASE, heed_first_try=True)
     waiting = await claim_route(pool, **failing, attempt=1, lease=LEASE, heed_first_try=True)
     assert (ended.gave_up, ended.attempt_id, ended.busy) == ("HTTP 410", None, False)
     assert waiting.attempt_id is None and not waiting.busy and timedelta(seconds=29) < waiting.retry_in <= timedelta(seconds=30)
+    assert waiting.last_error == "HTTP 503"
     for where in (gone, failing):
         assert (await claim_route(pool, **where, attempt=1, lease=LEASE)).attempt_id is not None
+
+
+async def test_a_first_try_claims_only_a_route_nobody_has_tried(pool):
+    """A write retried after its deliveries began must not send beside the workflow's backing-off attempts."""
+    fresh, tried = route(), route()
+    failed = await claim_route(pool, **tried, attempt=1, lease=LEASE)
+    await pool.execute("UPDATE delivery_attempts SET outcome = 'failed' WHERE id = $1", failed.attempt_id)
+    refused = await claim_route(pool, **tried, attempt=0, lease=LEASE, untried_only=True)
+    assert refused.tried and refused.attempt_id is None and not refused.busy
+    assert (await claim_route(pool, **fresh, attempt=0, lease=LEASE, untried_only=True)).attempt_id is not None
 
 
 async def test_a_first_try_s_retry_time_once_past_frees_the_route(pool):

@@ -4,13 +4,14 @@ real signature-checking HTTP receiver, real workers on the dev server."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
 
-from activities.delivery_store import endpoint_secrets
+from activities.delivery_store import disable_endpoint, endpoint_secrets
 from activities.first_try import FIRST_TRY, FirstTry
 from activities.notifications_store import get_notifications, list_notifications
 from activities.roster_store import load_roster
@@ -182,3 +183,48 @@ async def test_a_worker_killed_during_its_first_tries_delivers_at_most_twice_nev
     for n in done:
         for a in n.attempt_log:
             assert a.outcome is None or a.outcome == "delivered", a
+
+
+async def test_a_write_retried_after_the_workflow_tried_sends_nothing_at_commit(dev_env, pool):
+    """record_case_events may run again after its deliveries began (a retry). Its first try must leave a route
+    the workflow has tried alone: that route is backing off (here Retry-After: 60)."""
+    async with receiving() as receiver:
+        roster, ids = team(f"ft-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/slow"))
+        endpoint = receiver.endpoint("/slow")
+        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/slow"))
+        endpoint.always, endpoint.retry_after = 503, "60"
+        settings = fast_settings()
+        async with delivering_worker(dev_env.client, pool, roster, settings) as queue:
+            complaint_id, [nid] = await escalate(dev_env.client, pool, queue, ids["owner"], [escalation(1, ids["owner"])])
+            for _ in range(200):
+                [row] = await get_notifications(pool, [nid], with_attempts=True)
+                if row.attempt_log and row.attempt_log[0].outcome == "failed":
+                    break
+                await asyncio.sleep(0.05)
+            retried_write = FirstTry(pool, settings)
+            retried_write.begin(complaint_id, [nid])
+            await retried_write.drain(timedelta(seconds=10))
+            [after] = await get_notifications(pool, [nid], with_attempts=True)
+            await dev_env.client.get_workflow_handle(
+                delivery_workflow_id(DeliveryRequest(notification_id=nid, complaint_id=complaint_id))).terminate("test over")
+
+    assert [(a.attempt, a.outcome) for a in after.attempt_log] == [(1, "failed")]
+    assert [r.answered for r in receiver.requests] == [503]
+
+
+async def test_an_endpoint_disabled_after_a_failed_first_try_is_given_up_without_a_send(dev_env, pool):
+    """The first try fails (503); before the workflow's attempt, another notification's 410 disables the
+    endpoint. The workflow gives the route up without sending to it: the row is dead."""
+    async with receiving() as receiver:
+        roster, ids = team(f"ft-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/closing"))
+        endpoint = receiver.endpoint("/closing")
+        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/closing"))
+        endpoint.fail_next, endpoint.fail_status, endpoint.retry_after = 1, 503, "1"
+        settings = fast_settings()
+        complaint_id, nid, queue = await tried_first(dev_env.client, pool, roster, ids["owner"], settings)
+        await disable_endpoint(pool, receiver.url("/closing"), "answered 410 Gone")
+        async with delivering_worker(dev_env.client, pool, roster, settings, task_queue=queue):
+            dead = await delivered(dev_env.client, pool, complaint_id, nid)
+
+    assert [r.answered for r in receiver.requests] == [503]
+    assert dead.status == "dead" and [(a.attempt, a.outcome) for a in dead.attempt_log] == [(FIRST_TRY, "failed")]

@@ -33,7 +33,7 @@ async def test_the_worker_role_appends_to_the_timeline_and_cannot_change_it(pg_s
         runtime = await create_pool(as_user(url, role), min_size=1, max_size=2)
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await prepare_database(runtime)  # alone, the worker's role may not create the schema
-        assert await prepare_database(runtime, owner_url=url) == ["0001"]
+        assert await prepare_database(runtime, owner_url=url) == ["0001", "0002"]
         case = accepted_case()
         batch = RecordCaseEvents(workflow_id="complaint-C-1", run_id="run-1", events=case.timeline, state=case.state)
         await ActivityEnvironment().run(CaseActivities(runtime).record_case_events, batch)

@@ -84,9 +84,10 @@ def test_the_delivery_section_times_each_escalation_by_email_and_by_webhook(tmp_
         for figure in ("arrival_after_due_ms", "delivery_share_ms"):
             assert set(delivery[channel][figure]) == {"count", "p50", "p99", "max"}
         assert run["delivery_attempts"]["by_channel"][channel]["delivered"] == 3
-        assert 0 <= run["delivery_attempts"]["by_channel"][channel]["at_commit"] <= 3
+        assert set(run["delivery_attempts"]["by_channel"][channel]) == {"attempts", "delivered", "at_commit"}
     assert delivery["goal"]["all_written"] is True and delivery["goal"]["all_arrived"] is True and isinstance(delivery["goal"]["met"], bool)
-    assert run["delivery_breakdown"]["sampled"] == 3
+    # Read once every email and webhook arrived: a workflow whose `deliver` has not run yet is counted apart.
+    assert run["delivery_breakdown"]["sampled"] + run["delivery_breakdown"]["not_yet_sent"] == 3
     assert "delivery N=3: escalation lateness p50 (ms)" in done.stdout and "webhook arrival after due p99" in done.stdout
     assert "goal: delivery p99 within 2 s" in done.stdout and "delivered by the first try at commit: email" in done.stdout
     assert not any((tmp_path / "data" / "bench-lifecycle").iterdir())
