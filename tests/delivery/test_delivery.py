@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
 
-from activities.delivery_store import endpoint_secrets
 from activities.notifications_store import get_notifications, list_notifications
 from activities.roster_store import load_roster
 from schemas.delivery import DeliveryRequest
@@ -22,6 +21,7 @@ from tests.support.delivery import (
     escalate,
     escalation,
     fast_settings,
+    signed_endpoint,
     team,
     worker_process,
 )
@@ -34,8 +34,8 @@ async def test_an_escalation_arrives_by_email_webhook_and_chat_signed_and_record
     async with SmtpSink() as sink, receiving() as receiver:
         roster, ids = team(f"del-{uuid.uuid4().hex[:6]}", email="olive@example.com",
                            webhook_url=receiver.url("/owner"), chat_webhook_url=receiver.url("/chat"))  # fmt: skip
-        receiver.endpoint("/owner").secrets = await endpoint_secrets(pool, receiver.url("/owner"))
-        receiver.endpoint("/chat").secrets = await endpoint_secrets(pool, receiver.url("/chat"))
+        await signed_endpoint(receiver, pool, "/owner")
+        await signed_endpoint(receiver, pool, "/chat")
         async with delivering_worker(dev_env.client, pool, roster, fast_settings(sink.port)) as queue:
             complaint_id, [nid] = await escalate(dev_env.client, pool, queue, ids["owner"], [escalation(1, ids["owner"])])
             done = await delivered(dev_env.client, pool, complaint_id, nid)
@@ -77,8 +77,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_until_it_takes_the_not
 ):
     async with receiving() as receiver:
         roster, ids = team(f"del-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/flaky"))
-        endpoint = receiver.endpoint("/flaky")
-        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/flaky"))
+        endpoint = await signed_endpoint(receiver, pool, "/flaky")
         endpoint.fail_next, endpoint.fail_status, endpoint.retry_after = 3, 503, "1"
         async with delivering_worker(dev_env.client, pool, roster, fast_settings()) as queue:
             complaint_id, [nid] = await escalate(dev_env.client, pool, queue, ids["owner"], [escalation(1, ids["owner"])])
@@ -109,7 +108,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_until_it_takes_the_not
 async def test_a_notification_nobody_takes_dies_and_the_supervisor_hears_by_another_channel(dev_env, pool):
     async with SmtpSink() as sink, receiving() as receiver:
         roster, ids = team(f"del-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/down"))
-        receiver.endpoint("/down").secrets = await endpoint_secrets(pool, receiver.url("/down"))
+        await signed_endpoint(receiver, pool, "/down")
         receiver.endpoint("/down").always = 500
         settings = fast_settings(sink.port, give_up=timedelta(seconds=2))
         async with delivering_worker(dev_env.client, pool, roster, settings) as queue:
@@ -133,8 +132,7 @@ async def test_gone_disables_the_endpoint_and_a_lasting_4xx_is_not_hammered(dev_
         roster, ids = team(f"del-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/gone"),
                            chat_webhook_url=receiver.url("/missing"))  # fmt: skip
         for path, status in (("/gone", 410), ("/missing", 404)):
-            receiver.endpoint(path).secrets = await endpoint_secrets(pool, receiver.url(path))
-            receiver.endpoint(path).always = status
+            (await signed_endpoint(receiver, pool, path)).always = status
         async with delivering_worker(dev_env.client, pool, roster, fast_settings()) as queue:
             _, [nid] = await escalate(dev_env.client, pool, queue, ids["owner"], [escalation(1, ids["owner"])])
             for _ in range(100):
@@ -161,8 +159,7 @@ async def test_two_workers_racing_never_send_one_notification_at_once(dev_env, p
     the lock, then find the route delivered and send nothing."""
     async with receiving() as receiver:
         roster, ids = team(f"race-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/race"))
-        endpoint = receiver.endpoint("/race")
-        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/race"))
+        endpoint = await signed_endpoint(receiver, pool, "/race")
         endpoint.hold_first = 2.0
         # Requests may outlast attempts here (a slow DNS, a pause): only the lock keeps them from overlapping.
         settings = fast_settings(attempt_timeout=timedelta(seconds=1), request_timeout=timedelta(seconds=5))
@@ -189,8 +186,7 @@ async def test_a_worker_killed_between_sending_and_recording_delivers_at_most_tw
     the send happened, its recording did not. A new worker retries with the same idempotency keys."""
     async with SmtpSink() as sink, receiving() as receiver:
         roster, ids = team(f"kill-{uuid.uuid4().hex[:6]}", email="olive@example.com", webhook_url=receiver.url("/kill"))
-        endpoint = receiver.endpoint("/kill")
-        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/kill"))
+        endpoint = await signed_endpoint(receiver, pool, "/kill")
         settings = fast_settings(sink.port, attempt_timeout=timedelta(seconds=2))
         await load_roster(pool, roster)
         queue = f"delivery-kill-{uuid.uuid4().hex[:8]}"

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
 
-from activities.delivery_store import disable_endpoint, endpoint_secrets
+from activities.delivery_store import disable_endpoint
 from activities.first_try import FIRST_TRY, FirstTry
 from activities.notifications_store import get_notifications, list_notifications
 from activities.roster_store import load_roster
@@ -25,6 +25,7 @@ from tests.support.delivery import (
     fast_settings,
     notification_ids,
     settings_env,
+    signed_endpoint,
     team,
 )
 from tests.support.activity_io import run
@@ -52,7 +53,7 @@ async def test_the_committing_worker_delivers_at_once_and_the_workflow_sends_not
     alone. The delivery workflow then finds both routes delivered and sends nothing again."""
     async with SmtpSink() as sink, receiving() as receiver:
         roster, ids = team(f"ft-{uuid.uuid4().hex[:6]}", email="olive@example.com", webhook_url=receiver.url("/owner"))
-        receiver.endpoint("/owner").secrets = await endpoint_secrets(pool, receiver.url("/owner"))
+        await signed_endpoint(receiver, pool, "/owner")
         settings = fast_settings(sink.port)
         complaint_id, nid, queue = await tried_first(dev_env.client, pool, roster, ids["owner"], settings)
         [before] = await get_notifications(pool, [nid], with_attempts=True)
@@ -80,8 +81,7 @@ async def test_a_failed_first_try_holds_the_route_until_its_retry_time(dev_env, 
     (the try's backoff alone would allow 0.1 s), then delivers. `notifications list` names the first try."""
     async with receiving() as receiver:
         roster, ids = team(f"ft-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/busy"))
-        endpoint = receiver.endpoint("/busy")
-        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/busy"))
+        endpoint = await signed_endpoint(receiver, pool, "/busy")
         endpoint.fail_next, endpoint.fail_status, endpoint.retry_after = 1, 503, "3"
         settings = fast_settings()
         complaint_id, nid, queue = await tried_first(dev_env.client, pool, roster, ids["owner"], settings)
@@ -110,7 +110,7 @@ async def test_a_first_try_answered_gone_ends_the_route_and_the_supervisor_hears
     request, the row is dead, and the supervisor is told by email, as when the workflow's own attempt gets 410."""
     async with SmtpSink() as sink, receiving() as receiver:
         roster, ids = team(f"ft-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/gone"))
-        receiver.endpoint("/gone").secrets = await endpoint_secrets(pool, receiver.url("/gone"))
+        await signed_endpoint(receiver, pool, "/gone")
         receiver.endpoint("/gone").always = 410
         settings = fast_settings(sink.port)
         complaint_id, nid, queue = await tried_first(dev_env.client, pool, roster, ids["owner"], settings)
@@ -136,8 +136,7 @@ async def test_a_worker_killed_during_its_first_tries_delivers_at_most_twice_nev
 
     async with SmtpSink() as sink, receiving() as receiver:
         roster, ids = team(f"ftk-{uuid.uuid4().hex[:6]}", email="olive@example.com", webhook_url=receiver.url("/kill"))
-        endpoint = receiver.endpoint("/kill")
-        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/kill"))
+        endpoint = await signed_endpoint(receiver, pool, "/kill")
         settings = fast_settings(sink.port, attempt_timeout=timedelta(seconds=2))
         await load_roster(pool, roster)
         queue = f"first-try-kill-{uuid.uuid4().hex[:8]}"
@@ -190,8 +189,7 @@ async def test_a_write_retried_after_the_workflow_tried_sends_nothing_at_commit(
     the workflow has tried alone: that route is backing off (here Retry-After: 60)."""
     async with receiving() as receiver:
         roster, ids = team(f"ft-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/slow"))
-        endpoint = receiver.endpoint("/slow")
-        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/slow"))
+        endpoint = await signed_endpoint(receiver, pool, "/slow")
         endpoint.always, endpoint.retry_after = 503, "60"
         settings = fast_settings()
         async with delivering_worker(dev_env.client, pool, roster, settings) as queue:
@@ -217,8 +215,7 @@ async def test_an_endpoint_disabled_after_a_failed_first_try_is_given_up_without
     endpoint. The workflow gives the route up without sending to it: the row is dead."""
     async with receiving() as receiver:
         roster, ids = team(f"ft-{uuid.uuid4().hex[:6]}", webhook_url=receiver.url("/closing"))
-        endpoint = receiver.endpoint("/closing")
-        endpoint.secrets = await endpoint_secrets(pool, receiver.url("/closing"))
+        endpoint = await signed_endpoint(receiver, pool, "/closing")
         endpoint.fail_next, endpoint.fail_status, endpoint.retry_after = 1, 503, "1"
         settings = fast_settings()
         complaint_id, nid, queue = await tried_first(dev_env.client, pool, roster, ids["owner"], settings)

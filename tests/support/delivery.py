@@ -84,6 +84,15 @@ async def escalate(client: Any, pool: Any, task_queue: str, owner: str, events: 
     return complaint_id, await notification_ids(pool, complaint_id)
 
 
+async def signed_endpoint(receiver: Any, pool: Any, path: str) -> Any:
+    """The receiver's endpoint at `path`, checking signatures with the secret the worker will sign with."""
+    from activities.delivery_store import endpoint_secrets
+
+    endpoint = receiver.endpoint(path)
+    endpoint.secrets = await endpoint_secrets(pool, receiver.url(path))
+    return endpoint
+
+
 async def notification_ids(pool: Any, complaint_id: str) -> list[int]:
     """The case's notifications, in event order."""
     found = await list_notifications(pool, complaint_id=complaint_id, limit=1000)
