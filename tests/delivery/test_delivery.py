@@ -21,6 +21,7 @@ from tests.support.delivery import (
     escalate,
     escalation,
     fast_settings,
+    kill_on_first_arrival,
     signed_endpoint,
     team,
     worker_process,
@@ -191,13 +192,7 @@ async def test_a_worker_killed_between_sending_and_recording_delivers_at_most_tw
         await load_roster(pool, roster)
         queue = f"delivery-kill-{uuid.uuid4().hex[:8]}"
         async with worker_process(dev_env.client, database_url, queue, settings, tmp_path) as worker:
-            killed: list[int] = []
-
-            async def kill_once(webhook_id):
-                if not killed:
-                    killed.append(await worker.kill())
-
-            endpoint.on_arrival = kill_once
+            killed = kill_on_first_arrival(endpoint, worker)
             events = [escalation(seq, ids["owner"], clock=f"promise:P{seq}") for seq in range(1, 6)]
             complaint_id, nids = await escalate(dev_env.client, pool, queue, ids["owner"], events)
             await receiver.wait_for(1)

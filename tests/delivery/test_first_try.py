@@ -23,6 +23,7 @@ from tests.support.delivery import (
     escalation,
     escalation_record,
     fast_settings,
+    kill_on_first_arrival,
     notification_ids,
     settings_env,
     signed_endpoint,
@@ -148,13 +149,7 @@ async def test_a_worker_killed_during_its_first_tries_delivers_at_most_twice_nev
             log_path=tmp_path / "committer.log", tied_to_parent=True,
             env={"DRILL_DATABASE_URL": database_url, "COMPLAINTS_ENCRYPTION_KEYS": "off", **settings_env(settings)},
         )  # fmt: skip
-        killed: list[int] = []
-
-        async def kill_once(webhook_id):
-            if not killed:
-                killed.append(await committer.kill())
-
-        endpoint.on_arrival = kill_once
+        killed = kill_on_first_arrival(endpoint, committer)
         await committer.start()
         await receiver.wait_for(1)
         assert killed and not committer.alive()

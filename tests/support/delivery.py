@@ -93,6 +93,19 @@ async def signed_endpoint(receiver: Any, pool: Any, path: str) -> Any:
     return endpoint
 
 
+def kill_on_first_arrival(endpoint: Any, process: Any) -> list[int]:
+    """Make the endpoint kill `process` (kill -9) as the first request arrives, before it is answered: the send
+    happened, its recording did not. Returns the list the killed pid is put in."""
+    killed: list[int] = []
+
+    async def kill_once(webhook_id: str) -> None:
+        if not killed:
+            killed.append(await process.kill())
+
+    endpoint.on_arrival = kill_once
+    return killed
+
+
 async def notification_ids(pool: Any, complaint_id: str) -> list[int]:
     """The case's notifications, in event order."""
     found = await list_notifications(pool, complaint_id=complaint_id, limit=1000)
