@@ -20,12 +20,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import case_feed_store as feeds
-from activities.delivery_store import disable_endpoint, endpoint_secrets, route_delivered
+from activities.delivery_store import disable_endpoint, endpoint_secrets
 from activities.route_claims import claim_route
 from activities.sending import HttpSender, activity_log, cut_off, worker_name
 from delivery import metrics
 from delivery.case_events import case_event_delivery_id, event_payload
-from delivery.retry import Backoff, Verdict, webhook_verdict
+from delivery.retry import Verdict, webhook_verdict
 from delivery.settings import DeliverySettings
 from delivery.webhooks import WebhookAnswer, post_webhook
 from schemas.case_feed import CaseEventDelivery, CaseEventOutcome, FeedBatch, FeedRead, FeedStop
@@ -41,7 +41,7 @@ class CaseFeedActivities:
         self.pool = pool
         self.settings = settings
         self.events_per_run = events_per_run
-        self.backoff = Backoff(settings.first_retry, settings.max_retry, settings.client_error_retry)
+        self.backoff = settings.backoff
         self.worker = worker_name()
         self.sender = HttpSender(settings)
 
@@ -78,19 +78,16 @@ class CaseFeedActivities:
         if row["seq"] is None:
             raise ApplicationError(f"case event {request.seq} not found", type=GAVE_UP, non_retryable=True)
         url = row["url"]
-        if row["endpoint_disabled"]:
-            if await route_delivered(self.pool, delivery_id, url):  # by an attempt that timed out, before the 410
-                await feeds.advance_cursor(self.pool, request.subscription_id, request.complaint_id, request.seq)
-                return "delivered"
-            raise ApplicationError(f"endpoint disabled: {row['disabled_reason']}", type=GAVE_UP, non_retryable=True)
         claim = await claim_route(
             self.pool, delivery_id=delivery_id, target=url, channel="event", attempt=attempt, worker=self.worker,
             lease=self.settings.route_lease,
         )  # fmt: skip
-        if claim.delivered:
+        if claim.delivered:  # by an attempt that timed out, perhaps before a 410 disabled the endpoint
             await feeds.advance_cursor(self.pool, request.subscription_id, request.complaint_id, request.seq)
             log.info("case event already delivered by an earlier attempt")
             return "delivered"
+        if claim.disabled is not None:
+            raise ApplicationError(f"endpoint disabled: {claim.disabled}", type=GAVE_UP, non_retryable=True)
         if claim.busy:
             log.info("another attempt is still sending this event; waiting")
             raise ApplicationError("another attempt is still sending", type="DeliveryBusy", next_retry_delay=self.settings.first_retry)

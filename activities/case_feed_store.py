@@ -54,13 +54,12 @@ async def next_event_seqs(conn: Db, subscription_id: int, complaint_id: str, aft
     return [row["seq"] for row in rows]
 
 
-# The subscription, the event and the endpoint in one read; no row: the subscription is gone.
+# The subscription and the event in one read; no row: the subscription is gone (the endpoint's state is
+# read by the route's claim: activities/route_claims.py).
 EVENT_FOR_DELIVERY = """
-SELECT s.url, s.active, e.seq, e.at, e.kind, e.actor, e.channel, e.data,
-       w.disabled_at IS NOT NULL AS endpoint_disabled, w.disabled_reason
+SELECT s.url, s.active, e.seq, e.at, e.kind, e.actor, e.channel, e.data
 FROM webhook_subscriptions s
 LEFT JOIN case_events e ON e.complaint_id = $2 AND e.seq = $3
-LEFT JOIN webhook_endpoints w ON w.url = s.url
 WHERE s.id = $1
 """
 

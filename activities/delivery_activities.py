@@ -27,7 +27,7 @@ from activities.route_claims import claim_route
 from activities.route_sender import RouteSender
 from activities.sending import activity_log, worker_name
 from delivery import metrics
-from delivery.retry import Backoff, give_up_at
+from delivery.retry import give_up_at
 from delivery.settings import DeliverySettings
 from schemas.delivery import (
     ChannelDelivery,
@@ -51,7 +51,7 @@ class DeliveryActivities:
         # Each case's policy may set its own give-up age (delivery_give_up in policies.toml).
         self.policies = policies
         self.starter = starter
-        self.backoff = Backoff(settings.first_retry, settings.max_retry, settings.client_error_retry)
+        self.backoff = settings.backoff
         self.worker = worker_name()
         # The worker's one sender, shared with the first try at commit (activities/first_try.py).
         self.sender = sender or RouteSender(pool, settings)
@@ -101,12 +101,6 @@ class DeliveryActivities:
         if row is None:
             raise ApplicationError("notification not found", type=GAVE_UP, non_retryable=True)
         log = log.bind(complaint_id=row["complaint_id"])
-        if route.channel != "email" and await store.disabled_endpoints(self.pool, [route.target]):
-            # Disabled (410 Gone) after this notification's plan, by it or by another: nothing more goes there.
-            if await store.route_delivered(self.pool, request.delivery_id, route.target):
-                return
-            log.warning("endpoint disabled: route given up")
-            raise ApplicationError(f"{route.channel} gave up: endpoint disabled", type=GAVE_UP, non_retryable=True)
         claim = await claim_route(
             self.pool, delivery_id=request.delivery_id, target=route.target, channel=route.channel, attempt=attempt,
             worker=self.worker, lease=self.settings.route_lease, notification_id=request.notification_id,
@@ -116,6 +110,11 @@ class DeliveryActivities:
             # The first try at commit, or an attempt Temporal had given up on (timed out), got through first.
             log.info("route already delivered by an earlier attempt")
             return
+        if claim.disabled is not None:
+            # Disabled (410 Gone) since this notification's plan, by it or by another: nothing more goes there.
+            log.warning("endpoint disabled: route given up", reason=claim.disabled)
+            raise ApplicationError(f"{route.channel} gave up: endpoint disabled: {claim.disabled}", type=GAVE_UP,
+                                   non_retryable=True)  # fmt: skip
         if claim.gave_up is not None:
             log.warning("an earlier attempt gave the route up", error=claim.gave_up)
             raise ApplicationError(f"{route.channel} gave up: {claim.gave_up}", type=GAVE_UP, non_retryable=True)

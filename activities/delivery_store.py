@@ -51,13 +51,6 @@ async def disable_endpoint(conn: asyncpg.Pool | asyncpg.Connection, url: str, re
     )
 
 
-async def route_delivered(conn: asyncpg.Pool | asyncpg.Connection, delivery_id: str, target: str) -> bool:
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM delivery_attempts WHERE delivery_id = $1 AND target = $2 AND outcome = 'delivered')",
-        delivery_id, target,
-    ))  # fmt: skip
-
-
 async def end_attempt(conn: asyncpg.Connection, attempt_id: int, notification_id: int, outcome: str,
                       response_code: int | None = None, error: str | None = None, retry_in: timedelta | None = None) -> None:
     """Complete the attempt and move the row: delivered, or retrying (a row some route delivered stays delivered).

@@ -35,7 +35,6 @@ from activities.delivery_routes import routes_for
 from activities.route_claims import claim_route
 from activities.route_sender import RouteSender
 from activities.sending import worker_name
-from delivery.retry import Backoff
 from delivery.settings import DeliverySettings
 from schemas.delivery import Route, delivery_id_for
 
@@ -53,7 +52,7 @@ class FirstTry:
         self.pool = pool
         self.settings = settings
         self.sender = sender or RouteSender(pool, settings)
-        self.backoff = Backoff(settings.first_retry, settings.max_retry, settings.client_error_retry)
+        self.backoff = settings.backoff
         self.worker = worker_name()
         self._slots = asyncio.Semaphore(FIRST_TRY_SLOTS)
         self._running: set[asyncio.Task[None]] = set()
@@ -85,13 +84,14 @@ class FirstTry:
         except Exception:
             tried.exception("first try failed: the delivery workflow will send")
             return
-        sent = await asyncio.gather(*(self._try_route(row, route) for route in routes), return_exceptions=True)
+        sent = await asyncio.gather(*(self._try_route(row, route, tried.bind(channel=route.channel)) for route in routes),
+                                    return_exceptions=True)  # fmt: skip
         for route, outcome in zip(routes, sent):
             if isinstance(outcome, Exception):
                 tried.error("first try failed: the delivery workflow will send", channel=route.channel,
                             error=f"{type(outcome).__name__}: {outcome}")  # fmt: skip
 
-    async def _try_route(self, row: asyncpg.Record, route: Route) -> None:
+    async def _try_route(self, row: asyncpg.Record, route: Route, tried: structlog.typing.FilteringBoundLogger) -> None:
         delivery_id = delivery_id_for(row["id"])
         async with self._slots:
             claim = await claim_route(
@@ -102,6 +102,4 @@ class FirstTry:
                 return  # tried already (by the workflow, or another first try): its attempts take it from there
             result = await self.sender.send(row, delivery_id, route)
             delay = None if result.final else self.backoff.delay(1, result.verdict, result.retry_after)
-            logged = log.bind(complaint_id=row["complaint_id"], notification_id=row["id"], attempt=FIRST_TRY,
-                              first_try=True, channel=route.channel)  # fmt: skip
-            await self.sender.record(claim.attempt_id, row["id"], route, result, logged, retry_in=delay, hold_route=True)
+            await self.sender.record(claim.attempt_id, row["id"], route, result, tried, retry_in=delay, hold_route=True)

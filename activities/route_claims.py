@@ -31,28 +31,28 @@ SELECT coalesce(bool_or(outcome = 'delivered'), false) AS delivered,
        (array_agg(coalesce(error, 'gave up') ORDER BY id DESC) FILTER (WHERE outcome = 'gave_up'))[1] AS gave_up,
        max(retry_at) FILTER (WHERE outcome = 'failed') - clock_timestamp() AS retry_in,
        (array_agg(error ORDER BY id DESC) FILTER (WHERE outcome = 'failed'))[1] AS last_error,
-       count(*) AS attempts
+       count(*) AS attempts,
+       (SELECT coalesce(w.disabled_reason, 'disabled') FROM webhook_endpoints w
+        WHERE w.url = $2 AND w.disabled_at IS NOT NULL) AS disabled
 FROM delivery_attempts WHERE delivery_id = $1 AND target = $2
 """
 
 
 @dataclass(frozen=True)
 class Claim:
-    """What an attempt found on its route: send under `attempt_id`, or nothing to send now: delivered, busy,
-    given up by an earlier attempt (`gave_up`, its error), to be tried no sooner than `retry_in` from now
-    (`last_error`: why the first try failed), or, for a first try, `tried` already."""
+    """What an attempt found on its route: send under `attempt_id`, or nothing to send now: delivered, its
+    endpoint `disabled` (why: a 410 Gone), busy, given up by an earlier attempt (`gave_up`, its error), to be
+    tried no sooner than `retry_in` from now (`last_error`: why the first try failed), or, for a first try,
+    `tried` already."""
 
     attempt_id: int | None = None
     delivered: bool = False
+    disabled: str | None = None
+    busy: bool = False
     gave_up: str | None = None
     retry_in: timedelta | None = None
     last_error: str | None = None
     tried: bool = False
-
-    @property
-    def busy(self) -> bool:
-        return (self.attempt_id is None and not self.delivered and self.gave_up is None and self.retry_in is None
-                and not self.tried)  # fmt: skip
 
 
 async def claim_route(
@@ -68,7 +68,8 @@ async def claim_route(
     heed_first_try: bool = False,
     untried_only: bool = False,
 ) -> Claim:
-    """Record this attempt as the route's sender, unless the route was delivered or another attempt holds it.
+    """Record this attempt as the route's sender, unless the route was delivered, its endpoint is disabled (a
+    410 Gone, since the plan or the feed's last read) or another attempt holds it.
 
     notification_id: the notification's row also counts the attempt and shows `sending` (None for a case
     event sent to a subscription).
@@ -80,8 +81,10 @@ async def claim_route(
         state = await conn.fetchrow(ROUTE_STATE, delivery_id, target)
         if state["delivered"]:
             return Claim(delivered=True)
+        if state["disabled"] is not None:
+            return Claim(disabled=state["disabled"])
         if state["busy"]:
-            return Claim()
+            return Claim(busy=True)
         if untried_only and state["attempts"] > 0:
             return Claim(tried=True)
         if heed_first_try and state["gave_up"] is not None:

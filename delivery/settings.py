@@ -16,6 +16,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from config import SettingsError
+from delivery.retry import Backoff
 
 SmtpSecurity = Literal["plain", "starttls", "tls"]
 
@@ -74,6 +75,11 @@ class DeliverySettings:
     # The worker that commits an escalation sends it at once, before its delivery workflow runs
     # (DELIVERY_FIRST_TRY=off: only the workflow sends; activities/first_try.py).
     first_try: bool = True
+
+    @property
+    def backoff(self) -> Backoff:
+        """The waits between a send's attempts (delivery/retry.py)."""
+        return Backoff(self.first_retry, self.max_retry, self.client_error_retry)
 
     @property
     def webhook_timeout(self) -> timedelta:

@@ -76,6 +76,25 @@ async def test_a_notification_s_claim_heeds_a_first_try_s_give_up_and_retry_time
         assert (await claim_route(pool, **where, attempt=1, lease=LEASE)).attempt_id is not None
 
 
+async def test_a_disabled_endpoint_is_claimed_by_nobody_unless_it_already_took_the_message(pool):
+    """A 410 Gone disables an endpoint: no attempt is recorded for it after that, by a notification or a case
+    event, but one that got through before the 410 still counts as delivered."""
+    from activities.delivery_store import disable_endpoint
+
+    gone, took_it = route(), route()
+    for where in (gone, took_it):
+        where["target"] = f"https://hooks.example.com/{uuid.uuid4().hex[:8]}"
+    through = await claim_route(pool, **took_it, attempt=1, lease=LEASE)
+    await pool.execute("UPDATE delivery_attempts SET outcome = 'delivered' WHERE id = $1", through.attempt_id)
+    for where in (gone, took_it):
+        await disable_endpoint(pool, where["target"], "answered 410 Gone")
+
+    refused = await claim_route(pool, **gone, attempt=1, lease=LEASE)
+    assert (refused.disabled, refused.attempt_id, refused.busy) == ("answered 410 Gone", None, False)
+    assert await pool.fetchval("SELECT count(*) FROM delivery_attempts WHERE delivery_id = $1", gone["delivery_id"]) == 0
+    assert (await claim_route(pool, **took_it, attempt=2, lease=LEASE)).delivered
+
+
 async def test_a_first_try_claims_only_a_route_nobody_has_tried(pool):
     """A write retried after its deliveries began must not send beside the workflow's backing-off attempts."""
     fresh, tried = route(), route()
