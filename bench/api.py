@@ -37,7 +37,7 @@ from identity.keys import new_signing_key, signing_key_json
 from logs import configure_logging
 from stack.client import connect_client
 from tools.harness.jwks import serving_jwks
-from tools.harness.ports import free_port
+from stack.ports import free_port
 from tools.harness.stack import OwnTemporal, prepare_database, start_postgres, stop_postgres
 from tools.harness.worker import REPO
 

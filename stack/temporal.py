@@ -18,6 +18,12 @@ or, equivalently:
 If something already answers on the port (another worker's or the demo's
 embedded server) no second server is started: the handle reuses it and its
 stop() does nothing, so several processes can share one embedded server.
+
+Port 0 (for `port` or `ui_port`) means any free port. The server also picks
+ports of its own (HTTP API, metrics, membership) at random, and a port free
+when picked can be taken before it is bound: a start that fails on "address
+already in use" is therefore tried again, with fresh picks, up to
+START_ATTEMPTS times.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
+from stack.ports import free_port
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.search_attributes import dev_server_flags
 
@@ -48,12 +55,18 @@ HOST = "127.0.0.1"
 DEFAULT_NAMESPACE = "default"
 STARTUP_TIMEOUT = 60.0  # seconds; a cold start on an existing db takes ~2 s here
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
+START_ATTEMPTS = 3
+BIND_CLASH = "address already in use"
 LOG_NAME = "temporal-server.log"
 DB_NAME = "temporal.db"
 
 
 class DevServerError(RuntimeError):
     pass
+
+
+class PortClashError(DevServerError):
+    """The server exited at start-up because one of its ports was taken by then."""
 
 
 def find_temporal_binary() -> Path:
@@ -151,7 +164,7 @@ def start_dev_server(
 ) -> _Starting:
     """Start `temporal server start-dev` on 127.0.0.1:port (UI on ui_port), or reuse one already there.
 
-    Awaitable (``server = await start_dev_server(...)``) and an async context
+    A port of 0 is any free port (never a reused server). Awaitable (``server = await start_dev_server(...)``) and an async context
     manager (``async with start_dev_server(...) as server``). Returns once the
     frontend answers and the contract's search attributes are registered in
     `namespace`; raises DevServerError (naming the log file) otherwise.
@@ -160,19 +173,37 @@ def start_dev_server(
 
 
 async def _start(data_dir: Path, port: int, ui_port: int, namespace: str, timeout: float) -> DevServer:
-    address = f"{HOST}:{port}"
-    if _port_answers(HOST, port):
+    if port and _port_answers(HOST, port):
+        return await _reuse(f"{HOST}:{port}", namespace, timeout)
+    for attempt in range(1, START_ATTEMPTS + 1):
         try:
-            client = await _wait_for_frontend(address, namespace, None, None, timeout=min(timeout, 15.0))
-        except DevServerError as err:
-            raise DevServerError(
-                f"port {port} on {HOST} is in use by something that is not a Temporal frontend "
-                f"(or namespace {namespace!r} does not exist there): {err}"
-            ) from None
-        await ensure_search_attributes(client, namespace)
-        log.info("temporal dev server already running; reusing it", address=address)
-        return DevServer(address, None, namespace, None, None, None)
+            return await _launch(data_dir, port or free_port(), ui_port or free_port(), namespace, timeout)
+        except PortClashError as clash:
+            if attempt == START_ATTEMPTS:
+                raise
+            log.warning(
+                "temporal dev server found a port taken at start-up; starting it again",
+                attempt=attempt,
+                error=str(clash).splitlines()[0],
+            )
+    raise AssertionError("unreachable")  # the loop returns or raises
 
+
+async def _reuse(address: str, namespace: str, timeout: float) -> DevServer:
+    try:
+        client = await _wait_for_frontend(address, namespace, None, None, timeout=min(timeout, 15.0))
+    except DevServerError as err:
+        raise DevServerError(
+            f"{address} is in use by something that is not a Temporal frontend "
+            f"(or namespace {namespace!r} does not exist there): {err}"
+        ) from None
+    await ensure_search_attributes(client, namespace)
+    log.info("temporal dev server already running; reusing it", address=address)
+    return DevServer(address, None, namespace, None, None, None)
+
+
+async def _launch(data_dir: Path, port: int, ui_port: int, namespace: str, timeout: float) -> DevServer:
+    address = f"{HOST}:{port}"
     binary = find_temporal_binary()
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -194,6 +225,7 @@ async def _start(data_dir: Path, port: int, ui_port: int, namespace: str, timeou
     with open(log_path, "ab") as out:
         out.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} {' '.join(cmd)}\n".encode())
         out.flush()
+        this_start = out.tell()
         process = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -208,6 +240,11 @@ async def _start(data_dir: Path, port: int, ui_port: int, namespace: str, timeou
     try:
         client = await _wait_for_frontend(address, namespace, process, log_path, timeout=timeout)
         await ensure_search_attributes(client, namespace)
+    except DevServerError as err:
+        server.stop(grace=2.0)
+        if process.poll() is not None and BIND_CLASH in _read_from(log_path, this_start):
+            raise PortClashError(str(err)) from None
+        raise
     except BaseException:
         server.stop(grace=2.0)
         raise
@@ -266,6 +303,12 @@ async def _wait_for_frontend(
         await asyncio.sleep(0.2)
 
 
+def _read_from(path: Path, offset: int) -> str:
+    with open(path, "rb") as log_file:
+        log_file.seek(offset)
+        return log_file.read().decode(errors="replace")
+
+
 def _tail(path: Path | None, lines: int = 20) -> str:
     if path is None or not path.exists():
         return "(no log)"
@@ -309,6 +352,7 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
 __all__ = [
     "DevServer",
     "DevServerError",
+    "PortClashError",
     "ensure_search_attributes",
     "find_temporal_binary",
     "registered_search_attributes",

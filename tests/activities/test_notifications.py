@@ -21,7 +21,7 @@ from tests.support.activity_io import T0, run
 from tests.support.activity_io import state as case_state
 from tests.support.cli import assert_one_error, run_cli
 from tests.support.logs import warnings_only
-from tests.support.ports import free_port
+from stack.ports import free_port
 
 KEY = ("complaint_id", "clock", "level", "occurrence")
 

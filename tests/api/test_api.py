@@ -185,7 +185,7 @@ async def test_temporal_or_postgresql_away_is_503_with_retry_after(database_url,
     from api.auth import bearer_token, key_authenticator
     from complaint_client import ComplaintClient
     from identity.keys import new_signing_key
-    from tests.support.ports import free_port
+    from stack.ports import free_port
 
     key = new_signing_key("local", "l1")
     auth = key_authenticator(key, audience="api")

@@ -17,7 +17,7 @@ import pytest
 from tests.support.cli import OWNER, assert_one_error, engine, new_intake, quiet_info_logs, run_cli  # noqa: F401 (fixtures)
 from tests.support.intake import customer_id_for
 from tests.support.paths import REPO
-from tests.support.ports import free_port
+from stack.ports import free_port
 
 
 async def test_start_act_show_and_list(engine, pool, capsys, tmp_path):

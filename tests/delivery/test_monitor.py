@@ -16,7 +16,7 @@ from config import load_settings
 from delivery.metrics import REGISTRY, serve_metrics
 from delivery.monitor import DeliveryMonitor, StalledRow, newly_stalled
 from delivery.settings import DeliverySettings
-from tests.support.ports import free_port
+from stack.ports import free_port
 from worker import serve
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)

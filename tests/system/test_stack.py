@@ -19,11 +19,18 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 import logs
+import stack.temporal
 from stack import redact_url
 from stack.client import connect_client
-from stack.temporal import DevServer, registered_search_attributes, start_dev_server
+from stack.ports import free_port
+from stack.temporal import (
+    START_ATTEMPTS,
+    DevServer,
+    PortClashError,
+    registered_search_attributes,
+    start_dev_server,
+)
 from tests.support.logs import json_logs
-from tests.support.ports import free_port
 from workflows.search_attributes import ALL
 
 
@@ -54,10 +61,10 @@ def expected_attributes() -> dict[str, int]:
 
 @pytest.mark.integration
 async def test_dev_server_search_attributes_persistence_and_reuse(tmp_path: Path) -> None:
-    port, ui_port = free_port(), free_port()
-    server = await start_dev_server(tmp_path, port=port, ui_port=ui_port)
+    server = await start_dev_server(tmp_path, port=0, ui_port=0)
+    port = int(server.address.rsplit(":", 1)[1])
     try:
-        assert not server.reused and server.address == f"127.0.0.1:{port}"
+        assert not server.reused and port != 0
         assert (tmp_path / "temporal.db").exists() and (tmp_path / "temporal-server.log").exists()
         client = await connect_client(server.address)
         registered = await registered_search_attributes(client, "default")
@@ -81,8 +88,8 @@ async def test_dev_server_search_attributes_persistence_and_reuse(tmp_path: Path
         server.stop()
     assert server.process is not None and server.process.poll() is not None
 
-    # ...is still there after it, on the same db file and the same flags.
-    async with start_dev_server(tmp_path, port=port, ui_port=ui_port) as again:
+    # ...is still there after it, on the same db file and the same flags (the port may differ).
+    async with start_dev_server(tmp_path, port=0, ui_port=0) as again:
         assert not again.reused
         client = await connect_client(again.address)
         registered = await registered_search_attributes(client, "default")
@@ -113,6 +120,33 @@ async def test_start_dev_server_rejects_a_port_held_by_something_else(tmp_path: 
         port = listener.getsockname()[1]
         with pytest.raises(DevServerError, match="not a Temporal frontend"):
             await start_dev_server(tmp_path, port=port, ui_port=free_port(), timeout=1)
+
+
+@pytest.mark.integration
+async def test_a_start_that_finds_its_port_taken_starts_again_on_fresh_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port picked free can be bound by someone else before the server binds it (CI saw it)."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))  # bound, not listening: nothing answers, yet no one else may bind it
+        taken = squatter.getsockname()[1]
+        picks = iter([taken])  # the first start's gRPC port; every later pick is really free
+        monkeypatch.setattr(stack.temporal, "free_port", lambda: next(picks, None) or free_port())
+        async with start_dev_server(tmp_path, port=0, ui_port=0) as server:
+            assert not server.reused and not server.address.endswith(f":{taken}")
+            await connect_client(server.address)
+    log_text = (tmp_path / "temporal-server.log").read_text()
+    assert log_text.count(" server start-dev ") == 2
+    assert f"127.0.0.1:{taken}: bind: address already in use" in log_text
+
+
+async def test_a_given_port_that_stays_taken_fails_after_the_attempts(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        taken = squatter.getsockname()[1]
+        with pytest.raises(PortClashError, match="address already in use"):
+            await start_dev_server(tmp_path, port=taken, ui_port=free_port())
+    assert (tmp_path / "temporal-server.log").read_text().count(" server start-dev ") == START_ATTEMPTS
 
 
 def test_dev_server_handle_for_a_reused_server_stops_nothing() -> None:

@@ -13,7 +13,6 @@ from typing import Any
 from activities import apply_migrations
 from activities.roster_store import load_roster
 from schemas import Roster
-from tools.harness.ports import free_port
 from tools.harness.worker import REPO
 
 DEMO_ROSTER = REPO / "roster" / "demo.json"
@@ -29,12 +28,13 @@ async def prepare_database(pool: Any, roster: Roster | None = None) -> None:
 
 
 class OwnTemporal:
-    """A dev server with its SQLite file in data_dir, on ports chosen once and kept across restarts."""
+    """A dev server with its SQLite file in data_dir, on ports found at the first start and kept
+    across restarts (workers reconnect to the same address)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
-        self.ui_port = free_port()
+        self.port = 0  # any free port, until the first start
+        self.ui_port = 0
         self.server: Any = None  # stack.temporal.DevServer
 
     @property
@@ -52,6 +52,8 @@ class OwnTemporal:
         self.server = await start_dev_server(self.data_dir, port=self.port, ui_port=self.ui_port)
         if self.server.reused:
             raise RuntimeError(f"port {self.port} was taken by another Temporal server; the run needs its own")
+        self.port = int(self.server.address.rsplit(":", 1)[1])
+        self.ui_port = int(self.server.ui_url.rsplit(":", 1)[1])
 
     async def stop(self, how: str = "term") -> float:
         """SIGTERM (or SIGKILL for how='kill'); return how long stopping took."""
