@@ -164,10 +164,12 @@ def start_dev_server(
 ) -> _Starting:
     """Start `temporal server start-dev` on 127.0.0.1:port (UI on ui_port), or reuse one already there.
 
-    A port of 0 is any free port (never a reused server). Awaitable (``server = await start_dev_server(...)``) and an async context
-    manager (``async with start_dev_server(...) as server``). Returns once the
-    frontend answers and the contract's search attributes are registered in
-    `namespace`; raises DevServerError (naming the log file) otherwise.
+    A port of 0 is any free port (and never a reused server). Awaitable
+    (``server = await start_dev_server(...)``) and an async context manager
+    (``async with start_dev_server(...) as server``). Returns once the frontend
+    answers and the contract's search attributes are registered in `namespace`;
+    raises DevServerError (naming the log file) otherwise, PortClashError when
+    every attempt found a port taken.
     """
     return _Starting(data_dir=Path(data_dir), port=port, ui_port=ui_port, namespace=namespace, timeout=timeout)
 
