@@ -22,8 +22,8 @@ stop() does nothing, so several processes can share one embedded server.
 Port 0 (for `port` or `ui_port`) means any free port. The server also picks
 ports of its own (HTTP API, metrics, membership) at random, and a port free
 when picked can be taken before it is bound: a start that fails on "address
-already in use" is therefore tried again, with fresh picks, up to
-START_ATTEMPTS times.
+already in use" is therefore tried again, with fresh picks
+(stack/ports.py).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from stack.ports import free_port
+from stack.ports import free_port, start_on_free_ports
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from workflows.search_attributes import dev_server_flags
 
@@ -55,7 +55,6 @@ HOST = "127.0.0.1"
 DEFAULT_NAMESPACE = "default"
 STARTUP_TIMEOUT = 60.0  # seconds; a cold start on an existing db takes ~2 s here
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL
-START_ATTEMPTS = 3
 BIND_CLASH = "address already in use"
 LOG_NAME = "temporal-server.log"
 DB_NAME = "temporal.db"
@@ -177,18 +176,11 @@ def start_dev_server(
 async def _start(data_dir: Path, port: int, ui_port: int, namespace: str, timeout: float) -> DevServer:
     if port and _port_answers(HOST, port):
         return await _reuse(f"{HOST}:{port}", namespace, timeout)
-    for attempt in range(1, START_ATTEMPTS + 1):
-        try:
-            return await _launch(data_dir, port or free_port(), ui_port or free_port(), namespace, timeout)
-        except PortClashError as clash:
-            if attempt == START_ATTEMPTS:
-                raise
-            log.warning(
-                "temporal dev server found a port taken at start-up; starting it again",
-                attempt=attempt,
-                error=str(clash).splitlines()[0],
-            )
-    raise AssertionError("unreachable")  # the loop returns or raises
+    return await start_on_free_ports(
+        lambda: _launch(data_dir, port or free_port(), ui_port or free_port(), namespace, timeout),
+        lambda error: isinstance(error, PortClashError),
+        "temporal dev server",
+    )
 
 
 async def _reuse(address: str, namespace: str, timeout: float) -> DevServer:

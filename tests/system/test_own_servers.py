@@ -12,8 +12,8 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.testing import WorkflowEnvironment
 
 import tools.harness.smtp_sink
-from stack.ports import free_port
-from tests.support.sdk_servers import START_ATTEMPTS, start_with_retries
+from stack.ports import START_ATTEMPTS, free_port
+from tests.support.sdk_servers import start_with_retries
 from tools.harness.smtp_sink import SmtpSink
 
 TEST_SERVER = str(Path(sys.executable).parent / "temporal-test-server")

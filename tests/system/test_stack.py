@@ -22,9 +22,8 @@ import logs
 import stack.temporal
 from stack import redact_url
 from stack.client import connect_client
-from stack.ports import free_port
+from stack.ports import START_ATTEMPTS, free_port
 from stack.temporal import (
-    START_ATTEMPTS,
     DevServer,
     PortClashError,
     registered_search_attributes,

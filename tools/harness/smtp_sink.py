@@ -13,9 +13,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from stack.ports import free_port
-
-BIND_ATTEMPTS = 3
+from stack.ports import free_port, start_on_free_ports
 
 
 @dataclass
@@ -45,9 +43,9 @@ class SmtpSink:
     """`async with SmtpSink() as sink:` then SMTP_URL = sink.url; sink.messages holds what arrived."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = 0  # picked free when the sink starts
         self.handler = _Handler()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller: Controller | None = None
 
     @property
     def url(self) -> str:
@@ -65,28 +63,18 @@ class SmtpSink:
         """Answer the next `count` messages with 451 (a transient refusal)."""
         self.handler.refuse_next = count
 
-    def start(self) -> "SmtpSink":
-        """Listen; on a port picked free but bound by someone else before us, on a fresh one."""
-        for attempt in range(1, BIND_ATTEMPTS + 1):
-            try:
-                self._controller.start()
-                return self
-            except OSError as error:
-                if error.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS:
-                    raise
-            self.port = free_port()
-            self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    def stop(self) -> None:
-        self._controller.stop()
+    def _listen(self, port: int) -> None:
+        controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        self.port, self._controller = port, controller
 
     async def __aenter__(self) -> "SmtpSink":
-        await asyncio.to_thread(self.start)
+        await start_on_free_ports(lambda: asyncio.to_thread(self._listen, free_port()), _address_in_use, "SMTP sink")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.stop)
+        if self._controller is not None:
+            await asyncio.to_thread(self._controller.stop)
 
     async def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
         """Wait until at least `count` messages arrived; TimeoutError naming how many did."""
@@ -96,3 +84,7 @@ class SmtpSink:
                 raise TimeoutError(f"{len(self.handler.received)} of {count} messages arrived in {timeout} s")
             await asyncio.sleep(0.05)
         return self.messages
+
+
+def _address_in_use(error: Exception) -> bool:
+    return isinstance(error, OSError) and error.errno == errno.EADDRINUSE
