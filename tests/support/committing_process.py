@@ -11,6 +11,7 @@ the first tries are the only senders before the kill. It prints `ready` once con
 from __future__ import annotations
 
 import asyncio
+import os
 
 from activities import CaseActivities, create_pool
 from activities.delivery_starter import DeliveryStarter
@@ -18,15 +19,13 @@ from activities.first_try import FirstTry
 from delivery.settings import delivery_settings
 from logs import configure_logging
 from stack.client import connect_client
+from tests.support.activity_io import run
 from tests.support.delivery import escalation_record
 from tools.harness.process import run_to_exit
 from tools.harness.worker_entry import worker_arguments
-from tests.support.activity_io import run
 
 
 async def commit_and_wait(args) -> int:  # type: ignore[no-untyped-def]
-    import os
-
     pool = await create_pool(os.environ["DRILL_DATABASE_URL"], max_size=4)
     client = await connect_client(args.address, args.namespace)
     first_try = FirstTry(pool, delivery_settings())
